@@ -1,0 +1,76 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { FloatArray } from '../../engine/dtype.js';
+
+/** The functions the compiled addon exports (see native/binding.cc). */
+export interface NativeAddon {
+  /** Positional form of GemmArgs, f32 only. */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: FloatArray,
+    aOffset: number,
+    lda: number,
+    strideA: number,
+    b: FloatArray,
+    bOffset: number,
+    ldb: number,
+    strideB: number,
+    beta: number,
+    c: FloatArray,
+    cOffset: number,
+    ldc: number,
+    strideC: number,
+    batch: number,
+  ): void;
+  threads(): number;
+  setThreads(n: number): void;
+  simd(): string;
+}
+
+export interface NativeStatus {
+  built: boolean;
+  loaded: boolean;
+  /** Why the addon is not in use, when it is not. */
+  reason: string | null;
+  path: string;
+}
+
+// dist/src/backends/native/loader.js -> package root is four levels up.
+const packageRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const addonPath = `${packageRoot}build/Release/lithe_native.node`;
+const buildLogPath = `${packageRoot}build/native-status.json`;
+
+let cached: { addon: NativeAddon | null; status: NativeStatus } | null = null;
+
+/** Load the addon once; never throws. */
+export function loadNative(): { addon: NativeAddon | null; status: NativeStatus } {
+  if (cached) return cached;
+  if (!existsSync(addonPath)) {
+    let reason = 'the native addon was not built (run `npm install` or `npm rebuild lithe`)';
+    if (existsSync(buildLogPath)) {
+      try {
+        const log = JSON.parse(readFileSync(buildLogPath, 'utf8')) as { ok: boolean; error?: string };
+        if (!log.ok && log.error) reason = `the native addon failed to compile: ${log.error}`;
+      } catch {
+        // A corrupt status file only loses the detail, not the fallback.
+      }
+    }
+    cached = { addon: null, status: { built: false, loaded: false, reason, path: addonPath } };
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const addon = require(addonPath) as NativeAddon;
+    cached = { addon, status: { built: true, loaded: true, reason: null, path: addonPath } };
+  } catch (err) {
+    const reason = `the native addon failed to load: ${(err as Error).message.split('\n')[0]}`;
+    cached = { addon: null, status: { built: true, loaded: false, reason, path: addonPath } };
+  }
+  return cached;
+}

@@ -1,0 +1,162 @@
+import { copyStrided } from '../backends/ts/copy.js';
+import { backward } from './autograd.js';
+import {
+  allocStorage,
+  convertStorage,
+  type DType,
+  type FloatArray,
+  type FloatDType,
+  isFloatCompute,
+  readElement,
+  type Storage,
+} from './dtype.js';
+import { DTypeError, ShapeError } from './errors.js';
+import { contiguousStrides, isContiguous, numel, type Shape } from './shape.js';
+
+/** One recorded op on the tape: how to turn the output's gradient into its inputs' gradients. */
+export interface GradNode {
+  readonly op: string;
+  inputs: Tensor[];
+  /** Returns one gradient per input (null where none flows); null once the graph is freed. */
+  backward: ((grad: Tensor) => (Tensor | null)[]) | null;
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/**
+ * An n-dimensional array: a storage buffer viewed through a shape, strides and an offset.
+ * Views (reshape, transpose, slice, expand) share storage; ops return new tensors.
+ */
+export class Tensor {
+  readonly data: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  requiresGrad: boolean;
+  /** Accumulated gradient of a leaf that requires grad. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, when it was recorded on the tape. */
+  gradNode: GradNode | null = null;
+
+  constructor(
+    data: Storage,
+    shape: Shape,
+    dtype: DType,
+    strides?: Shape,
+    offset = 0,
+    requiresGrad = false,
+  ) {
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.dtype = dtype;
+    this.requiresGrad = requiresGrad;
+    if (requiresGrad && !isFloatCompute(dtype)) {
+      throw new DTypeError(`only f32/f64 tensors can require grad, got ${dtype}`);
+    }
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  get isLeaf(): boolean {
+    return this.gradNode === null;
+  }
+
+  isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+
+  /** The elements in logical (row-major) order, as a storage array of this dtype; copies only when needed. */
+  contiguousData(): Storage {
+    if (this.isContiguous()) return this.data.subarray(this.offset, this.offset + this.size);
+    return copyStrided(this.data, this.shape, this.strides, this.offset);
+  }
+
+  /** Float data in logical order for a compute dtype (f32/f64); throws for storage-only dtypes. */
+  floatData(): FloatArray {
+    if (!isFloatCompute(this.dtype)) throw new DTypeError(`expected f32 or f64, got ${this.dtype}`);
+    return this.contiguousData() as FloatArray;
+  }
+
+  /** Values as plain numbers in row-major order, decoding half formats. */
+  toArray(): number[] {
+    const flat = this.contiguousData();
+    const out = new Array<number>(flat.length);
+    for (let i = 0; i < flat.length; i++) out[i] = readElement(this.dtype, flat, i);
+    return out;
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new ShapeError(`item() needs one element, shape is [${this.shape}]`);
+    return readElement(this.dtype, this.data, this.offset);
+  }
+
+  /** A tensor sharing storage but cut off from the tape. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape, this.dtype, this.strides, this.offset, false);
+  }
+
+  /** A contiguous copy with no autograd history. */
+  clone(): Tensor {
+    const flat = this.contiguousData();
+    const copy = allocStorage(this.dtype, flat.length);
+    copy.set(flat as never);
+    return new Tensor(copy, this.shape, this.dtype);
+  }
+
+  /** Convert to another dtype (a copy; no gradient flows through a cast). */
+  to(dtype: DType): Tensor {
+    if (dtype === this.dtype) return this;
+    return new Tensor(convertStorage(this.contiguousData(), this.dtype, dtype), this.shape, dtype);
+  }
+
+  /** Reverse-mode autodiff from this tensor; a non-scalar needs an explicit output gradient. */
+  backward(grad?: Tensor, options?: { retainGraph?: boolean }): void {
+    backward(this, grad, options);
+  }
+
+  /** Mark a leaf as trainable (returns this). */
+  requiresGrad_(flag = true): this {
+    if (flag && !isFloatCompute(this.dtype)) {
+      throw new DTypeError(`only f32/f64 tensors can require grad, got ${this.dtype}`);
+    }
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  toString(): string {
+    const vals = this.toArray();
+    const shown = vals.length > 8 ? `${vals.slice(0, 8).join(', ')}, ...` : vals.join(', ');
+    return `Tensor(shape=[${this.shape}], dtype=${this.dtype}, [${shown}])`;
+  }
+}
+
+/** The compute dtype of a result: f64 if any input is f64, else f32. */
+export function resultDType(...tensors: Tensor[]): FloatDType {
+  return tensors.some((t) => t.dtype === 'f64') ? 'f64' : 'f32';
+}
+
+/** Float view of a tensor for arithmetic: storage dtypes (half, ints, bool) are converted to f32. */
+export function asFloat(t: Tensor): Tensor {
+  return isFloatCompute(t.dtype) ? t : t.to('f32');
+}
+
+/** Wrap a contiguous float array as a tensor. */
+export function fromFloat(data: FloatArray, shape: Shape): Tensor {
+  if (data.length !== numel(shape)) {
+    throw new ShapeError(`data of length ${data.length} does not fit shape [${shape}]`);
+  }
+  return new Tensor(data, shape, data instanceof Float64Array ? 'f64' : 'f32');
+}

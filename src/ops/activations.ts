@@ -1,0 +1,57 @@
+import { unaryGradTs } from '../backends/ts/elementwise.js';
+import { record } from '../engine/autograd.js';
+import type { FloatArray } from '../engine/dtype.js';
+import { asFloat, Tensor } from '../engine/tensor.js';
+import { unaryRaw, mul, sub } from './elementwise.js';
+
+type GradFromInput = 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'logSigmoid';
+
+/** An activation whose gradient is computed from its input by unaryGradTs. */
+function activation(op: GradFromInput, a: Tensor): Tensor {
+  const x = asFloat(a);
+  return record(unaryRaw(op, x), op, [x], (g) => {
+    const xs = x.floatData();
+    const out = new (xs.constructor as new (n: number) => FloatArray)(xs.length);
+    unaryGradTs(op, xs, g.floatData(), out);
+    return [new Tensor(out, x.shape, x.dtype)];
+  });
+}
+
+export function relu(x: Tensor): Tensor {
+  return activation('relu', x);
+}
+
+export function silu(x: Tensor): Tensor {
+  return activation('silu', x);
+}
+
+/** GELU; approximate 'none' uses erf (torch's default), 'tanh' the tanh form. */
+export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
+  return activation(options.approximate === 'tanh' ? 'geluTanh' : 'geluErf', x);
+}
+
+export function softplus(x: Tensor): Tensor {
+  return activation('softplus', x);
+}
+
+export function logSigmoid(x: Tensor): Tensor {
+  return activation('logSigmoid', x);
+}
+
+export function sigmoid(a: Tensor): Tensor {
+  const x = asFloat(a);
+  const out = unaryRaw('sigmoid', x);
+  return record(out, 'sigmoid', [x], (g) => {
+    const s = out.detach();
+    return [mul(g, mul(s, sub(1, s)))];
+  });
+}
+
+export function tanh(a: Tensor): Tensor {
+  const x = asFloat(a);
+  const out = unaryRaw('tanh', x);
+  return record(out, 'tanh', [x], (g) => {
+    const t = out.detach();
+    return [mul(g, sub(1, mul(t, t)))];
+  });
+}
