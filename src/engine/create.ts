@@ -30,7 +30,11 @@ function flatten(values: Nested, shape: number[], depth: number, out: number[]):
  * Make a tensor from nested arrays, a flat array plus shape, or a typed array plus shape.
  * A typed array of the dtype's storage kind is used without copying.
  */
-export function tensor(values: Nested | Storage | readonly number[], shape?: Shape, options: TensorOptions = {}): Tensor {
+export function tensor(
+  values: Nested | Storage | readonly number[],
+  shape?: Shape,
+  options: TensorOptions = {},
+): Tensor {
   const dtype = options.dtype ?? 'f32';
   if (ArrayBuffer.isView(values)) {
     const s = shape ?? [values.length];

@@ -42,14 +42,7 @@ export class Tensor {
   /** The op that produced this tensor, when it was recorded on the tape. */
   gradNode: GradNode | null = null;
 
-  constructor(
-    data: Storage,
-    shape: Shape,
-    dtype: DType,
-    strides?: Shape,
-    offset = 0,
-    requiresGrad = false,
-  ) {
+  constructor(data: Storage, shape: Shape, dtype: DType, strides?: Shape, offset = 0, requiresGrad = false) {
     this.data = data;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));

@@ -2,7 +2,7 @@ import { unaryGradTs } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
 import type { FloatArray } from '../engine/dtype.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
-import { unaryRaw, mul, sub } from './elementwise.js';
+import { mul, sub, unaryRaw } from './elementwise.js';
 
 type GradFromInput = 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'logSigmoid';
 

@@ -119,7 +119,11 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape), y.shape);
   const dtype = resultDType(x, y);
   const out = allocStorage(dtype, numel(shape));
-  const operand = (t: Tensor) => ({ data: t.data, strides: broadcastStrides(t.shape, t.strides, shape), offset: t.offset });
+  const operand = (t: Tensor) => ({
+    data: t.data,
+    strides: broadcastStrides(t.shape, t.strides, shape),
+    offset: t.offset,
+  });
   whereTs(out, shape, operand(cond), operand(x), operand(y));
   const result = new Tensor(out, shape, dtype);
   return record(result, 'where', [x, y], (g) => [

@@ -1,5 +1,5 @@
-import { collapseAxes } from '../backends/ts/elementwise.js';
 import { kernels, tsKernels } from '../backends/registry.js';
+import { collapseAxes } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -95,6 +95,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const x = asFloat(a);
   const y = asFloat(b);
   if (x.rank === 0 || y.rank === 0) throw new ShapeError('matmul does not take scalars; use mul');
+  if (x.rank === 1 && y.rank === 1) return reshape(matmul(unsqueeze(x, 0), unsqueeze(y, 1)), []);
   if (x.rank === 1) return squeeze(matmul(unsqueeze(x, 0), y), -2);
   if (y.rank === 1) return squeeze(matmul(x, unsqueeze(y, 1)), -1);
   const out = matmulRaw(x, y);

@@ -64,7 +64,11 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, axis: number | undefined
   const axes = normAxes(axis, xf.rank);
   if (axes.some((a) => xf.shape[a] === 0)) throw new ShapeError(`${op} over an empty axis`);
   const data = reduceTs(op, xf.floatData(), xf.shape, axes);
-  return new Tensor(data, axis === undefined ? (keepdim ? xf.shape.map(() => 1) : []) : keptShape(xf.shape, axes, keepdim), 'i32');
+  return new Tensor(
+    data,
+    axis === undefined ? (keepdim ? xf.shape.map(() => 1) : []) : keptShape(xf.shape, axes, keepdim),
+    'i32',
+  );
 }
 
 /** Index of the largest value along one axis (flat index when no axis is given), as i32. */

@@ -50,7 +50,11 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 
 /** Drop size-1 axes (all of them, or the ones named). */
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normAxis(axis, x.rank);
   if (x.shape[a] !== 1) return x;
   return reshape(x, [...x.shape.slice(0, a), ...x.shape.slice(a + 1)]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { noGrad } from '../../src/engine/autograd.js';
 import { randn } from '../../src/engine/create.js';
 import { Rng } from '../../src/engine/rng.js';
-import { Tensor } from '../../src/engine/tensor.js';
+import type { Tensor } from '../../src/engine/tensor.js';
 import { mul } from '../../src/ops/elementwise.js';
 import { sum } from '../../src/ops/reduce.js';
 

@@ -35,8 +35,14 @@ describe('binary ops', () => {
     assert.deepEqual(sub(b, 1).toArray(), [9, 19]);
   });
   const shapes: [number[], number[]][] = [
-    [[3, 4], [3, 4]],
-    [[3, 1], [1, 5]],
+    [
+      [3, 4],
+      [3, 4],
+    ],
+    [
+      [3, 1],
+      [1, 5],
+    ],
     [[2, 3, 5], [5]],
     [[1], [7]],
     [[], [2, 3]],
@@ -103,10 +109,32 @@ describe('unary ops', () => {
   }
   it('values match closed forms', () => {
     const x = tensor([-30, -1, 0, 1, 30], undefined, { dtype: 'f64' });
-    assertClose(sigmoid(x).toArray(), [1 / (1 + Math.exp(30)), 1 / (1 + Math.E), 0.5, 1 / (1 + Math.exp(-1)), 1 / (1 + Math.exp(-30))], 1e-15);
-    assertClose(softplus(x).toArray(), [Math.log1p(Math.exp(-30)), Math.log1p(Math.exp(-1)), Math.log(2), Math.log1p(Math.E), 30 + Math.log1p(Math.exp(-30))], 1e-15);
+    assertClose(
+      sigmoid(x).toArray(),
+      [1 / (1 + Math.exp(30)), 1 / (1 + Math.E), 0.5, 1 / (1 + Math.exp(-1)), 1 / (1 + Math.exp(-30))],
+      1e-15,
+    );
+    assertClose(
+      softplus(x).toArray(),
+      [
+        Math.log1p(Math.exp(-30)),
+        Math.log1p(Math.exp(-1)),
+        Math.log(2),
+        Math.log1p(Math.E),
+        30 + Math.log1p(Math.exp(-30)),
+      ],
+      1e-15,
+    );
     // torch.nn.functional.gelu(torch.tensor([-1., 1.], dtype=torch.float64)) and approximate='tanh'
-    assertClose(gelu(tensor([-1, 1], undefined, { dtype: 'f64' })).toArray(), [-0.15865525393145707, 0.8413447460685429], 1e-13);
-    assertClose(gelu(tensor([-1, 1], undefined, { dtype: 'f64' }), { approximate: 'tanh' }).toArray(), [-0.15880800939172324, 0.8411919906082768], 1e-13);
+    assertClose(
+      gelu(tensor([-1, 1], undefined, { dtype: 'f64' })).toArray(),
+      [-0.15865525393145707, 0.8413447460685429],
+      1e-13,
+    );
+    assertClose(
+      gelu(tensor([-1, 1], undefined, { dtype: 'f64' }), { approximate: 'tanh' }).toArray(),
+      [-0.15880800939172324, 0.8411919906082768],
+      1e-13,
+    );
   });
 });

@@ -13,7 +13,7 @@ export function copyStrided<T extends Storage>(
 ): T {
   let n = 1;
   for (const d of shape) n *= d;
-  const dst = out ?? (new (src.constructor as new (len: number) => T)(n));
+  const dst = out ?? new (src.constructor as new (len: number) => T)(n);
   if (n === 0) return dst;
   const rank = shape.length;
   if (rank === 0) {

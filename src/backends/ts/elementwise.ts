@@ -23,7 +23,10 @@ export interface StridedOperand {
 }
 
 /** Merge adjacent axes that every operand walks contiguously, so a plain tensor becomes one flat loop. */
-export function collapseAxes(shape: readonly number[], operands: readonly (readonly number[])[]): {
+export function collapseAxes(
+  shape: readonly number[],
+  operands: readonly (readonly number[])[],
+): {
   shape: number[];
   strides: number[][];
 } {
@@ -33,8 +36,7 @@ export function collapseAxes(shape: readonly number[], operands: readonly (reado
     const d = shape[ax];
     if (d === 1) continue;
     const last = outShape.length - 1;
-    const mergeable =
-      last >= 0 && operands.every((s, k) => outStrides[k][last] === s[ax] * d);
+    const mergeable = last >= 0 && operands.every((s, k) => outStrides[k][last] === s[ax] * d);
     if (mergeable) {
       outShape[last] *= d;
       operands.forEach((s, k) => {
@@ -117,7 +119,13 @@ function binaryInner(
  * out = a (op) b over a broadcast output shape. `out` is contiguous; each operand's strides are
  * already broadcast to the output shape (0 on broadcast axes).
  */
-export function binaryTs(op: BinaryOp, out: Storage, shape: readonly number[], a: StridedOperand, b: StridedOperand): void {
+export function binaryTs(
+  op: BinaryOp,
+  out: Storage,
+  shape: readonly number[],
+  a: StridedOperand,
+  b: StridedOperand,
+): void {
   const { shape: cs, strides } = collapseAxes(shape, [a.strides, b.strides]);
   const [sa, sb] = strides;
   const rank = cs.length;
@@ -263,7 +271,7 @@ export function unaryTs(op: UnaryOp, x: FloatArray, out: FloatArray): void {
       for (let i = 0; i < n; i++) out[i] = x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0;
       return;
     case 'relu':
-      for (let i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0;
+      for (let i = 0; i < n; i++) out[i] = Math.max(x[i], 0);
       return;
     case 'sigmoid':
       for (let i = 0; i < n; i++) out[i] = sigmoidScalar(x[i]);
@@ -296,7 +304,12 @@ export function unaryTs(op: UnaryOp, x: FloatArray, out: FloatArray): void {
  * dL/dx = g · op'(x) for the activations, over contiguous arrays. Ops whose derivative is
  * cheaper from the output (exp, sqrt, tanh, sigmoid) are handled by their op's gradient rule instead.
  */
-export function unaryGradTs(op: 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'logSigmoid', x: FloatArray, g: FloatArray, out: FloatArray): void {
+export function unaryGradTs(
+  op: 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'logSigmoid',
+  x: FloatArray,
+  g: FloatArray,
+  out: FloatArray,
+): void {
   const n = x.length;
   switch (op) {
     case 'relu':

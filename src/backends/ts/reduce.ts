@@ -31,7 +31,12 @@ function reduceRows(op: ReduceOp, x: FloatArray, rows: number, len: number, out:
  * Reduce a contiguous tensor over sorted, unique axes. The output holds the kept axes in order
  * (keepdim is a reshape the caller does). argmax/argmin return flat indices into the reduced axes.
  */
-export function reduceTs(op: ReduceOp, x: FloatArray, shape: readonly number[], axes: readonly number[]): FloatArray | Int32Array {
+export function reduceTs(
+  op: ReduceOp,
+  x: FloatArray,
+  shape: readonly number[],
+  axes: readonly number[],
+): FloatArray | Int32Array {
   const rank = shape.length;
   const reduced = new Set(axes);
   let keptSize = 1;
