@@ -1,0 +1,139 @@
+import { gatherTs, indexAddTs, indexSelectTs, scatterAddTs } from '../backends/ts/indexing.js';
+import { record } from '../engine/autograd.js';
+import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { DTypeError, ShapeError } from '../engine/errors.js';
+import { contiguousStrides, normAxis, numel } from '../engine/shape.js';
+import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
+import { reshape, slice } from './views.js';
+
+/** An index tensor's values in row-major order; it must be i32. */
+function indexData(index: Tensor, op: string): Int32Array {
+  if (index.dtype !== 'i32') throw new DTypeError(`${op}: indices must be i32, got ${index.dtype}`);
+  return index.contiguousData() as Int32Array;
+}
+
+/** The first value outside [0, size), or null when all are in range. */
+function firstOutOfRange(index: Int32Array, size: number): number | null {
+  for (let i = 0; i < index.length; i++) {
+    const v = index[i];
+    if (v < 0 || v >= size) return v;
+  }
+  return null;
+}
+
+function checkRange(op: string, index: Int32Array, axis: number, size: number): void {
+  const bad = firstOutOfRange(index, size);
+  if (bad !== null) throw new ShapeError(`${op}: index ${bad} out of range for axis ${axis} of size ${size}`);
+}
+
+/** [outer, dim, inner] sizes of a shape split around one axis. */
+function around(shape: readonly number[], axis: number): [number, number, number] {
+  return [numel(shape.slice(0, axis)), shape[axis], numel(shape.slice(axis + 1))];
+}
+
+/**
+ * Rows of weight [V, C] picked by integer ids of any shape: the result is [...ids.shape, C].
+ * The gradient scatter-adds into the picked rows, so repeated ids accumulate.
+ */
+export function embedding(weight: Tensor, ids: Tensor): Tensor {
+  if (weight.rank !== 2) throw new ShapeError(`embedding: weight must be [vocab, dim], got [${weight.shape}]`);
+  const flat = indexData(ids, 'embedding');
+  const bad = firstOutOfRange(flat, weight.shape[0]);
+  if (bad !== null) throw new ShapeError(`embedding: id ${bad} out of range for ${weight.shape[0]} rows`);
+  const rows = indexSelect(weight, 0, new Tensor(flat, [flat.length], 'i32'));
+  return reshape(rows, [...ids.shape, weight.shape[1]]);
+}
+
+/** torch.index_select: the slices of x at positions `index` (1-D i32) along an axis, in that order. */
+export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
+  const a = normAxis(axis, x.rank);
+  if (index.rank > 1) throw new ShapeError(`indexSelect: index must be 1-D, got [${index.shape}]`);
+  const idx = indexData(index, 'indexSelect');
+  checkRange('indexSelect', idx, a, x.shape[a]);
+  const [outer, dim, inner] = around(x.shape, a);
+  const shape = [...x.shape];
+  shape[a] = idx.length;
+  const out = allocStorage(x.dtype, numel(shape));
+  indexSelectTs(x.contiguousData(), outer, dim, inner, idx, out);
+  const result = new Tensor(out, shape, x.dtype);
+  return record(result, 'indexSelect', [x], (g) => {
+    // Added straight into fresh zeros: indexAdd(zeros, ...) would copy the zeros once more.
+    const grad = allocStorage(g.dtype, x.size) as FloatArray;
+    indexAddTs(grad, outer, dim, inner, idx, g.floatData());
+    return [new Tensor(grad, x.shape, g.dtype)];
+  });
+}
+
+/**
+ * torch.index_add (out of place): x plus src's slices added at positions `index` along an axis.
+ * src has x's shape with that axis replaced by index.length; repeated positions accumulate.
+ */
+export function indexAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): Tensor {
+  const xf = asFloat(x);
+  const sf = asFloat(src);
+  const a = normAxis(axis, xf.rank);
+  if (index.rank > 1) throw new ShapeError(`indexAdd: index must be 1-D, got [${index.shape}]`);
+  const idx = indexData(index, 'indexAdd');
+  const expected = [...xf.shape];
+  expected[a] = idx.length;
+  if (sf.rank !== xf.rank || sf.shape.some((d, i) => d !== expected[i])) {
+    throw new ShapeError(`indexAdd: src must be [${expected}], got [${sf.shape}]`);
+  }
+  checkRange('indexAdd', idx, a, xf.shape[a]);
+  const [outer, dim, inner] = around(xf.shape, a);
+  const dtype = resultDType(xf, sf);
+  const out = allocStorage(dtype, xf.size) as FloatArray;
+  out.set(xf.floatData());
+  indexAddTs(out, outer, dim, inner, idx, sf.floatData());
+  const result = new Tensor(out, xf.shape, dtype);
+  return record(result, 'indexAdd', [xf, sf], (g) => [g, sf.requiresGrad ? indexSelect(g, a, index) : null]);
+}
+
+/** Shared checks of gather and scatterAdd: i32 index of x's rank, no larger than x off the axis, in range. */
+function checkScatterIndex(op: string, x: Tensor, axis: number, index: Tensor): { a: number; idx: Int32Array } {
+  const a = normAxis(axis, x.rank);
+  const idx = indexData(index, op);
+  if (index.rank !== x.rank) throw new ShapeError(`${op}: index rank ${index.rank} differs from input rank ${x.rank}`);
+  if (index.shape.some((d, i) => i !== a && d > x.shape[i])) {
+    throw new ShapeError(`${op}: index [${index.shape}] exceeds input [${x.shape}] off axis ${a}`);
+  }
+  checkRange(op, idx, a, x.shape[a]);
+  return { a, idx };
+}
+
+/** torch.gather: out[..i..] = x[..index[..i..]..] along an axis; the result has index's shape. */
+export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+  const { a, idx } = checkScatterIndex('gather', x, axis, index);
+  const out = allocStorage(x.dtype, idx.length);
+  gatherTs(x.data, x.strides, x.offset, a, idx, index.shape, out);
+  const result = new Tensor(out, index.shape, x.dtype);
+  return record(result, 'gather', [x], (g) => {
+    // Added straight into fresh zeros: scatterAdd(zeros, ...) would copy the zeros once more.
+    const grad = allocStorage(g.dtype, x.size) as FloatArray;
+    scatterAddTs(grad, contiguousStrides(x.shape), a, idx, index.shape, g.floatData());
+    return [new Tensor(grad, x.shape, g.dtype)];
+  });
+}
+
+/**
+ * torch.scatter_add (out of place): x plus src[..i..] added at x[..index[..i..]..] along an axis.
+ * Only src's leading index.shape block is used; repeated positions accumulate.
+ */
+export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): Tensor {
+  const xf = asFloat(x);
+  const { a, idx } = checkScatterIndex('scatterAdd', xf, axis, index);
+  if (src.rank !== index.rank || index.shape.some((d, i) => d > src.shape[i])) {
+    throw new ShapeError(`scatterAdd: index [${index.shape}] exceeds src [${src.shape}]`);
+  }
+  // Narrow src to index's shape with views, so its gradient pads back with zeros.
+  let used = asFloat(src);
+  index.shape.forEach((d, i) => {
+    if (d !== used.shape[i]) used = slice(used, i, 0, d);
+  });
+  const dtype = resultDType(xf, used);
+  const out = allocStorage(dtype, xf.size) as FloatArray;
+  out.set(xf.floatData());
+  scatterAddTs(out, contiguousStrides(xf.shape), a, idx, index.shape, used.floatData());
+  const result = new Tensor(out, xf.shape, dtype);
+  return record(result, 'scatterAdd', [xf, used], (g) => [g, used.requiresGrad ? gather(g, a, index) : null]);
+}
