@@ -1,0 +1,94 @@
+import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNormForwardTs } from '../backends/ts/norm.js';
+import { record } from '../engine/autograd.js';
+import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { ShapeError } from '../engine/errors.js';
+import { numel } from '../engine/shape.js';
+import { asFloat, fromFloat, resultDType, Tensor } from '../engine/tensor.js';
+
+export interface RmsNormOptions {
+  /** Added to mean(x²) before the square root. */
+  eps?: number;
+}
+
+export interface LayerNormOptions {
+  /** Added to the variance before the square root. */
+  eps?: number;
+}
+
+/** Check that an affine parameter is a vector matching x's last axis. */
+function checkParam(name: string, p: Tensor, x: Tensor): void {
+  const dim = x.shape[x.rank - 1];
+  if (p.rank !== 1 || p.shape[0] !== dim) {
+    throw new ShapeError(`${name} must have shape [${dim}] to match input [${x.shape}], got [${p.shape}]`);
+  }
+}
+
+/** A gradient summed over rows in f64, handed back in the parameter's own dtype. */
+function paramGrad(sums: Float64Array, p: Tensor): Tensor {
+  return fromFloat(sums, p.shape).to(p.dtype);
+}
+
+/**
+ * RMSNorm over the last axis, exactly as HF LlamaRMSNorm: weight · (x · rsqrt(mean(x², -1) + eps)).
+ * x: [..., D], weight: [D]; f32 input is normalised in f32 before the weight multiplies it.
+ */
+export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOptions = {}): Tensor {
+  const x = asFloat(input);
+  const weight = asFloat(weightInput);
+  if (x.rank === 0) throw new ShapeError('rmsNorm needs at least one axis');
+  checkParam('rmsNorm weight', weight, x);
+  const eps = options.eps ?? 1e-6;
+  const dim = x.shape[x.rank - 1];
+  const rows = numel(x.shape.slice(0, -1));
+  const dtype = resultDType(x, weight);
+  const xs = x.floatData();
+  const ws = weight.floatData();
+  const out = allocStorage(dtype, x.size) as FloatArray;
+  const rstd = new Float64Array(rows);
+  rmsNormForwardTs(xs, ws, out, rstd, rows, dim, eps);
+  return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {
+    const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
+    const dw = weight.requiresGrad ? new Float64Array(dim) : null;
+    rmsNormBackwardTs(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
+    return [dx && new Tensor(dx, x.shape, x.dtype), dw && paramGrad(dw, weight)];
+  });
+}
+
+/**
+ * LayerNorm over the last axis as torch.nn.functional.layer_norm (biased variance).
+ * x: [..., D]; weight and bias: [D], each optional.
+ */
+export function layerNorm(
+  input: Tensor,
+  weightInput?: Tensor | null,
+  biasInput?: Tensor | null,
+  options: LayerNormOptions = {},
+): Tensor {
+  const x = asFloat(input);
+  const weight = weightInput ? asFloat(weightInput) : null;
+  const bias = biasInput ? asFloat(biasInput) : null;
+  if (x.rank === 0) throw new ShapeError('layerNorm needs at least one axis');
+  if (weight) checkParam('layerNorm weight', weight, x);
+  if (bias) checkParam('layerNorm bias', bias, x);
+  const eps = options.eps ?? 1e-5;
+  const dim = x.shape[x.rank - 1];
+  const rows = numel(x.shape.slice(0, -1));
+  const params = [weight, bias].filter((p): p is Tensor => p !== null);
+  const dtype = resultDType(x, ...params);
+  const xs = x.floatData();
+  const ws = weight ? weight.floatData() : null;
+  const out = allocStorage(dtype, x.size) as FloatArray;
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  layerNormForwardTs(xs, ws, bias ? bias.floatData() : null, out, mean, rstd, rows, dim, eps);
+  return record(new Tensor(out, x.shape, dtype), 'layerNorm', [x, ...params], (g) => {
+    const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
+    const dw = weight?.requiresGrad ? new Float64Array(dim) : null;
+    const db = bias?.requiresGrad ? new Float64Array(dim) : null;
+    layerNormBackwardTs(xs, ws, mean, rstd, g.floatData(), dx, dw, db, rows, dim);
+    const grads: (Tensor | null)[] = [dx && new Tensor(dx, x.shape, x.dtype)];
+    if (weight) grads.push(dw && paramGrad(dw, weight));
+    if (bias) grads.push(db && paramGrad(db, bias));
+    return grads;
+  });
+}
