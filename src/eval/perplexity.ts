@@ -1,0 +1,70 @@
+import { noGrad } from '../engine/autograd.js';
+import { LitheError } from '../engine/errors.js';
+import { type OnProgress, progressReporter } from '../engine/progress.js';
+import { Tensor } from '../engine/tensor.js';
+import { crossEntropy } from '../ops/loss.js';
+import { slice } from '../ops/views.js';
+
+/** What perplexity needs of a model: logits [B, T, V] for ids [B, T]. */
+export interface CausalLM {
+  forward(ids: Tensor): Tensor;
+}
+
+export interface PerplexityOptions {
+  /** Window length in tokens (default 256). */
+  seqlen?: number;
+  /** Windows per forward pass (default 4). */
+  batchSize?: number;
+  onProgress?: OnProgress;
+}
+
+export interface PerplexityResult {
+  perplexity: number;
+  windows: number;
+  /** Tokens evaluated: windows × seqlen. */
+  tokens: number;
+  seconds: number;
+}
+
+/**
+ * Perplexity as Wanda and OWL measure it: cut the token stream into non-overlapping windows of
+ * seqlen (dropping the remainder), take each window's mean next-token loss, and return
+ * exp(mean over windows).
+ */
+export function perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions = {}): PerplexityResult {
+  const seqlen = options.seqlen ?? 256;
+  const batchSize = options.batchSize ?? 4;
+  if (!Number.isInteger(seqlen) || seqlen < 2) throw new LitheError(`seqlen must be an integer >= 2, got ${seqlen}`);
+  const windows = Math.floor(ids.length / seqlen);
+  if (windows === 0) {
+    throw new LitheError(`the text has ${ids.length} tokens, fewer than one window of ${seqlen}`);
+  }
+  const start = performance.now();
+  const report = progressReporter(options.onProgress, 'eval', windows * seqlen, 'tok');
+  let lossSum = 0;
+  noGrad(() => {
+    for (let w0 = 0; w0 < windows; w0 += batchSize) {
+      const n = Math.min(batchSize, windows - w0);
+      const batch = new Tensor(ids.slice(w0 * seqlen, (w0 + n) * seqlen), [n, seqlen], 'i32');
+      const logits = model.forward(batch); // [n, T, V]
+      const predicted = slice(logits, 1, 0, seqlen - 1); // positions 0..T-2 predict 1..T-1
+      const targets = new Tensor(new Int32Array(n * (seqlen - 1)), [n * (seqlen - 1)], 'i32');
+      for (let b = 0; b < n; b++) {
+        targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * (seqlen - 1));
+      }
+      const perToken = crossEntropy(predicted, targets, { reduction: 'none' }).toArray();
+      for (let b = 0; b < n; b++) {
+        let s = 0;
+        for (let i = 0; i < seqlen - 1; i++) s += perToken[b * (seqlen - 1) + i];
+        lossSum += s / (seqlen - 1);
+      }
+      report((w0 + n) * seqlen);
+    }
+  });
+  return {
+    perplexity: Math.exp(lossSum / windows),
+    windows,
+    tokens: windows * seqlen,
+    seconds: (performance.now() - start) / 1000,
+  };
+}

@@ -1,0 +1,117 @@
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DType } from '../engine/dtype.js';
+import { type OnProgress, progressReporter } from '../engine/progress.js';
+import type { Tensor } from '../engine/tensor.js';
+import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
+import { DecoderForCausalLM } from '../models/llama/model.js';
+import { writeDirAtomic } from './atomic.js';
+import { CheckpointError } from './errors.js';
+import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
+
+const HF_DTYPE: Record<DecoderConfig['dtype'], DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
+const CONFIG_DTYPE: Partial<Record<DType, DecoderConfig['dtype']>> = {
+  f32: 'float32',
+  bf16: 'bfloat16',
+  f16: 'float16',
+};
+
+/** Read and normalise `dir/config.json`. */
+export function readDecoderConfig(dir: string): DecoderConfig {
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) throw new ConfigError('no config.json (is this a Hugging Face model directory?)', null, file);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, null, file);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError('not a JSON object', null, file);
+  return parseDecoderConfig(raw as Record<string, unknown>, file);
+}
+
+export interface LoadOptions {
+  onProgress?: OnProgress;
+}
+
+/**
+ * Load a Hugging Face decoder checkpoint directory (config.json + model.safetensors or a sharded
+ * index). Weights are held in f32 for compute whatever their stored dtype.
+ */
+export function loadDecoder(dir: string, options: LoadOptions = {}): DecoderForCausalLM {
+  if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
+  const config = readDecoderConfig(dir);
+  const model = new DecoderForCausalLM(config);
+  const reader = openCheckpoint(dir);
+  try {
+    const expected = model.namedParameters();
+    const report = progressReporter(options.onProgress, 'load', expected.size, 'tensor');
+    let done = 0;
+    for (const [name, param] of expected) {
+      if (!reader.has(name)) throw new CheckpointError(dir, 'missing from the checkpoint', name);
+      const stored = reader.read(name);
+      if (stored.shape.join(',') !== param.shape.join(',')) {
+        throw new CheckpointError(dir, `has shape [${stored.shape}], the config implies [${param.shape}]`, name);
+      }
+      model.setParameter(name, stored.to('f32'));
+      report(++done);
+    }
+    const unexpected = reader
+      .keys()
+      .filter(
+        (k) =>
+          !expected.has(k) &&
+          !(config.tieWordEmbeddings && k === 'lm_head.weight') &&
+          !k.endsWith('rotary_emb.inv_freq'),
+      );
+    if (unexpected.length > 0) {
+      throw new CheckpointError(
+        dir,
+        `holds tensors this ${config.architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
+      );
+    }
+  } finally {
+    reader.close();
+  }
+  return model;
+}
+
+export interface SaveOptions {
+  /** Storage dtype of the weights (default: the config's dtype, e.g. bf16 for a bf16 checkpoint). */
+  dtype?: 'f32' | 'bf16' | 'f16';
+  /** Copy tokenizer files (tokenizer.json, tokenizer_config.json, ...) from this directory. */
+  tokenizerFrom?: string;
+  /** Split into shards no larger than this (bytes or "5GB"). */
+  maxShardSize?: number | string;
+  /** Extra `__metadata__` strings (lithe's masks and ranks go here). */
+  metadata?: Record<string, string>;
+  /** Write more files into the staging directory before it is renamed into place. */
+  extraFiles?: (dir: string) => void;
+}
+
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+];
+
+/** Write an HF checkpoint directory atomically: config.json, model.safetensors (or shards), tokenizer files. */
+export async function saveDecoder(model: DecoderForCausalLM, dir: string, options: SaveOptions = {}): Promise<void> {
+  const dtype = options.dtype ?? HF_DTYPE[model.config.dtype];
+  const tensors = new Map<string, Tensor>();
+  for (const [name, t] of model.namedParameters()) tensors.set(name, t.to(dtype));
+  const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
+  await writeDirAtomic(dir, (tmp) => {
+    writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
+    saveShardedSafetensors(tmp, tensors, { maxShardSize: options.maxShardSize, metadata: options.metadata });
+    if (options.tokenizerFrom) {
+      for (const f of TOKENIZER_FILES) {
+        const src = join(options.tokenizerFrom, f);
+        if (existsSync(src)) copyFileSync(src, join(tmp, f));
+      }
+    }
+    options.extraFiles?.(tmp);
+  });
+}

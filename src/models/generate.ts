@@ -1,0 +1,87 @@
+import { noGrad } from '../engine/autograd.js';
+import { LitheError } from '../engine/errors.js';
+import { Rng } from '../engine/rng.js';
+import { Tensor } from '../engine/tensor.js';
+import type { KVCache } from './llama/model.js';
+
+/** What generation needs of a model: logits [1, T, V] for ids [1, T], continuing a KV cache. */
+export interface IncrementalLM {
+  forward(ids: Tensor, cache?: KVCache): Tensor;
+  newCache(): KVCache;
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default) is greedy decoding. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = no limit). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1 = no limit). */
+  topP?: number;
+  seed?: number;
+  /** Stop after emitting any of these ids. */
+  stopTokenIds?: number[];
+  /** Called with each new token id as it is produced. */
+  onToken?: (id: number) => void;
+}
+
+/** Pick the next token from one row of logits, as transformers' temperature → top-k → top-p warpers. */
+export function sampleToken(logits: ArrayLike<number>, options: GenerateOptions, rng: Rng): number {
+  const temperature = options.temperature ?? 0;
+  const v = logits.length;
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < v; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  const order = Array.from({ length: v }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  const topK = options.topK && options.topK > 0 ? Math.min(options.topK, v) : v;
+  const kept = order.slice(0, topK);
+  const maxLogit = logits[kept[0]];
+  const weights = kept.map((i) => Math.exp((logits[i] - maxLogit) / temperature));
+  const total = weights.reduce((s, w) => s + w, 0);
+  const topP = options.topP ?? 1;
+  let n = kept.length;
+  if (topP < 1) {
+    // Keep tokens until their cumulative probability reaches topP (always at least one).
+    let cumulative = 0;
+    for (let i = 0; i < kept.length; i++) {
+      cumulative += weights[i] / total;
+      if (cumulative >= topP) {
+        n = i + 1;
+        break;
+      }
+    }
+  }
+  const mass = weights.slice(0, n).reduce((s, w) => s + w, 0);
+  let r = rng.uniform() * mass;
+  for (let i = 0; i < n; i++) {
+    r -= weights[i];
+    if (r <= 0) return kept[i];
+  }
+  return kept[n - 1];
+}
+
+/** Autoregressive generation with a KV cache; returns only the new token ids. */
+export function generate(model: IncrementalLM, promptIds: Int32Array, options: GenerateOptions = {}): Int32Array {
+  if (promptIds.length === 0) throw new LitheError('generation needs a non-empty prompt');
+  const maxNew = options.maxNewTokens ?? 64;
+  const rng = new Rng(options.seed ?? 0);
+  const stop = new Set(options.stopTokenIds ?? []);
+  const out: number[] = [];
+  noGrad(() => {
+    const cache = model.newCache();
+    let input = new Tensor(Int32Array.from(promptIds), [1, promptIds.length], 'i32');
+    for (let step = 0; step < maxNew; step++) {
+      const logits = model.forward(input, cache);
+      const [, t, v] = logits.shape;
+      const row = logits.floatData().subarray((t - 1) * v, t * v);
+      const next = sampleToken(row, options, rng);
+      out.push(next);
+      options.onToken?.(next);
+      if (stop.has(next)) break;
+      input = new Tensor(Int32Array.of(next), [1, 1], 'i32');
+    }
+  });
+  return Int32Array.from(out);
+}

@@ -1,0 +1,229 @@
+import { tensor } from '../../engine/create.js';
+import { ShapeError } from '../../engine/errors.js';
+import { Rng } from '../../engine/rng.js';
+import type { Tensor } from '../../engine/tensor.js';
+import { Embedding } from '../../nn/embedding.js';
+import { Linear } from '../../nn/linear.js';
+import { Module } from '../../nn/module.js';
+import { RMSNorm } from '../../nn/rmsnorm.js';
+import { silu } from '../../ops/activations.js';
+import { scaledDotProductAttention } from '../../ops/attention.js';
+import { add as addResidual, mul } from '../../ops/elementwise.js';
+import { concat } from '../../ops/join.js';
+import { linear } from '../../ops/matmul.js';
+import { applyRotary, ropeCosSin } from '../../ops/rope.js';
+import { reshape, transpose } from '../../ops/views.js';
+import type { DecoderConfig } from './config.js';
+
+/** RoPE tables for one forward: cos, sin: [T, headDim]. */
+export interface Rope {
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/** Keys and values seen so far, per layer: [B, Hkv, S, D] each. */
+export class KVCache {
+  readonly keys: (Tensor | null)[];
+  readonly values: (Tensor | null)[];
+
+  constructor(numLayers: number) {
+    this.keys = new Array(numLayers).fill(null);
+    this.values = new Array(numLayers).fill(null);
+  }
+
+  /** Number of positions cached. */
+  get length(): number {
+    return this.keys[0]?.shape[2] ?? 0;
+  }
+
+  /** Append new keys/values for a layer and return the full ones. */
+  update(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const pk = this.keys[layer];
+    const pv = this.values[layer];
+    const fk = pk ? concat([pk, k], 2) : k;
+    const fv = pv ? concat([pv, v], 2) : v;
+    this.keys[layer] = fk;
+    this.values[layer] = fv;
+    return [fk, fv];
+  }
+}
+
+/** Multi-head self-attention with grouped-query heads and RoPE; HF names q/k/v/o_proj. */
+export class Attention extends Module {
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly oProj: Linear;
+
+  constructor(
+    readonly config: DecoderConfig,
+    readonly layerIndex: number,
+    rng: Rng,
+  ) {
+    super();
+    const { hiddenSize: c, numHeads: h, numKvHeads: hkv, headDim: d, initializerRange: std } = config;
+    this.qProj = this.addChild('q_proj', new Linear(c, h * d, { bias: config.qkvBias, initStd: std, rng }));
+    this.kProj = this.addChild('k_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, rng }));
+    this.vProj = this.addChild('v_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, rng }));
+    this.oProj = this.addChild('o_proj', new Linear(h * d, c, { bias: config.oBias, initStd: std, rng }));
+  }
+
+  // x: [B, T, C] -> [B, T, C]
+  forward(x: Tensor, rope: Rope, cache?: KVCache): Tensor {
+    const [b, t] = x.shape;
+    const { numHeads: h, numKvHeads: hkv, headDim: d } = this.config;
+    const heads = (y: Tensor, n: number) => transpose(reshape(y, [b, t, n, d]), 1, 2); // [B, n, T, D]
+    const q = applyRotary(heads(this.qProj.forward(x), h), rope.cos, rope.sin);
+    let k = applyRotary(heads(this.kProj.forward(x), hkv), rope.cos, rope.sin);
+    let v = heads(this.vProj.forward(x), hkv);
+    if (cache) [k, v] = cache.update(this.layerIndex, k, v);
+    const attn = scaledDotProductAttention(q, k, v, {
+      causal: true,
+      slidingWindow: this.config.slidingWindow ?? undefined,
+    });
+    return this.oProj.forward(reshape(transpose(attn, 1, 2), [b, t, h * d]));
+  }
+}
+
+/** SwiGLU feed-forward: down(silu(gate(x)) · up(x)). */
+export class Mlp extends Module {
+  readonly gateProj: Linear;
+  readonly upProj: Linear;
+  readonly downProj: Linear;
+
+  constructor(config: DecoderConfig, rng: Rng) {
+    super();
+    const { hiddenSize: c, intermediateSize: f, mlpBias: bias, initializerRange: std } = config;
+    this.gateProj = this.addChild('gate_proj', new Linear(c, f, { bias, initStd: std, rng }));
+    this.upProj = this.addChild('up_proj', new Linear(c, f, { bias, initStd: std, rng }));
+    this.downProj = this.addChild('down_proj', new Linear(f, c, { bias, initStd: std, rng }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.downProj.forward(mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)));
+  }
+}
+
+/** One pre-norm transformer block: x + attn(norm(x)), then h + mlp(norm(h)). */
+export class DecoderLayer extends Module {
+  readonly selfAttn: Attention;
+  readonly mlp: Mlp;
+  readonly inputLayernorm: RMSNorm;
+  readonly postAttentionLayernorm: RMSNorm;
+
+  constructor(config: DecoderConfig, index: number, rng: Rng) {
+    super();
+    this.selfAttn = this.addChild('self_attn', new Attention(config, index, rng));
+    this.mlp = this.addChild('mlp', new Mlp(config, rng));
+    this.inputLayernorm = this.addChild('input_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.postAttentionLayernorm = this.addChild(
+      'post_attention_layernorm',
+      new RMSNorm(config.hiddenSize, config.rmsNormEps),
+    );
+  }
+
+  // x: [B, T, C] -> [B, T, C]
+  forward(x: Tensor, rope: Rope, cache?: KVCache): Tensor {
+    const h = addResidual(x, this.selfAttn.forward(this.inputLayernorm.forward(x), rope, cache));
+    return addResidual(h, this.mlp.forward(this.postAttentionLayernorm.forward(h)));
+  }
+}
+
+/** The decoder body, HF's `model.*`: embed_tokens, layers.{i}, norm. */
+export class DecoderBody extends Module {
+  readonly embedTokens: Embedding;
+  readonly layers: DecoderLayer[];
+  readonly norm: RMSNorm;
+
+  constructor(config: DecoderConfig, rng: Rng) {
+    super();
+    this.embedTokens = this.addChild(
+      'embed_tokens',
+      new Embedding(config.vocabSize, config.hiddenSize, { initStd: config.initializerRange, rng }),
+    );
+    this.layers = [];
+    const layers = this.addChild('layers', new LayerList());
+    for (let i = 0; i < config.numLayers; i++)
+      this.layers.push(layers.add(String(i), new DecoderLayer(config, i, rng)));
+    this.norm = this.addChild('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+  }
+}
+
+/** A numbered list of modules (HF's nn.ModuleList), so names read `layers.3.mlp...`. */
+class LayerList extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.addChild(name, m);
+  }
+}
+
+export interface DecoderOptions {
+  /** Seed for the random initialisation (weights are usually loaded over it). */
+  seed?: number;
+}
+
+/**
+ * LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM: one decoder with config switches
+ * (GQA, q/k/v biases, tied embeddings, sliding window, RoPE scaling).
+ */
+export class DecoderForCausalLM extends Module {
+  readonly model: DecoderBody;
+  private readonly lmHead: Linear | null;
+
+  constructor(
+    readonly config: DecoderConfig,
+    options: DecoderOptions = {},
+  ) {
+    super();
+    const rng = new Rng(options.seed ?? 0);
+    this.model = this.addChild('model', new DecoderBody(config, rng));
+    this.lmHead = config.tieWordEmbeddings
+      ? null
+      : this.addChild(
+          'lm_head',
+          new Linear(config.hiddenSize, config.vocabSize, { initStd: config.initializerRange, rng }),
+        );
+  }
+
+  /** The output projection [V, C]: lm_head, or the embedding matrix when tied. */
+  get headWeight(): Tensor {
+    return this.lmHead ? this.lmHead.weight : this.model.embedTokens.weight;
+  }
+
+  /** RoPE tables for positions start .. start+length-1. */
+  rope(start: number, length: number): Rope {
+    const positions = Array.from({ length }, (_, i) => start + i);
+    return ropeCosSin(positions, this.config.headDim, {
+      theta: this.config.ropeTheta,
+      scaling: this.config.ropeScaling,
+    });
+  }
+
+  /** ids: i32 [B, T] (or nested arrays) -> hidden states [B, T, C] before the final norm. */
+  embed(ids: Tensor): Tensor {
+    return this.model.embedTokens.forward(ids);
+  }
+
+  /** Final norm and LM head: h [B, T, C] -> logits [B, T, V]. */
+  head(h: Tensor): Tensor {
+    return linear(this.model.norm.forward(h), this.headWeight);
+  }
+
+  /**
+   * Logits for ids [B, T]. With a cache, the ids continue the cached positions and their keys
+   * and values are appended to it (incremental decoding).
+   */
+  forward(ids: Tensor | number[][], cache?: KVCache): Tensor {
+    const idsT = Array.isArray(ids) ? tensor(ids, undefined, { dtype: 'i32' }) : ids;
+    if (idsT.rank !== 2) throw new ShapeError(`decoder input ids must be [B, T], got [${idsT.shape}]`);
+    const start = cache?.length ?? 0;
+    const t = idsT.shape[1];
+    const rope = this.rope(start, t);
+    let h = this.embed(idsT);
+    for (const layer of this.model.layers) h = layer.forward(h, rope, cache);
+    return this.head(h);
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config.numLayers);
+  }
+}
