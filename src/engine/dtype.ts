@@ -141,7 +141,11 @@ export function convertStorage(src: Storage, from: DType, to: DType): Storage {
     out.set(src as never);
     return out;
   }
-  if (to === 'bf16') {
+  if (from === 'bf16' && to === 'f32') {
+    // bf16 is the top half of an f32: shift the bits into place through a u32 view.
+    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+  } else if (to === 'bf16') {
     for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(readElement(from, src, i));
   } else if (to === 'f16') {
     for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(readElement(from, src, i));

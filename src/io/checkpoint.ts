@@ -42,7 +42,7 @@ export interface LoadOptions {
 export function loadDecoder(dir: string, options: LoadOptions = {}): DecoderForCausalLM {
   if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
   const config = readDecoderConfig(dir);
-  const model = new DecoderForCausalLM(config);
+  const model = new DecoderForCausalLM(config, { init: false });
   const reader = openCheckpoint(dir);
   try {
     const expected = model.namedParameters();

@@ -1,4 +1,4 @@
-import { randn } from '../engine/create.js';
+import { randn, zeros } from '../engine/create.js';
 import type { Rng } from '../engine/rng.js';
 import type { Tensor } from '../engine/tensor.js';
 import { embedding } from '../ops/indexing.js';
@@ -9,10 +9,15 @@ export class Embedding extends Module {
   constructor(
     readonly num: number,
     readonly dim: number,
-    options: { initStd?: number; rng?: Rng } = {},
+    options: { initStd?: number; rng?: Rng; init?: boolean } = {},
   ) {
     super();
-    this.addParam('weight', randn([num, dim], { std: options.initStd ?? 0.02, rng: options.rng }));
+    this.addParam(
+      'weight',
+      options.init === false
+        ? zeros([num, dim])
+        : randn([num, dim], { std: options.initStd ?? 0.02, rng: options.rng }),
+    );
   }
 
   get weight(): Tensor {

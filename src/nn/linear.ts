@@ -9,6 +9,8 @@ export interface LinearOptions {
   /** Std of the normal initialisation (HF initializer_range). */
   initStd?: number;
   rng?: Rng;
+  /** false: allocate zeros instead of drawing random weights (they are about to be loaded). */
+  init?: boolean;
 }
 
 /** y = x Wᵀ + b with W: [out, in], as torch.nn.Linear; parameters 'weight' and 'bias'. */
@@ -19,7 +21,11 @@ export class Linear extends Module {
     options: LinearOptions = {},
   ) {
     super();
-    this.addParam('weight', randn([outFeatures, inFeatures], { std: options.initStd ?? 0.02, rng: options.rng }));
+    const shape = [outFeatures, inFeatures];
+    this.addParam(
+      'weight',
+      options.init === false ? zeros(shape) : randn(shape, { std: options.initStd ?? 0.02, rng: options.rng }),
+    );
     if (options.bias) this.addParam('bias', zeros([outFeatures]));
   }
 

@@ -15,6 +15,12 @@ import { applyRotary, ropeCosSin } from '../../ops/rope.js';
 import { reshape, transpose } from '../../ops/views.js';
 import type { DecoderConfig } from './config.js';
 
+/** How new parameters are initialised: random from rng, or zeros when init is false. */
+interface Init {
+  rng: Rng;
+  init: boolean;
+}
+
 /** RoPE tables for one forward: cos, sin: [T, headDim]. */
 export interface Rope {
   cos: Tensor;
@@ -58,14 +64,14 @@ export class Attention extends Module {
   constructor(
     readonly config: DecoderConfig,
     readonly layerIndex: number,
-    rng: Rng,
+    init: Init,
   ) {
     super();
     const { hiddenSize: c, numHeads: h, numKvHeads: hkv, headDim: d, initializerRange: std } = config;
-    this.qProj = this.addChild('q_proj', new Linear(c, h * d, { bias: config.qkvBias, initStd: std, rng }));
-    this.kProj = this.addChild('k_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, rng }));
-    this.vProj = this.addChild('v_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, rng }));
-    this.oProj = this.addChild('o_proj', new Linear(h * d, c, { bias: config.oBias, initStd: std, rng }));
+    this.qProj = this.addChild('q_proj', new Linear(c, h * d, { bias: config.qkvBias, initStd: std, ...init }));
+    this.kProj = this.addChild('k_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, ...init }));
+    this.vProj = this.addChild('v_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, ...init }));
+    this.oProj = this.addChild('o_proj', new Linear(h * d, c, { bias: config.oBias, initStd: std, ...init }));
   }
 
   // x: [B, T, C] -> [B, T, C]
@@ -91,12 +97,12 @@ export class Mlp extends Module {
   readonly upProj: Linear;
   readonly downProj: Linear;
 
-  constructor(config: DecoderConfig, rng: Rng) {
+  constructor(config: DecoderConfig, init: Init) {
     super();
     const { hiddenSize: c, intermediateSize: f, mlpBias: bias, initializerRange: std } = config;
-    this.gateProj = this.addChild('gate_proj', new Linear(c, f, { bias, initStd: std, rng }));
-    this.upProj = this.addChild('up_proj', new Linear(c, f, { bias, initStd: std, rng }));
-    this.downProj = this.addChild('down_proj', new Linear(f, c, { bias, initStd: std, rng }));
+    this.gateProj = this.addChild('gate_proj', new Linear(c, f, { bias, initStd: std, ...init }));
+    this.upProj = this.addChild('up_proj', new Linear(c, f, { bias, initStd: std, ...init }));
+    this.downProj = this.addChild('down_proj', new Linear(f, c, { bias, initStd: std, ...init }));
   }
 
   forward(x: Tensor): Tensor {
@@ -111,10 +117,10 @@ export class DecoderLayer extends Module {
   readonly inputLayernorm: RMSNorm;
   readonly postAttentionLayernorm: RMSNorm;
 
-  constructor(config: DecoderConfig, index: number, rng: Rng) {
+  constructor(config: DecoderConfig, index: number, init: Init) {
     super();
-    this.selfAttn = this.addChild('self_attn', new Attention(config, index, rng));
-    this.mlp = this.addChild('mlp', new Mlp(config, rng));
+    this.selfAttn = this.addChild('self_attn', new Attention(config, index, init));
+    this.mlp = this.addChild('mlp', new Mlp(config, init));
     this.inputLayernorm = this.addChild('input_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
     this.postAttentionLayernorm = this.addChild(
       'post_attention_layernorm',
@@ -135,16 +141,16 @@ export class DecoderBody extends Module {
   readonly layers: DecoderLayer[];
   readonly norm: RMSNorm;
 
-  constructor(config: DecoderConfig, rng: Rng) {
+  constructor(config: DecoderConfig, init: Init) {
     super();
     this.embedTokens = this.addChild(
       'embed_tokens',
-      new Embedding(config.vocabSize, config.hiddenSize, { initStd: config.initializerRange, rng }),
+      new Embedding(config.vocabSize, config.hiddenSize, { initStd: config.initializerRange, ...init }),
     );
     this.layers = [];
     const layers = this.addChild('layers', new LayerList());
     for (let i = 0; i < config.numLayers; i++)
-      this.layers.push(layers.add(String(i), new DecoderLayer(config, i, rng)));
+      this.layers.push(layers.add(String(i), new DecoderLayer(config, i, init)));
     this.norm = this.addChild('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
   }
 }
@@ -157,8 +163,10 @@ class LayerList extends Module {
 }
 
 export interface DecoderOptions {
-  /** Seed for the random initialisation (weights are usually loaded over it). */
+  /** Seed for the random initialisation. */
   seed?: number;
+  /** false: start from zeros, for weights about to be loaded (skips drawing random numbers). */
+  init?: boolean;
 }
 
 /**
@@ -174,13 +182,13 @@ export class DecoderForCausalLM extends Module {
     options: DecoderOptions = {},
   ) {
     super();
-    const rng = new Rng(options.seed ?? 0);
-    this.model = this.addChild('model', new DecoderBody(config, rng));
+    const init: Init = { rng: new Rng(options.seed ?? 0), init: options.init ?? true };
+    this.model = this.addChild('model', new DecoderBody(config, init));
     this.lmHead = config.tieWordEmbeddings
       ? null
       : this.addChild(
           'lm_head',
-          new Linear(config.hiddenSize, config.vocabSize, { initStd: config.initializerRange, rng }),
+          new Linear(config.hiddenSize, config.vocabSize, { initStd: config.initializerRange, ...init }),
         );
   }
 
