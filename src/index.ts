@@ -14,6 +14,7 @@ export * from './io/checkpoint.js';
 export * from './io/errors.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
+export * from './linalg/index.js';
 export * from './models/generate.js';
 export * from './models/llama/config.js';
 export * from './models/llama/model.js';
