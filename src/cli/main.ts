@@ -1,6 +1,9 @@
 import { LitheError, UsageError } from '../engine/errors.js';
+import { data } from './data.js';
 import { demo } from './demo.js';
 import { doctor } from './doctor.js';
+import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
 import { litheVersion } from './version.js';
 
 const HELP = `lithe: make neural networks smaller, cheaper to train and better aligned
@@ -8,6 +11,13 @@ const HELP = `lithe: make neural networks smaller, cheaper to train and better a
 Usage: lithe <command> [flags]
 
 Commands:
+  eval        perplexity (--data FILE|corpus:split) or multiple-choice accuracy (--task FILE.jsonl)
+                lithe eval --model DIR --data sotu:test [--seqlen 256] [--batch 4] [--per-document] [--json]
+                lithe eval --model DIR --task FILE.jsonl [--json]
+  generate    continue a prompt: greedy, or sampled with --temperature, --top-k, --top-p, --seed
+                lithe generate --model DIR --prompt TEXT [--max-tokens 64]
+  data        lithe data export --corpus sotu:test --out FILE
+                corpora: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
   doctor      show the compute backend (native or ts), threads and native addon status
   demo        prune the embedded model and compare methods (not available yet)
 
@@ -20,7 +30,13 @@ Environment:
   LITHE_THREADS=N    threads for the native kernels
 `;
 
-const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = { doctor, demo };
+const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
+  data,
+  demo,
+  doctor,
+  eval: evalCommand,
+  generate: generateCommand,
+};
 
 /** Run the CLI; returns the exit code. Errors lithe expects are one line on stderr, never a stack. */
 export async function main(argv: string[]): Promise<number> {
