@@ -73,6 +73,7 @@ export function evalCommand(argv: string[]): number {
     task: { type: 'string' },
     seqlen: { type: 'string' },
     batch: { type: 'string' },
+    'max-windows': { type: 'string' },
     json: { type: 'boolean' },
     'per-document': { type: 'boolean' },
   });
@@ -80,6 +81,8 @@ export function evalCommand(argv: string[]): number {
   if (!values.data === !values.task) throw new UsageError('eval: give exactly one of --data and --task');
   const seqlen = positiveIntFlag('seqlen', values.seqlen, 256);
   const batchSize = positiveIntFlag('batch', values.batch, 4);
+  const maxWindows =
+    values['max-windows'] === undefined ? undefined : positiveIntFlag('max-windows', values['max-windows'], 1);
   const model = loadDecoder(values.model);
   const tokenizer = loadTokenizer(values.model);
   const onProgress = stderrProgress();
@@ -94,7 +97,7 @@ export function evalCommand(argv: string[]): number {
     return 0;
   }
   const ids = evalTokens(tokenizer, values.data as string, values['per-document'] === true);
-  const result = perplexity(model, ids, { seqlen, batchSize, onProgress });
+  const result = perplexity(model, ids, { seqlen, batchSize, maxWindows, onProgress });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {

@@ -15,6 +15,8 @@ export interface PerplexityOptions {
   seqlen?: number;
   /** Windows per forward pass (default 4). */
   batchSize?: number;
+  /** Score only the first N windows (default: all). */
+  maxWindows?: number;
   onProgress?: OnProgress;
 }
 
@@ -35,7 +37,7 @@ export function perplexity(model: CausalLM, ids: Int32Array, options: Perplexity
   const seqlen = options.seqlen ?? 256;
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(seqlen) || seqlen < 2) throw new LitheError(`seqlen must be an integer >= 2, got ${seqlen}`);
-  const windows = Math.floor(ids.length / seqlen);
+  const windows = Math.min(Math.floor(ids.length / seqlen), options.maxWindows ?? Number.POSITIVE_INFINITY);
   if (windows === 0) {
     throw new LitheError(`the text has ${ids.length} tokens, fewer than one window of ${seqlen}`);
   }

@@ -1,0 +1,21 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (benchmarks run from dist/bench/). */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * A Python that can import the given modules: $LITHE_PYTHON, else the repo's .venv, else python3.
+ * Returns null (and the reason) when none can; the benchmark then skips its Python row.
+ */
+export function findPython(modules: string[]): { python: string | null; reason: string } {
+  const candidates = [process.env.LITHE_PYTHON, `${repoRoot}.venv/bin/python`, 'python3'].filter(
+    (p): p is string => typeof p === 'string' && (p === 'python3' || existsSync(p)),
+  );
+  for (const python of candidates) {
+    const r = spawnSync(python, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
+    if (r.status === 0) return { python, reason: '' };
+  }
+  return { python: null, reason: `no python with ${modules.join(', ')} (set LITHE_PYTHON)` };
+}
