@@ -133,6 +133,14 @@ export function encodeElement(dtype: DType, x: number): number {
   }
 }
 
+/**
+ * bf16 is the high half of a little-endian f32: copy it into the odd u16 slots (the even ones stay 0).
+ * Working in u16 keeps every value a small integer, which V8 handles without boxing.
+ */
+function bf16ToF32Halves(src: Uint16Array, dst: Uint16Array): void {
+  for (let i = 0; i < src.length; i++) dst[2 * i + 1] = src[i];
+}
+
 /** Convert a whole storage array between dtypes. */
 export function convertStorage(src: Storage, from: DType, to: DType): Storage {
   const n = src.length;
@@ -142,9 +150,7 @@ export function convertStorage(src: Storage, from: DType, to: DType): Storage {
     return out;
   }
   if (from === 'bf16' && to === 'f32') {
-    // bf16 is the top half of an f32: shift the bits into place through a u32 view.
-    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-    for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+    bf16ToF32Halves(src as Uint16Array, new Uint16Array(out.buffer, out.byteOffset, 2 * n));
   } else if (to === 'bf16') {
     for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(readElement(from, src, i));
   } else if (to === 'f16') {

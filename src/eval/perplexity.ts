@@ -3,7 +3,6 @@ import { LitheError } from '../engine/errors.js';
 import { type OnProgress, progressReporter } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
 import { crossEntropy } from '../ops/loss.js';
-import { slice } from '../ops/views.js';
 
 /** What perplexity needs of a model: logits [B, T, V] for ids [B, T]. */
 export interface CausalLM {
@@ -49,15 +48,15 @@ export function perplexity(model: CausalLM, ids: Int32Array, options: Perplexity
       const n = Math.min(batchSize, windows - w0);
       const batch = new Tensor(ids.slice(w0 * seqlen, (w0 + n) * seqlen), [n, seqlen], 'i32');
       const logits = model.forward(batch); // [n, T, V]
-      const predicted = slice(logits, 1, 0, seqlen - 1); // positions 0..T-2 predict 1..T-1
-      const targets = new Tensor(new Int32Array(n * (seqlen - 1)), [n * (seqlen - 1)], 'i32');
+      // Position i predicts token i+1; the last position has no target and is ignored (no copy of the logits).
+      const targets = new Tensor(new Int32Array(n * seqlen).fill(-100), [n * seqlen], 'i32');
       for (let b = 0; b < n; b++) {
-        targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * (seqlen - 1));
+        targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * seqlen);
       }
-      const perToken = crossEntropy(predicted, targets, { reduction: 'none' }).toArray();
+      const perToken = crossEntropy(logits, targets, { reduction: 'none' }).floatData();
       for (let b = 0; b < n; b++) {
         let s = 0;
-        for (let i = 0; i < seqlen - 1; i++) s += perToken[b * (seqlen - 1) + i];
+        for (let i = 0; i < seqlen - 1; i++) s += perToken[b * seqlen + i];
         lossSum += s / (seqlen - 1);
       }
       report((w0 + n) * seqlen);
