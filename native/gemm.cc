@@ -1,0 +1,539 @@
+// BLIS-style f32 GEMM: op(A) is packed into MC x KC blocks of MR-tall row panels, op(B) into
+// KC x NC blocks of NR-wide column panels, and a register-blocked MR x NR micro-kernel multiplies
+// one A panel by one B panel. The micro-kernel (AVX-512, AVX2/FMA or portable) is chosen at run
+// time; each is compiled for its own target, so the binary runs on any x86-64.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "threadpool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define LITHE_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define LITHE_AVX2 __attribute__((target("avx2,fma")))
+#define LITHE_AVX2_INLINE inline __attribute__((always_inline, target("avx2,fma")))
+#endif
+
+#define LITHE_INLINE inline __attribute__((always_inline))
+
+namespace lithe {
+namespace {
+
+// Multiplies an MR x kc panel of A by a kc x NR panel of B and stores the top-left rows x cols
+// corner of C = alpha * AB + beta * C (C is not read when beta == 0).
+using MicroKernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                             int64_t rows, int64_t cols, float alpha, float beta);
+// Packs rows x kc of op(A) (rows <= MC) into MR-tall panels, zero-padding the last one.
+using PackA = void (*)(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out);
+// Packs kc x cols of op(B) (cols <= NC) into NR-wide panels, zero-padding the last one.
+using PackB = void (*)(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out);
+
+constexpr int kMaxVectorsPerRow = 4;  // vector registers per micro-tile row, at most
+
+struct KernelSet {
+  const char* name;
+  int mr;
+  int nr;
+  int64_t mc;  // rows of A per block (a multiple of MR)
+  int64_t kc;  // depth per block: an MR x KC panel of A stays in L1
+  int64_t nc;  // columns of B per block (a multiple of NR): KC x NC floats stay in L2
+  int vector;  // floats per vector register
+  // micro[v] handles panels at most (v + 1) * vector columns wide, so that narrow edge panels
+  // skip the vectors that would only multiply zero padding.
+  MicroKernel micro[kMaxVectorsPerRow];
+  PackA pack_a;
+  PackB pack_b;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Packing, written once and inlined into each target so the compiler vectorises it for that ISA.
+
+// dst[q * W + r] = src[q * ld + r] for q < count, r < width (<= W); zero for r >= width.
+template <int W>
+LITHE_INLINE void copy_rows(const float* src, int64_t ld, int64_t count, int64_t width, float* dst) {
+  for (int64_t q = 0; q < count; ++q, src += ld, dst += W) {
+    if (width == W) {
+      for (int r = 0; r < W; ++r) dst[r] = src[r];
+    } else {
+      for (int r = 0; r < W; ++r) dst[r] = r < width ? src[r] : 0.0f;
+    }
+  }
+}
+
+// dst[q * W + r] = src[r * ld + q] for r < height (<= W), q < count; zero for r >= height.
+template <int W>
+LITHE_INLINE void interleave_rows(const float* src, int64_t ld, int64_t height, int64_t count, float* dst) {
+  const float* rows[W];
+  for (int r = 0; r < W; ++r) rows[r] = src + std::min<int64_t>(r, height - 1) * ld;
+  for (int64_t q = 0; q < count; ++q, dst += W) {
+    for (int r = 0; r < W; ++r) dst[r] = r < height ? rows[r][q] : 0.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable micro-kernel: plain loops the compiler auto-vectorises for the baseline ISA.
+
+constexpr int kPortableMr = 4;
+constexpr int kPortableNr = 16;
+
+void micro_portable(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c,
+                    int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+  float acc[kPortableMr][kPortableNr] = {};
+  for (int64_t p = 0; p < kc; ++p, ap += kPortableMr, bp += kPortableNr) {
+    for (int i = 0; i < kPortableMr; ++i) {
+      for (int j = 0; j < kPortableNr; ++j) acc[i][j] += ap[i] * bp[j];
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = c + i * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      row[j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * row[j];
+    }
+  }
+}
+
+void pack_a_portable(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  for (int64_t i = 0; i < rows; i += kPortableMr, out += kPortableMr * kc) {
+    const int64_t height = std::min<int64_t>(kPortableMr, rows - i);
+    if (trans) {
+      copy_rows<kPortableMr>(a + i, lda, kc, height, out);  // op(A)(i, p) = a[p * lda + i]
+    } else {
+      interleave_rows<kPortableMr>(a + i * lda, lda, height, kc, out);  // op(A)(i, p) = a[i * lda + p]
+    }
+  }
+}
+
+void pack_b_portable(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  for (int64_t j = 0; j < cols; j += kPortableNr, out += kPortableNr * kc) {
+    const int64_t width = std::min<int64_t>(kPortableNr, cols - j);
+    if (trans) {
+      interleave_rows<kPortableNr>(b + j * ldb, ldb, width, kc, out);  // op(B)(p, j) = b[j * ldb + p]
+    } else {
+      copy_rows<kPortableNr>(b + j, ldb, kc, width, out);  // op(B)(p, j) = b[p * ldb + j]
+    }
+  }
+}
+
+const KernelSet kPortable = {"portable", kPortableMr, kPortableNr, 256, 256, 1024, kPortableNr,
+                             {micro_portable, nullptr, nullptr, nullptr}, pack_a_portable, pack_b_portable};
+
+#if defined(__x86_64__)
+
+// dst[q * W + r] = src[r * ld + q] for r < 8, q < count: eight rows at a time through 8 x 8
+// register transposes (packing a row-major A, or a transposed B, is a transpose).
+template <int W>
+LITHE_AVX2_INLINE void interleave8(const float* src, int64_t ld, int64_t count, float* dst) {
+  int64_t q = 0;
+  for (; q + 8 <= count; q += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld + q);
+    __m256 t[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    __m256 s[8];
+    for (int h = 0; h < 2; ++h) {
+      const __m256* u = t + 4 * h;
+      s[4 * h + 0] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(1, 0, 1, 0));
+      s[4 * h + 1] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(3, 2, 3, 2));
+      s[4 * h + 2] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(1, 0, 1, 0));
+      s[4 * h + 3] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+      _mm256_storeu_ps(dst + (q + i) * W, _mm256_permute2f128_ps(s[i], s[4 + i], 0x20));
+      _mm256_storeu_ps(dst + (q + 4 + i) * W, _mm256_permute2f128_ps(s[i], s[4 + i], 0x31));
+    }
+  }
+  for (; q < count; ++q) {
+    for (int i = 0; i < 8; ++i) dst[q * W + i] = src[i * ld + q];
+  }
+}
+
+// interleave_rows for a full W-tall panel, through interleave8 when W is a multiple of 8.
+template <int W>
+LITHE_AVX2_INLINE void interleave_panel(const float* src, int64_t ld, int64_t height, int64_t count, float* dst) {
+  if constexpr (W % 8 == 0) {
+    if (height == W) {
+      for (int r = 0; r < W; r += 8) interleave8<W>(src + r * ld, ld, count, dst + r);
+      return;
+    }
+  }
+  interleave_rows<W>(src, ld, height, count, dst);
+}
+
+template <int MR>
+LITHE_AVX2_INLINE void pack_a_x86(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  for (int64_t i = 0; i < rows; i += MR, out += MR * kc) {
+    const int64_t height = std::min<int64_t>(MR, rows - i);
+    if (trans) {
+      copy_rows<MR>(a + i, lda, kc, height, out);
+    } else {
+      interleave_panel<MR>(a + i * lda, lda, height, kc, out);
+    }
+  }
+}
+
+template <int NR>
+LITHE_AVX2_INLINE void pack_b_x86(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  for (int64_t j = 0; j < cols; j += NR, out += NR * kc) {
+    const int64_t width = std::min<int64_t>(NR, cols - j);
+    if (trans) {
+      interleave_panel<NR>(b + j * ldb, ldb, width, kc, out);
+    } else {
+      copy_rows<NR>(b + j, ldb, kc, width, out);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2/FMA: 6 x 16 (two ymm per row, 12 accumulators).
+
+constexpr int kAvx2Mr = 6;
+constexpr int kAvx2Nr = 16;
+
+LITHE_AVX2 void micro_avx2(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c,
+                           int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+  constexpr int nv = kAvx2Nr / 8;
+  __m256 acc[kAvx2Mr][nv];
+  for (int i = 0; i < kAvx2Mr; ++i) {
+    for (int v = 0; v < nv; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p, ap += kAvx2Mr, bp += kAvx2Nr) {
+    __m256 bv[nv];
+    for (int v = 0; v < nv; ++v) bv[v] = _mm256_load_ps(bp + v * 8);
+    for (int i = 0; i < kAvx2Mr; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(ap + i);
+      for (int v = 0; v < nv; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+  if (rows < kAvx2Mr || cols < kAvx2Nr) {
+    // Edge tile: go through a scratch tile so that nothing outside rows x cols is touched.
+    alignas(32) float tile[kAvx2Mr][kAvx2Nr];
+    for (int i = 0; i < kAvx2Mr; ++i) {
+      for (int v = 0; v < nv; ++v) _mm256_store_ps(tile[i] + v * 8, acc[i][v]);
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = c + i * ldc;
+      for (int64_t j = 0; j < cols; ++j) {
+        row[j] = beta == 0.0f ? alpha * tile[i][j] : alpha * tile[i][j] + beta * row[j];
+      }
+    }
+    return;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int i = 0; i < kAvx2Mr; ++i) {
+    float* row = c + i * ldc;
+    for (int v = 0; v < nv; ++v) {
+      __m256 r = _mm256_mul_ps(va, acc[i][v]);
+      if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + v * 8), r);
+      _mm256_storeu_ps(row + v * 8, r);
+    }
+  }
+}
+
+LITHE_AVX2 void pack_a_avx2(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  pack_a_x86<kAvx2Mr>(trans, a, lda, rows, kc, out);
+}
+
+LITHE_AVX2 void pack_b_avx2(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  pack_b_x86<kAvx2Nr>(trans, b, ldb, kc, cols, out);
+}
+
+const KernelSet kAvx2 = {"avx2", kAvx2Mr, kAvx2Nr, 128 * kAvx2Mr, 384, 32 * kAvx2Nr, kAvx2Nr,
+                         {micro_avx2, nullptr, nullptr, nullptr}, pack_a_avx2, pack_b_avx2};
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512: MR x (16 * NV) with zmm FMAs; edge columns use masked loads and stores.
+
+// 8 x 48: 24 zmm accumulators, 3 loads of B and 8 broadcasts of A per 24 FMAs. Measured on Zen 5
+// against 6x64, 10x48, 12x32 and 14x32, which were equal or slower.
+constexpr int kAvx512Mr = 8;
+constexpr int kAvx512Nv = 3;
+constexpr int kAvx512Nr = kAvx512Nv * 16;
+static_assert(kAvx512Nv == 3, "kAvx512.micro lists one kernel per vector count");
+
+// NV vectors of a panel whose packed rows are kAvx512Nr floats apart.
+template <int NV>
+LITHE_AVX512 void micro_avx512(int64_t kc, const float* __restrict ap, const float* __restrict bp,
+                               float* __restrict c, int64_t ldc, int64_t rows, int64_t cols, float alpha,
+                               float beta) {
+  __m512 acc[kAvx512Mr][NV];
+  for (int i = 0; i < kAvx512Mr; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * 16 - 1), _MM_HINT_T0);
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p, ap += kAvx512Mr, bp += kAvx512Nr) {
+    __m512 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(bp + v * 16);
+    for (int i = 0; i < kAvx512Mr; ++i) {
+      const __m512 ai = _mm512_set1_ps(ap[i]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+  // Column masks: all ones except in the last, partial vector of an edge panel.
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = std::clamp<int64_t>(cols - v * 16, 0, 16);
+    mask[v] = static_cast<__mmask16>((1u << left) - 1);
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < kAvx512Mr; ++i) {
+    if (i >= rows) break;
+    float* row = c + i * ldc;
+    for (int v = 0; v < NV; ++v) {
+      __m512 r = _mm512_mul_ps(va, acc[i][v]);
+      if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], row + v * 16), r);
+      _mm512_mask_storeu_ps(row + v * 16, mask[v], r);
+    }
+  }
+}
+
+LITHE_AVX512 void pack_a_avx512(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  pack_a_x86<kAvx512Mr>(trans, a, lda, rows, kc, out);
+}
+
+LITHE_AVX512 void pack_b_avx512(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  pack_b_x86<kAvx512Nr>(trans, b, ldb, kc, cols, out);
+}
+
+// Blocks: an 8 x 512 panel of A (16 KB) stays in L1 and a 512 x 384 block of B (768 KB) in a
+// 1 MB L2; a 1024 x 512 block of A (2 MB) comes from L3. Chosen by measurement on Zen 5.
+const KernelSet kAvx512 = {"avx512",
+                           kAvx512Mr,
+                           kAvx512Nr,
+                           128 * kAvx512Mr,
+                           512,
+                           8 * kAvx512Nr,
+                           16,
+                           {micro_avx512<1>, micro_avx512<2>, micro_avx512<3>, nullptr},
+                           pack_a_avx512,
+                           pack_b_avx512};
+
+#endif  // __x86_64__
+
+// The kernel sets this CPU can run, fastest first.
+std::vector<const KernelSet*> supported_kernels() {
+  std::vector<const KernelSet*> sets;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+    sets.push_back(&kAvx512);
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(&kAvx2);
+#endif
+  sets.push_back(&kPortable);
+  return sets;
+}
+
+const std::vector<const KernelSet*>& supported() {
+  static const std::vector<const KernelSet*> sets = supported_kernels();
+  return sets;
+}
+
+std::atomic<const KernelSet*> active_kernels{nullptr};
+
+const KernelSet& kernels() {
+  const KernelSet* ks = active_kernels.load(std::memory_order_acquire);
+  if (ks == nullptr) {
+    ks = supported().front();
+    active_kernels.store(ks, std::memory_order_release);
+  }
+  return *ks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread packing buffers, grown on demand and kept for the next call.
+
+struct AlignedFree {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+
+class PackBuffer {
+ public:
+  float* get(size_t floats) {
+    if (floats > capacity_) {
+      data_.reset(static_cast<float*>(::operator new[](floats * sizeof(float), std::align_val_t(64))));
+      capacity_ = floats;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float[], AlignedFree> data_;
+  size_t capacity_ = 0;
+};
+
+int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+// One batch entry of the problem, with the pointers already moved to that entry.
+struct Matrices {
+  const float* a;
+  const float* b;
+  float* c;
+};
+
+// C[m0:m1, n0:n1] of one batch entry, single-threaded. An MR x KC panel of A stays in L1 while
+// the micro-kernel sweeps the KC x NC block of B, which stays in L2.
+void gemm_tile(const KernelSet& ks, const GemmArgs& g, const Matrices& x, int64_t m0, int64_t m1,
+               int64_t n0, int64_t n1) {
+  thread_local PackBuffer a_buffer;
+  thread_local PackBuffer b_buffer;
+  const int64_t mr = ks.mr;
+  const int64_t nr = ks.nr;
+  const int64_t kc_max = std::min(ks.kc, g.k);
+  const int64_t a_rows = round_up(std::min(ks.mc, m1 - m0), mr);
+  const int64_t b_cols = round_up(std::min(ks.nc, n1 - n0), nr);
+  float* ap = a_buffer.get(static_cast<size_t>(a_rows * kc_max));
+  float* bp = b_buffer.get(static_cast<size_t>(b_cols * kc_max));
+
+  for (int64_t ic = m0; ic < m1; ic += ks.mc) {
+    const int64_t mc = std::min(ks.mc, m1 - ic);
+    for (int64_t pc = 0; pc < g.k; pc += ks.kc) {
+      const int64_t kc = std::min(ks.kc, g.k - pc);
+      ks.pack_a(g.trans_a, g.trans_a ? x.a + pc * g.lda + ic : x.a + ic * g.lda + pc, g.lda, mc, kc, ap);
+      // Later depth blocks accumulate onto what the first one stored.
+      const float beta = pc == 0 ? g.beta : 1.0f;
+      for (int64_t jc = n0; jc < n1; jc += ks.nc) {
+        const int64_t nc = std::min(ks.nc, n1 - jc);
+        ks.pack_b(g.trans_b, g.trans_b ? x.b + jc * g.ldb + pc : x.b + pc * g.ldb + jc, g.ldb, kc, nc, bp);
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int64_t rows = std::min(mr, mc - ir);
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int64_t cols = std::min(nr, nc - jr);
+            const MicroKernel micro = ks.micro[(cols - 1) / ks.vector];
+            micro(kc, ap + ir * kc, bp + jr * kc, x.c + (ic + ir) * g.ldc + jc + jr, g.ldc, rows, cols, g.alpha,
+                  beta);
+          }
+        }
+      }
+    }
+  }
+}
+
+// k == 0: op(A) * op(B) is zero, so C = beta * C (and exactly 0 when beta == 0).
+void scale_c(const GemmArgs& g) {
+  for (int64_t bi = 0; bi < g.batch; ++bi) {
+    for (int64_t i = 0; i < g.m; ++i) {
+      float* row = g.c + bi * g.stride_c + i * g.ldc;
+      for (int64_t j = 0; j < g.n; ++j) row[j] = g.beta == 0.0f ? 0.0f : g.beta * row[j];
+    }
+  }
+}
+
+Matrices entry(const GemmArgs& g, int64_t bi) {
+  return {g.a + bi * g.stride_a, g.b + bi * g.stride_b, g.c + bi * g.stride_c};
+}
+
+// Below this many multiply-adds in total, waking the pool costs more than it saves.
+constexpr double kParallelThreshold = 64.0 * 64.0 * 64.0;
+
+int default_threads() {
+  if (const char* s = std::getenv("LITHE_THREADS")) {
+    const int n = std::atoi(s);
+    if (n >= 1) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+std::mutex pool_mutex;
+std::shared_ptr<ThreadPool> pool_instance;
+
+// The current pool; a caller keeps it alive through set_thread_count from another thread.
+std::shared_ptr<ThreadPool> pool() {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  if (!pool_instance) pool_instance = std::make_shared<ThreadPool>(default_threads());
+  return pool_instance;
+}
+
+// Splits `units` blocks of `unit` elements into `parts` near-equal ranges; returns part `t`.
+void split(int64_t extent, int64_t unit, int parts, int t, int64_t& begin, int64_t& end) {
+  const int64_t units = (extent + unit - 1) / unit;
+  begin = std::min(extent, units * t / parts * unit);
+  end = std::min(extent, units * (t + 1) / parts * unit);
+}
+
+}  // namespace
+
+void sgemm(const GemmArgs& g) {
+  if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
+  if (g.k <= 0) {
+    scale_c(g);
+    return;
+  }
+  const KernelSet& ks = kernels();
+  const std::shared_ptr<ThreadPool> pool_ref = pool();
+  ThreadPool& threads = *pool_ref;
+  const double work = static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+  const int nt = threads.size();
+
+  if (nt == 1 || work * static_cast<double>(g.batch) < kParallelThreshold) {
+    for (int64_t bi = 0; bi < g.batch; ++bi) gemm_tile(ks, g, entry(g, bi), 0, g.m, 0, g.n);
+    return;
+  }
+
+  // Many matrices: whole batch entries per thread. Otherwise every thread takes one tile of each.
+  if (g.batch >= 4 * nt || g.batch % nt == 0) {
+    threads.run(nt, [&](int t) {
+      const int64_t first = g.batch * t / nt;
+      const int64_t last = g.batch * (t + 1) / nt;
+      for (int64_t bi = first; bi < last; ++bi) gemm_tile(ks, g, entry(g, bi), 0, g.m, 0, g.n);
+    });
+    return;
+  }
+
+  // Grid of tm x tn tiles (tm * tn == nt) minimising the packing each thread does (m/tm + n/tn).
+  int tm = 1;
+  double best = -1.0;
+  for (int rows = 1; rows <= nt; ++rows) {
+    if (nt % rows != 0) continue;
+    const double cost = static_cast<double>(g.m) / rows + static_cast<double>(g.n) / (nt / rows);
+    if (best < 0.0 || cost < best) {
+      best = cost;
+      tm = rows;
+    }
+  }
+  const int tn = nt / tm;
+  threads.run(nt, [&](int t) {
+    int64_t m0, m1, n0, n1;
+    split(g.m, ks.mr, tm, t % tm, m0, m1);
+    split(g.n, ks.nr, tn, t / tm, n0, n1);
+    if (m0 >= m1 || n0 >= n1) return;
+    for (int64_t bi = 0; bi < g.batch; ++bi) gemm_tile(ks, g, entry(g, bi), m0, m1, n0, n1);
+  });
+}
+
+const char* simd_name() { return kernels().name; }
+
+bool set_simd(const char* name) {
+  for (const KernelSet* ks : supported()) {
+    if (std::strcmp(ks->name, name) == 0) {
+      active_kernels.store(ks, std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+int thread_count() { return pool()->size(); }
+
+void set_thread_count(int n) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  if (pool_instance && pool_instance->size() == n) return;
+  pool_instance = std::make_shared<ThreadPool>(n);
+}
+
+}  // namespace lithe

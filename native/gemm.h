@@ -1,0 +1,44 @@
+// Batched, strided, row-major f32 GEMM: C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b].
+// Same contract as GemmArgs in src/backends/ts/gemm.ts; the pointers already include the offsets.
+#pragma once
+
+#include <cstdint>
+
+namespace lithe {
+
+struct GemmArgs {
+  bool trans_a;
+  bool trans_b;
+  int64_t m;
+  int64_t n;
+  int64_t k;
+  float alpha;
+  float beta;
+  const float* a;
+  int64_t lda;
+  int64_t stride_a;
+  const float* b;
+  int64_t ldb;
+  int64_t stride_b;
+  float* c;
+  int64_t ldc;
+  int64_t stride_c;
+  int64_t batch;
+};
+
+// Callers validate the arguments; this never checks bounds. When beta == 0, C is never read.
+void sgemm(const GemmArgs& args);
+
+// "avx512", "avx2" or "portable": the micro-kernel in use (the fastest this CPU runs by default).
+const char* simd_name();
+
+// Switches to another kernel set this CPU supports (tests use it to cover the slower ones);
+// returns false, changing nothing, for an unknown or unsupported name.
+bool set_simd(const char* name);
+
+int thread_count();
+
+// Replaces the thread pool with one of n >= 1 threads.
+void set_thread_count(int n);
+
+}  // namespace lithe
