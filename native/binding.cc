@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "elementwise.h"
 #include "gemm.h"
 
 namespace {
@@ -68,22 +69,36 @@ int64_t get_index(napi_env env, napi_value value, const char* name) {
   return static_cast<int64_t>(x);
 }
 
-struct F32View {
-  float* data;
+// A typed array of the given kind, as pointer and element count.
+template <typename T>
+struct View {
+  T* data;
   int64_t length;
 };
 
-F32View get_f32(napi_env env, napi_value value, const char* name) {
+template <typename T>
+View<T> get_typed(napi_env env, napi_value value, napi_typedarray_type want, const char* kind, const char* name) {
   bool is_typed = false;
   check(env, napi_is_typedarray(env, value, &is_typed));
   napi_typedarray_type type = napi_int8_array;
   size_t length = 0;
   void* data = nullptr;
   if (is_typed) check(env, napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr));
-  if (!is_typed || type != napi_float32_array) throw JsError{false, std::string(name) + " must be a Float32Array"};
-  // Node-API already moves `data` to the view's first element (its byteOffset).
-  return {static_cast<float*>(data), static_cast<int64_t>(length)};
+  if (!is_typed || type != want) throw JsError{false, std::string(name) + " must be a " + kind};
+  return {static_cast<T*>(data), static_cast<int64_t>(length)};
 }
+
+View<float> f32_arg(napi_env env, napi_value v, const char* name) {
+  return get_typed<float>(env, v, napi_float32_array, "Float32Array", name);
+}
+View<double> f64_arg(napi_env env, napi_value v, const char* name) {
+  return get_typed<double>(env, v, napi_float64_array, "Float64Array", name);
+}
+View<int32_t> i32_arg(napi_env env, napi_value v, const char* name) {
+  return get_typed<int32_t>(env, v, napi_int32_array, "Int32Array", name);
+}
+
+using F32View = View<float>;
 
 // a * b + c, or -1 when it overflows int64 (all inputs are non-negative).
 int64_t mul_add(int64_t a, int64_t b, int64_t c) {
@@ -142,16 +157,16 @@ napi_value gemm(napi_env env, napi_callback_info info) {
     g.n = get_index(env, argv[3], "gemm: n");
     g.k = get_index(env, argv[4], "gemm: k");
     g.alpha = get_float(env, argv[5], "gemm: alpha");
-    const F32View a = get_f32(env, argv[6], "gemm: a");
+    const F32View a = f32_arg(env, argv[6], "gemm: a");
     const int64_t a_offset = get_index(env, argv[7], "gemm: aOffset");
     g.lda = get_index(env, argv[8], "gemm: lda");
     g.stride_a = get_index(env, argv[9], "gemm: strideA");
-    const F32View b = get_f32(env, argv[10], "gemm: b");
+    const F32View b = f32_arg(env, argv[10], "gemm: b");
     const int64_t b_offset = get_index(env, argv[11], "gemm: bOffset");
     g.ldb = get_index(env, argv[12], "gemm: ldb");
     g.stride_b = get_index(env, argv[13], "gemm: strideB");
     g.beta = get_float(env, argv[14], "gemm: beta");
-    const F32View c = get_f32(env, argv[15], "gemm: c");
+    const F32View c = f32_arg(env, argv[15], "gemm: c");
     const int64_t c_offset = get_index(env, argv[16], "gemm: cOffset");
     g.ldc = get_index(env, argv[17], "gemm: ldc");
     g.stride_c = get_index(env, argv[18], "gemm: strideC");
@@ -227,6 +242,151 @@ napi_value set_simd(napi_env env, napi_callback_info info) {
   });
 }
 
+// Throws a RangeError unless `need` elements fit in `have`.
+void need(int64_t have, int64_t need_count, const char* name) {
+  if (need_count < 0 || need_count > have) {
+    throw JsError{true, std::string(name) + " is too short: needs " + std::to_string(need_count) + " elements, has " +
+                            std::to_string(have)};
+  }
+}
+
+// Reads exactly `count` arguments, or throws.
+template <size_t N>
+void args(napi_env env, napi_callback_info info, napi_value (&argv)[N], const char* fn) {
+  size_t argc = N;
+  check(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < N) throw JsError{false, std::string(fn) + " expects " + std::to_string(N) + " arguments"};
+}
+
+int64_t safe_product(int64_t a, int64_t b) { return mul_add(a, b, 0); }
+
+// unary(op, x, out)
+napi_value unary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[3];
+    args(env, info, argv, "unary");
+    const int64_t op = get_index(env, argv[0], "unary: op");
+    if (op > static_cast<int64_t>(lithe::UnaryOp::kLogSigmoid)) throw JsError{true, "unary: unknown op"};
+    const View<float> x = f32_arg(env, argv[1], "unary: x");
+    const View<float> out = f32_arg(env, argv[2], "unary: out");
+    need(out.length, x.length, "unary: out");
+    lithe::unary_f32(static_cast<lithe::UnaryOp>(op), x.data, out.data, x.length);
+    return nullptr;
+  });
+}
+
+// binary(op, a, aStep, b, bStep, out): out[i] = a[i·aStep] op b[i·bStep], steps 0 or 1.
+napi_value binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[6];
+    args(env, info, argv, "binary");
+    const int64_t op = get_index(env, argv[0], "binary: op");
+    if (op > static_cast<int64_t>(lithe::BinaryOp::kDiv)) throw JsError{true, "binary: unknown op"};
+    const View<float> a = f32_arg(env, argv[1], "binary: a");
+    const int64_t as = get_index(env, argv[2], "binary: aStep");
+    const View<float> b = f32_arg(env, argv[3], "binary: b");
+    const int64_t bs = get_index(env, argv[4], "binary: bStep");
+    const View<float> out = f32_arg(env, argv[5], "binary: out");
+    if (as > 1 || bs > 1) throw JsError{true, "binary: steps must be 0 or 1"};
+    const int64_t n = out.length;
+    if (n > 0) {
+      need(a.length, as ? n : 1, "binary: a");
+      need(b.length, bs ? n : 1, "binary: b");
+    }
+    lithe::binary_f32(static_cast<lithe::BinaryOp>(op), a.data, as, b.data, bs, out.data, n);
+    return nullptr;
+  });
+}
+
+// softmaxRows(x, out, rows, len, log)
+napi_value softmax_rows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[5];
+    args(env, info, argv, "softmaxRows");
+    const View<float> x = f32_arg(env, argv[0], "softmaxRows: x");
+    const View<float> out = f32_arg(env, argv[1], "softmaxRows: out");
+    const int64_t rows = get_index(env, argv[2], "softmaxRows: rows");
+    const int64_t len = get_index(env, argv[3], "softmaxRows: len");
+    const bool log = get_bool(env, argv[4], "softmaxRows: log");
+    need(x.length, safe_product(rows, len), "softmaxRows: x");
+    need(out.length, safe_product(rows, len), "softmaxRows: out");
+    lithe::softmax_rows_f32(x.data, out.data, rows, len, log);
+    return nullptr;
+  });
+}
+
+// softmaxBands(x, offset, rows, len, lo, hi), in place from x[offset].
+napi_value softmax_bands(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[6];
+    args(env, info, argv, "softmaxBands");
+    const View<float> x = f32_arg(env, argv[0], "softmaxBands: x");
+    const int64_t offset = get_index(env, argv[1], "softmaxBands: offset");
+    const int64_t rows = get_index(env, argv[2], "softmaxBands: rows");
+    const int64_t len = get_index(env, argv[3], "softmaxBands: len");
+    const View<int32_t> lo = i32_arg(env, argv[4], "softmaxBands: lo");
+    const View<int32_t> hi = i32_arg(env, argv[5], "softmaxBands: hi");
+    need(x.length, mul_add(rows, len, offset), "softmaxBands: x");
+    need(lo.length, rows, "softmaxBands: lo");
+    need(hi.length, rows, "softmaxBands: hi");
+    lithe::softmax_bands_f32(x.data + offset, rows, len, lo.data, hi.data);
+    return nullptr;
+  });
+}
+
+// rmsNorm(x, weight, out, rstd, rows, dim, eps)
+napi_value rms_norm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[7];
+    args(env, info, argv, "rmsNorm");
+    const View<float> x = f32_arg(env, argv[0], "rmsNorm: x");
+    const View<float> w = f32_arg(env, argv[1], "rmsNorm: weight");
+    const View<float> out = f32_arg(env, argv[2], "rmsNorm: out");
+    const View<double> rstd = f64_arg(env, argv[3], "rmsNorm: rstd");
+    const int64_t rows = get_index(env, argv[4], "rmsNorm: rows");
+    const int64_t dim = get_index(env, argv[5], "rmsNorm: dim");
+    const float eps = get_float(env, argv[6], "rmsNorm: eps");
+    need(x.length, safe_product(rows, dim), "rmsNorm: x");
+    need(out.length, safe_product(rows, dim), "rmsNorm: out");
+    need(w.length, dim, "rmsNorm: weight");
+    need(rstd.length, rows, "rmsNorm: rstd");
+    lithe::rms_norm_f32(x.data, w.data, out.data, rstd.data, rows, dim, eps);
+    return nullptr;
+  });
+}
+
+// crossEntropy(logits, targets, losses, rowMax, rowLogSum, rows, classes, ignoreIndex, smoothing) -> counted
+napi_value cross_entropy(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[9];
+    args(env, info, argv, "crossEntropy");
+    const View<float> logits = f32_arg(env, argv[0], "crossEntropy: logits");
+    const View<int32_t> targets = i32_arg(env, argv[1], "crossEntropy: targets");
+    const View<float> losses = f32_arg(env, argv[2], "crossEntropy: losses");
+    const View<double> row_max = f64_arg(env, argv[3], "crossEntropy: rowMax");
+    const View<double> row_log_sum = f64_arg(env, argv[4], "crossEntropy: rowLogSum");
+    const int64_t rows = get_index(env, argv[5], "crossEntropy: rows");
+    const int64_t classes = get_index(env, argv[6], "crossEntropy: classes");
+    const double ignore = get_number(env, argv[7], "crossEntropy: ignoreIndex");
+    const double smoothing = get_number(env, argv[8], "crossEntropy: smoothing");
+    need(logits.length, safe_product(rows, classes), "crossEntropy: logits");
+    need(targets.length, rows, "crossEntropy: targets");
+    need(losses.length, rows, "crossEntropy: losses");
+    need(row_max.length, rows, "crossEntropy: rowMax");
+    need(row_log_sum.length, rows, "crossEntropy: rowLogSum");
+    const int32_t ignore_index = static_cast<int32_t>(ignore);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int32_t t = targets.data[r];
+      if (t != ignore_index && (t < 0 || t >= classes)) throw JsError{true, "crossEntropy: target out of range"};
+    }
+    const int64_t counted = lithe::cross_entropy_f32(logits.data, targets.data, losses.data, row_max.data,
+                                                     row_log_sum.data, rows, classes, ignore_index, smoothing);
+    napi_value result;
+    check(env, napi_create_int64(env, counted, &result));
+    return result;
+  });
+}
+
 napi_value init(napi_env env, napi_value exports) {
   return guarded(env, [&]() -> napi_value {
     const napi_property_descriptor properties[] = {
@@ -235,6 +395,12 @@ napi_value init(napi_env env, napi_value exports) {
         {"setThreads", nullptr, set_threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"simd", nullptr, simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"setSimd", nullptr, set_simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"unary", nullptr, unary, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"binary", nullptr, binary, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"softmaxRows", nullptr, softmax_rows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"softmaxBands", nullptr, softmax_bands, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"rmsNorm", nullptr, rms_norm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"crossEntropy", nullptr, cross_entropy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

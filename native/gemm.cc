@@ -530,6 +530,20 @@ bool set_simd(const char* name) {
 
 int thread_count() { return pool()->size(); }
 
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  const std::shared_ptr<ThreadPool> pool_ref = pool();
+  const int nt = static_cast<int>(std::min<int64_t>(pool_ref->size(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain))));
+  if (nt <= 1) {
+    fn(0, n);
+    return;
+  }
+  pool_ref->run(nt, [&](int t) {
+    const int64_t begin = n * t / nt;
+    const int64_t end = n * (t + 1) / nt;
+    if (begin < end) fn(begin, end);
+  });
+}
+
 void set_thread_count(int n) {
   std::lock_guard<std::mutex> lock(pool_mutex);
   if (pool_instance && pool_instance->size() == n) return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace lithe {
 
@@ -40,5 +41,9 @@ int thread_count();
 
 // Replaces the thread pool with one of n >= 1 threads.
 void set_thread_count(int n);
+
+// Runs fn(begin, end) over [0, n) cut into one near-equal range per pool thread; with fewer
+// than 2 * grain items, or one thread, it runs inline as fn(0, n).
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace lithe

@@ -1,5 +1,15 @@
-import { loadNative, type NativeAddon, type NativeStatus } from './native/loader.js';
+import type { FloatArray, Storage } from '../engine/dtype.js';
+import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
+import { type BinaryOp, binaryTs, collapseAxes, type StridedOperand, type UnaryOp, unaryTs } from './ts/elementwise.js';
 import { type GemmKernel, gemmTs } from './ts/gemm.js';
+import { rmsNormForwardTs } from './ts/norm.js';
+import {
+  type CrossEntropyRows,
+  crossEntropyForwardTs,
+  type RowStats,
+  softmaxBandsTs,
+  softmaxForwardTs,
+} from './ts/softmax.js';
 
 /**
  * Every kernel that has more than one implementation. Each entry takes flat typed arrays plus
@@ -7,15 +17,88 @@ import { type GemmKernel, gemmTs } from './ts/gemm.js';
  */
 export interface Kernels {
   gemm: GemmKernel;
+  unary: typeof unaryTs;
+  binary: typeof binaryTs;
+  softmax: typeof softmaxForwardTs;
+  softmaxBands: typeof softmaxBandsTs;
+  rmsNormForward: typeof rmsNormForwardTs;
+  crossEntropyForward: typeof crossEntropyForwardTs;
 }
 
 export type BackendName = 'native' | 'ts';
 
-export const tsKernels: Kernels = { gemm: gemmTs };
+export const tsKernels: Kernels = {
+  gemm: gemmTs,
+  unary: unaryTs,
+  binary: binaryTs,
+  softmax: softmaxForwardTs,
+  softmaxBands: softmaxBandsTs,
+  rmsNormForward: rmsNormForwardTs,
+  crossEntropyForward: crossEntropyForwardTs,
+};
+
+const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
+const unaryCodes = new Map<UnaryOp, number>(UNARY_OPS.map((op, i) => [op, i]));
+const binaryCodes = new Map<BinaryOp, number>(BINARY_OPS.map((op, i) => [op, i]));
+
+/** An operand the native flat loop can take: one contiguous run (step 1) or a scalar (step 0). */
+function flatRun(
+  o: StridedOperand,
+  stride: number | undefined,
+  n: number,
+): { data: Float32Array; step: number } | null {
+  if (!isF32(o.data)) return null;
+  const step = stride ?? 0;
+  if (step !== 0 && step !== 1) return null;
+  return { data: o.data.subarray(o.offset, o.offset + (step ? n : 1)), step };
+}
 
 /** Native kernels for f32 data; anything else (f64 for gradient checks) goes to the TS twin. */
 function nativeKernels(addon: NativeAddon): Kernels {
   return {
+    unary: (op, x, out) => {
+      const code = unaryCodes.get(op);
+      if (code === undefined || !isF32(x) || !isF32(out)) unaryTs(op, x, out);
+      else addon.unary(code, x, out);
+    },
+    binary: (op, out, shape, a, b) => {
+      const code = binaryCodes.get(op);
+      const { shape: cs, strides } = collapseAxes(shape, [a.strides, b.strides]);
+      const n = out.length;
+      const ra = cs.length <= 1 ? flatRun(a, strides[0][0], n) : null;
+      const rb = cs.length <= 1 ? flatRun(b, strides[1][0], n) : null;
+      if (code === undefined || !ra || !rb || !isF32(out)) binaryTs(op, out, shape, a, b);
+      else addon.binary(code, ra.data, ra.step, rb.data, rb.step, out);
+    },
+    softmax: (x, out, outer, len, inner, log) => {
+      if (inner === 1 && isF32(x) && isF32(out)) addon.softmaxRows(x, out, outer, len, log);
+      else softmaxForwardTs(x, out, outer, len, inner, log);
+    },
+    softmaxBands: (x, offset, rows, len, lo, hi) => {
+      if (isF32(x)) addon.softmaxBands(x, offset, rows, len, lo, hi);
+      else softmaxBandsTs(x, offset, rows, len, lo, hi);
+    },
+    rmsNormForward: (x, weight, out, rstd, rows, dim, eps) => {
+      if (isF32(x) && isF32(weight) && isF32(out)) addon.rmsNorm(x, weight, out, rstd, rows, dim, eps);
+      else rmsNormForwardTs(x, weight, out, rstd, rows, dim, eps);
+    },
+    crossEntropyForward: (logits: FloatArray, spec: CrossEntropyRows, losses: FloatArray, stats: RowStats) => {
+      const t = spec.targets;
+      if (!(isF32(logits) && isF32(losses) && t instanceof Int32Array)) {
+        return crossEntropyForwardTs(logits, spec, losses, stats);
+      }
+      return addon.crossEntropy(
+        logits,
+        t,
+        losses,
+        stats.max,
+        stats.logSum,
+        spec.rows,
+        spec.classes,
+        spec.ignoreIndex,
+        spec.smoothing,
+      );
+    },
     gemm: (g) => {
       if (!(g.a instanceof Float32Array && g.b instanceof Float32Array && g.c instanceof Float32Array)) {
         gemmTs(g);

@@ -104,6 +104,19 @@ function gemm(
 function maskedSoftmax(buf: FloatArray, offset: number, batch: number, kvHead: number, vis: Visibility): void {
   const { group, t, s, causal, window, mask } = vis;
   const shift = s - t;
+  if (!mask) {
+    // Only the causal / window band: one kernel call for the whole group.
+    const rows = group * t;
+    const lo = new Int32Array(rows);
+    const hi = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const i = r % t;
+      lo[r] = window === undefined ? 0 : Math.max(0, i + shift - window + 1);
+      hi[r] = causal ? Math.min(s - 1, i + shift) : s - 1;
+    }
+    kernels().softmaxBands(buf, offset, rows, s, lo, hi);
+    return;
+  }
   for (let r = 0; r < group * t; r++) {
     const row = offset + r * s;
     const i = r % t;

@@ -1,4 +1,5 @@
-import { type BinaryOp, binaryTs, type UnaryOp, unaryTs, whereTs } from '../backends/ts/elementwise.js';
+import { kernels } from '../backends/registry.js';
+import { type BinaryOp, type UnaryOp, whereTs } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray } from '../engine/dtype.js';
 import { broadcastShapes, broadcastStrides, numel } from '../engine/shape.js';
@@ -24,7 +25,7 @@ function liftPair(a: Operand, b: Operand): [Tensor, Tensor] {
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDType: 'f32' | 'f64' | 'bool'): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
   const out = allocStorage(outDType, numel(shape));
-  binaryTs(
+  kernels().binary(
     op,
     out,
     shape,
@@ -136,7 +137,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
   const src = x.floatData();
   const out = new (src.constructor as new (n: number) => FloatArray)(src.length);
-  unaryTs(op, src, out);
+  kernels().unary(op, src, out);
   return new Tensor(out, x.shape, x.dtype);
 }
 

@@ -1,9 +1,5 @@
-import {
-  type CrossEntropyRows,
-  crossEntropyBackwardTs,
-  crossEntropyForwardTs,
-  type RowStats,
-} from '../backends/ts/softmax.js';
+import { kernels } from '../backends/registry.js';
+import { type CrossEntropyRows, crossEntropyBackwardTs, type RowStats } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -51,7 +47,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
   const x = logits.floatData();
   const losses = allocStorage(logits.dtype, rows) as FloatArray;
   const stats: RowStats = { max: new Float64Array(rows), logSum: new Float64Array(rows) };
-  const counted = crossEntropyForwardTs(x, spec, losses, stats);
+  const counted = kernels().crossEntropyForward(x, spec, losses, stats);
   let out: Tensor;
   if (reduction === 'none') {
     out = new Tensor(losses, targets.shape, logits.dtype);

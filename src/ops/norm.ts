@@ -1,4 +1,5 @@
-import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNormForwardTs } from '../backends/ts/norm.js';
+import { kernels } from '../backends/registry.js';
+import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs } from '../backends/ts/norm.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -45,7 +46,7 @@ export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOpti
   const ws = weight.floatData();
   const out = allocStorage(dtype, x.size) as FloatArray;
   const rstd = new Float64Array(rows);
-  rmsNormForwardTs(xs, ws, out, rstd, rows, dim, eps);
+  kernels().rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {
     const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
     const dw = weight.requiresGrad ? new Float64Array(dim) : null;

@@ -1,4 +1,5 @@
-import { softmaxBackwardTs, softmaxForwardTs } from '../backends/ts/softmax.js';
+import { kernels } from '../backends/registry.js';
+import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray } from '../engine/dtype.js';
 import { normAxis, numel } from '../engine/shape.js';
@@ -18,7 +19,7 @@ function softmaxOp(input: Tensor, axis: number, log: boolean): Tensor {
   const len = x.shape[a];
   const inner = numel(x.shape.slice(a + 1));
   const y = allocStorage(x.dtype, x.size) as FloatArray;
-  softmaxForwardTs(x.floatData(), y, outer, len, inner, log);
+  kernels().softmax(x.floatData(), y, outer, len, inner, log);
   const out = new Tensor(y, x.shape, x.dtype);
   return record(out, log ? 'logSoftmax' : 'softmax', [x], (g) => {
     const dx = allocStorage(x.dtype, x.size) as FloatArray;

@@ -65,7 +65,7 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i];
     const e = expected[i];
-    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    if (a === e || (Number.isNaN(e) && Number.isNaN(a))) continue;
     const diff = Math.abs(a - e);
     if (!(diff <= atol + rtol * Math.abs(e))) {
       assert.fail(`element ${i}: ${a} vs expected ${e} (diff ${diff})`);

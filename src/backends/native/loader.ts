@@ -34,7 +34,54 @@ export interface NativeAddon {
   simd(): string;
   /** Switch to another kernel set this CPU supports (tests cover the slower ones); throws RangeError otherwise. */
   setSimd(level: string): void;
+  /** out[i] = op(x[i]); op is an index into UNARY_OPS. */
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  /** out[i] = a[i·aStep] op b[i·bStep] with steps 0 or 1; op is an index into BINARY_OPS. */
+  binary(op: number, a: Float32Array, aStep: number, b: Float32Array, bStep: number, out: Float32Array): void;
+  softmaxRows(x: Float32Array, out: Float32Array, rows: number, len: number, log: boolean): void;
+  softmaxBands(x: Float32Array, offset: number, rows: number, len: number, lo: Int32Array, hi: Int32Array): void;
+  rmsNorm(
+    x: Float32Array,
+    weight: Float32Array,
+    out: Float32Array,
+    rstd: Float64Array,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
+  crossEntropy(
+    logits: Float32Array,
+    targets: Int32Array,
+    losses: Float32Array,
+    rowMax: Float64Array,
+    rowLogSum: Float64Array,
+    rows: number,
+    classes: number,
+    ignoreIndex: number,
+    smoothing: number,
+  ): number;
 }
+
+/** The unary ops the addon implements, in the order of native/elementwise.h's UnaryOp. */
+export const UNARY_OPS = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'abs',
+  'relu',
+  'sigmoid',
+  'tanh',
+  'silu',
+  'geluTanh',
+  'geluErf',
+  'softplus',
+  'logSigmoid',
+] as const;
+
+/** The binary ops the addon implements, in the order of native/elementwise.h's BinaryOp. */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 
 export interface NativeStatus {
   built: boolean;

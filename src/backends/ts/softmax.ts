@@ -31,6 +31,33 @@ export function softmaxForwardTs(
 }
 
 /**
+ * In place on [rows, len] from `offset`: row r becomes the softmax over columns lo[r]..hi[r] and 0
+ * elsewhere (all 0 when lo[r] > hi[r]). This is the causal / sliding-window attention mask.
+ */
+export function softmaxBandsTs(
+  x: FloatArray,
+  offset: number,
+  rows: number,
+  len: number,
+  lo: Int32Array,
+  hi: Int32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const row = offset + r * len;
+    const a = Math.max(0, lo[r]);
+    const b = Math.min(len - 1, hi[r]);
+    if (a > b) {
+      x.fill(0, row, row + len);
+      continue;
+    }
+    x.fill(0, row, row + a);
+    x.fill(0, row + b + 1, row + len);
+    const span = x.subarray(row + a, row + b + 1);
+    softmaxForwardTs(span, span, 1, b - a + 1, 1, false);
+  }
+}
+
+/**
  * Gradient of softmaxForwardTs from its output y: softmax dx = y·(g − Σ g·y),
  * log-softmax dx = g − exp(y)·Σ g. Same [outer, len, inner] layout; `dx` may alias `g`.
  */

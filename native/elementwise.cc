@@ -1,0 +1,260 @@
+// Row and elementwise f32 kernels. Each inner loop is plain arithmetic (no libm calls on the hot
+// paths) so that GCC vectorises it; target_clones builds AVX-512, AVX2 and baseline versions and
+// picks one at load time. Work is split across the shared thread pool by rows or by chunks.
+#include "elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "gemm.h"
+
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) && !defined(__clang__))
+#define LITHE_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define LITHE_CLONES
+#endif
+
+namespace lithe {
+namespace {
+
+// Elements per thread below which threading costs more than it saves.
+constexpr int64_t kGrain = 1 << 15;
+
+// exp(x) for f32 in about 2 ulp: 2^k · p(r) with r = x − k·ln2 and a degree-6 polynomial.
+// Inputs below -87.3 give 0 (no subnormals) and above 88.7 give +inf; NaN stays NaN.
+inline float fast_exp(float x) {
+  const float hi = 88.72283935546875f;
+  const float lo = -87.33654022216797f;
+  const bool over = x > hi;
+  const bool under = x < lo;
+  const float xc = std::min(std::max(x, lo), hi);
+  // Round to nearest by the 1.5·2^23 trick: plain adds, which every vector unit has.
+  const float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  float y = p * scale;
+  y = over ? INFINITY : y;
+  y = under ? 0.0f : y;
+  return x != x ? x : y;
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+// log(1 + e^x) without overflow.
+inline float softplus(float x) { return std::max(x, 0.0f) + std::log1p(fast_exp(-std::fabs(x))); }
+
+LITHE_CLONES void unary_range(UnaryOp op, const float* x, float* out, int64_t n) {
+  switch (op) {
+    case UnaryOp::kNeg:
+      for (int64_t i = 0; i < n; ++i) out[i] = -x[i];
+      return;
+    case UnaryOp::kExp:
+      for (int64_t i = 0; i < n; ++i) out[i] = fast_exp(x[i]);
+      return;
+    case UnaryOp::kLog:
+      for (int64_t i = 0; i < n; ++i) out[i] = std::log(x[i]);
+      return;
+    case UnaryOp::kSqrt:
+      for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(x[i]);
+      return;
+    case UnaryOp::kRsqrt:
+      for (int64_t i = 0; i < n; ++i) out[i] = 1.0f / std::sqrt(x[i]);
+      return;
+    case UnaryOp::kAbs:
+      for (int64_t i = 0; i < n; ++i) out[i] = std::fabs(x[i]);
+      return;
+    case UnaryOp::kRelu:
+      for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
+      return;
+    case UnaryOp::kSigmoid:
+      for (int64_t i = 0; i < n; ++i) out[i] = sigmoid(x[i]);
+      return;
+    case UnaryOp::kTanh:
+      // tanh(x) = 1 − 2/(e^{2x} + 1), saturating cleanly at ±1.
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        out[i] = std::fabs(v) < 0.0004f ? v : 1.0f - 2.0f / (fast_exp(2.0f * v) + 1.0f);
+      }
+      return;
+    case UnaryOp::kSilu:
+      for (int64_t i = 0; i < n; ++i) out[i] = x[i] * sigmoid(x[i]);
+      return;
+    case UnaryOp::kGeluTanh:
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        // 0.5·(1 + tanh(u)) = sigmoid(2u)
+        out[i] = v * sigmoid(2.0f * u);
+      }
+      return;
+    case UnaryOp::kGeluErf:
+      for (int64_t i = 0; i < n; ++i) out[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+      return;
+    case UnaryOp::kSoftplus:
+      for (int64_t i = 0; i < n; ++i) out[i] = softplus(x[i]);
+      return;
+    case UnaryOp::kLogSigmoid:
+      for (int64_t i = 0; i < n; ++i) out[i] = -softplus(-x[i]);
+      return;
+  }
+}
+
+template <typename F>
+LITHE_CLONES void binary_loop(const float* a, int64_t as, const float* b, int64_t bs, float* out, int64_t n, F f) {
+  if (as == 1 && bs == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (as == 1) {
+    const float y = b[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], y);
+  } else if (bs == 1) {
+    const float x = a[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(x, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[0], b[0]);
+  }
+}
+
+void binary_range(BinaryOp op, const float* a, int64_t as, const float* b, int64_t bs, float* out, int64_t n) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      binary_loop(a, as, b, bs, out, n, [](float x, float y) { return x + y; });
+      return;
+    case BinaryOp::kSub:
+      binary_loop(a, as, b, bs, out, n, [](float x, float y) { return x - y; });
+      return;
+    case BinaryOp::kMul:
+      binary_loop(a, as, b, bs, out, n, [](float x, float y) { return x * y; });
+      return;
+    case BinaryOp::kDiv:
+      binary_loop(a, as, b, bs, out, n, [](float x, float y) { return x / y; });
+      return;
+  }
+}
+
+// Softmax of one row of n values into out (may alias); sums in double as the TS twin does.
+LITHE_CLONES void softmax_row(const float* x, float* out, int64_t n, bool log) {
+  float max = -INFINITY;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) {
+    max = std::max(max, x[i]);
+    nan |= x[i] != x[i];
+  }
+  if (nan) {
+    for (int64_t i = 0; i < n; ++i) out[i] = NAN;
+    return;
+  }
+  if (max == -INFINITY) {
+    // Every input is -inf: torch gives NaN here; so does the TS twin (exp(-inf - -inf)).
+    for (int64_t i = 0; i < n; ++i) out[i] = NAN;
+    return;
+  }
+  double total = 0.0;
+  if (log) {
+    for (int64_t i = 0; i < n; ++i) total += fast_exp(x[i] - max);
+    const float log_total = static_cast<float>(std::log(total));
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] - max - log_total;
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      out[i] = fast_exp(x[i] - max);
+      total += out[i];
+    }
+    const float inv = static_cast<float>(1.0 / total);
+    for (int64_t i = 0; i < n; ++i) out[i] *= inv;
+  }
+}
+
+}  // namespace
+
+void unary_f32(UnaryOp op, const float* x, float* out, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) { unary_range(op, x + begin, out + begin, end - begin); });
+}
+
+void binary_f32(BinaryOp op, const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    binary_range(op, a + begin * a_step, a_step, b + begin * b_step, b_step, out + begin, end - begin);
+  });
+}
+
+void softmax_rows_f32(const float* x, float* out, int64_t rows, int64_t len, bool log) {
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, len)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax_row(x + r * len, out + r * len, len, log);
+  });
+}
+
+void softmax_bands_f32(float* x, int64_t rows, int64_t len, const int32_t* lo, const int32_t* hi) {
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, len)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* row = x + r * len;
+      const int64_t a = std::max<int64_t>(0, lo[r]);
+      const int64_t b = std::min<int64_t>(len - 1, hi[r]);
+      if (a > b) {
+        std::fill(row, row + len, 0.0f);
+        continue;
+      }
+      std::fill(row, row + a, 0.0f);
+      std::fill(row + b + 1, row + len, 0.0f);
+      softmax_row(row + a, row + a, b - a + 1, false);
+    }
+  });
+}
+
+void rms_norm_f32(const float* x, const float* weight, float* out, double* rstd, int64_t rows, int64_t dim,
+                  float eps) {
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x + r * dim;
+      float* yr = out + r * dim;
+      double squares = 0.0;
+      for (int64_t i = 0; i < dim; ++i) squares += static_cast<double>(xr[i]) * xr[i];
+      // Rounded to f32 step by step, as torch computes LlamaRMSNorm in float32.
+      const float mean = static_cast<float>(squares / static_cast<double>(dim));
+      const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(mean + eps)));
+      rstd[r] = scale;
+      for (int64_t i = 0; i < dim; ++i) yr[i] = weight[i] * (xr[i] * scale);
+    }
+  });
+}
+
+int64_t cross_entropy_f32(const float* logits, const int32_t* targets, float* losses, double* row_max,
+                          double* row_log_sum, int64_t rows, int64_t classes, int32_t ignore_index,
+                          double smoothing) {
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, classes)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int32_t t = targets[r];
+      if (t == ignore_index) {
+        losses[r] = 0.0f;
+        continue;
+      }
+      const float* row = logits + r * classes;
+      float max = -INFINITY;
+      double total = 0.0;
+      for (int64_t j = 0; j < classes; ++j) {
+        max = std::max(max, row[j]);
+        total += row[j];
+      }
+      double exp_sum = 0.0;
+      for (int64_t j = 0; j < classes; ++j) exp_sum += fast_exp(row[j] - max);
+      const double log_sum = std::log(exp_sum);
+      row_max[r] = max;
+      row_log_sum[r] = log_sum;
+      const double nll = static_cast<double>(max) - row[t] + log_sum;
+      const double uniform = static_cast<double>(max) - total / static_cast<double>(classes) + log_sum;
+      losses[r] = static_cast<float>(smoothing == 0.0 ? nll : (1.0 - smoothing) * nll + smoothing * uniform);
+    }
+  });
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) counted += targets[r] != ignore_index;
+  return counted;
+}
+
+}  // namespace lithe

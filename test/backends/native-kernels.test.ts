@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BINARY_OPS, UNARY_OPS } from '../../src/backends/native/loader.js';
+import { nativeKernelTable, tsKernels } from '../../src/backends/registry.js';
+import { Rng } from '../../src/engine/rng.js';
+import { assertClose } from '../helpers/gradcheck.js';
+
+const native = nativeKernelTable();
+const skip = native ? false : 'native addon not available';
+
+function randomF32(n: number, seed: number, scale = 3): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale * rng.normal();
+  return out;
+}
+
+describe('native elementwise and row kernels agree with their TypeScript twins', { skip }, () => {
+  const k = native as NonNullable<typeof native>;
+  it('every unary op, including extremes and NaN', () => {
+    const x = randomF32(70001, 1, 4);
+    x.set([
+      0,
+      -0,
+      1e-30,
+      -1e-30,
+      88,
+      -88,
+      100,
+      -100,
+      1e4,
+      -1e4,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]);
+    for (const op of UNARY_OPS) {
+      const input = op === 'log' || op === 'sqrt' || op === 'rsqrt' ? x.map(Math.abs) : x;
+      const a = new Float32Array(x.length);
+      const b = new Float32Array(x.length);
+      k.unary(op, input, a);
+      tsKernels.unary(op, input, b);
+      for (let i = 0; i < a.length; i++) {
+        const close =
+          a[i] === b[i] ||
+          Math.abs(a[i] - b[i]) <= 1e-6 + 2e-6 * Math.abs(b[i]) ||
+          (Number.isNaN(a[i]) && Number.isNaN(b[i]));
+        // Below 1e-38 the native exp flushes to 0 where the TS twin keeps a subnormal.
+        if (!close && !(Math.abs(a[i]) < 1e-37 && Math.abs(b[i]) < 1e-37)) {
+          assert.fail(`${op}(${input[i]}): native ${a[i]} vs ts ${b[i]}`);
+        }
+      }
+    }
+  });
+  it('binary ops on flat, scalar-broadcast and general layouts', () => {
+    const n = 40000;
+    const a = randomF32(n + 5, 2);
+    const b = randomF32(n + 5, 3);
+    for (const op of BINARY_OPS) {
+      const layouts: [number[], number[], number[], number, number][] = [
+        [[n], [1], [1], 3, 5],
+        [[n], [1], [0], 0, 2],
+        [[n], [0], [1], 4, 0],
+        [[200, 200], [1, 200], [200, 1], 0, 0],
+      ];
+      for (const [shape, sa, sb, oa, ob] of layouts) {
+        const x = new Float32Array(n);
+        const y = new Float32Array(n);
+        k.binary(op, x, shape, { data: a, strides: sa, offset: oa }, { data: b, strides: sb, offset: ob });
+        tsKernels.binary(op, y, shape, { data: a, strides: sa, offset: oa }, { data: b, strides: sb, offset: ob });
+        assertClose(x, y, 0, 1e-7);
+      }
+    }
+  });
+  it('softmax and log-softmax rows, with huge and -inf logits', () => {
+    for (const log of [false, true]) {
+      const x = randomF32(37 * 257, 4, 5);
+      x[3] = 1e4;
+      x[300] = Number.NEGATIVE_INFINITY;
+      const a = new Float32Array(x.length);
+      const b = new Float32Array(x.length);
+      k.softmax(x, a, 37, 257, 1, log);
+      tsKernels.softmax(x, b, 37, 257, 1, log);
+      assertClose(a, b, 1e-6, 1e-5);
+    }
+  });
+  it('banded softmax (causal and sliding window, including empty rows)', () => {
+    const rows = 48;
+    const len = 40;
+    const lo = new Int32Array(rows);
+    const hi = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      lo[r] = Math.max(0, r - 8 - 10);
+      hi[r] = r - 8;
+    }
+    const a = randomF32(7 + rows * len, 5);
+    const b = a.slice();
+    k.softmaxBands(a, 7, rows, len, lo, hi);
+    tsKernels.softmaxBands(b, 7, rows, len, lo, hi);
+    assertClose(a, b, 1e-7, 1e-5);
+  });
+  it('rmsNorm forward', () => {
+    const rows = 33;
+    const dim = 384;
+    const x = randomF32(rows * dim, 6);
+    const w = randomF32(dim, 7);
+    const [a, b] = [new Float32Array(rows * dim), new Float32Array(rows * dim)];
+    const [ra, rb] = [new Float64Array(rows), new Float64Array(rows)];
+    k.rmsNormForward(x, w, a, ra, rows, dim, 1e-5);
+    tsKernels.rmsNormForward(x, w, b, rb, rows, dim, 1e-5);
+    assertClose(a, b, 1e-6, 1e-6);
+    assertClose(ra, rb, 0, 1e-7);
+  });
+  it('cross entropy rows with ignore index and label smoothing', () => {
+    const rows = 50;
+    const classes = 1003;
+    const logits = randomF32(rows * classes, 8, 4);
+    const targets = new Int32Array(rows).map((_, i) => (i % 7 === 0 ? -100 : (i * 37) % classes));
+    for (const smoothing of [0, 0.1]) {
+      const spec = { targets, rows, classes, ignoreIndex: -100, smoothing };
+      const [a, b] = [new Float32Array(rows), new Float32Array(rows)];
+      const sa = { max: new Float64Array(rows), logSum: new Float64Array(rows) };
+      const sb = { max: new Float64Array(rows), logSum: new Float64Array(rows) };
+      assert.equal(k.crossEntropyForward(logits, spec, a, sa), tsKernels.crossEntropyForward(logits, spec, b, sb));
+      assertClose(a, b, 1e-5, 1e-6);
+      assertClose(sa.logSum, sb.logSum, 1e-6, 1e-6);
+    }
+  });
+});
