@@ -51,24 +51,11 @@ async function main(): Promise<void> {
     const { dir, label } = await modelDir(work);
     const text = join(work, 'sotu-test.txt');
     writeFileSync(text, formatDocuments(loadTextSource('sotu:test').documents));
-    // Both sides read the same first WINDOWS windows: cut the text file to them up front.
+    // Both sides score the same first WINDOWS windows of the same text.
+    const windowFlags = ['--seqlen', String(SEQLEN), '--batch', String(BATCH), '--max-windows', String(WINDOWS)];
     const lithe = spawnSync(
       process.execPath,
-      [
-        join(repoRoot, 'bin', 'lithe.js'),
-        'eval',
-        '--model',
-        dir,
-        '--data',
-        text,
-        '--seqlen',
-        String(SEQLEN),
-        '--batch',
-        String(BATCH),
-        '--max-windows',
-        String(WINDOWS),
-        '--json',
-      ],
+      [join(repoRoot, 'bin', 'lithe.js'), 'eval', '--model', dir, '--data', text, ...windowFlags, '--json'],
       { encoding: 'utf8' },
     );
     if (lithe.status !== 0) throw new Error(`lithe eval failed: ${lithe.stderr}`);
@@ -85,21 +72,7 @@ async function main(): Promise<void> {
     }
     const torch = spawnSync(
       python,
-      [
-        join(repoRoot, 'tools', 'hf_perplexity.py'),
-        '--model',
-        dir,
-        '--text',
-        text,
-        '--seqlen',
-        String(SEQLEN),
-        '--batch',
-        String(BATCH),
-        '--max-windows',
-        String(WINDOWS),
-        '--threads',
-        '2',
-      ],
+      [join(repoRoot, 'tools', 'hf_perplexity.py'), '--model', dir, '--text', text, ...windowFlags, '--threads', '2'],
       { encoding: 'utf8' },
     );
     if (torch.status !== 0) throw new Error(`pytorch eval failed: ${torch.stderr}`);

@@ -1,5 +1,5 @@
 import { kernels } from '../backends/registry.js';
-import { softmaxBackwardTs, softmaxForwardTs } from '../backends/ts/softmax.js';
+import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { needsGrad, record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -104,49 +104,32 @@ function gemm(
 function maskedSoftmax(buf: FloatArray, offset: number, batch: number, kvHead: number, vis: Visibility): void {
   const { group, t, s, causal, window, mask } = vis;
   const shift = s - t;
-  if (!mask) {
-    // Only the causal / window band: one kernel call for the whole group.
-    const rows = group * t;
-    const lo = new Int32Array(rows);
-    const hi = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) {
-      const i = r % t;
-      lo[r] = window === undefined ? 0 : Math.max(0, i + shift - window + 1);
-      hi[r] = causal ? Math.min(s - 1, i + shift) : s - 1;
-    }
-    kernels().softmaxBands(buf, offset, rows, s, lo, hi);
-    return;
-  }
-  for (let r = 0; r < group * t; r++) {
-    const row = offset + r * s;
+  const rows = group * t;
+  // Each row's visible band of keys; the user mask, if any, is applied to the scores inside it.
+  const lo = new Int32Array(rows);
+  const hi = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
     const i = r % t;
-    const lo = window === undefined ? 0 : Math.max(0, i + shift - window + 1);
-    const hi = causal ? Math.min(s - 1, i + shift) : s - 1;
+    lo[r] = window === undefined ? 0 : Math.max(0, i + shift - window + 1);
+    hi[r] = causal ? Math.min(s - 1, i + shift) : s - 1;
+    if (!mask || lo[r] > hi[r]) continue;
+    const row = offset + r * s;
+    const h = kvHead * group + Math.floor(r / t);
+    const base = mask.offset + batch * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2];
     let visible = false;
-    if (lo <= hi && mask) {
-      const h = kvHead * group + Math.floor(r / t);
-      const base = mask.offset + batch * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2];
-      for (let j = lo; j <= hi; j++) {
-        const m = mask.data[base + j * mask.strides[3]];
-        if (mask.isBool) {
-          if (m === 0) buf[row + j] = Number.NEGATIVE_INFINITY;
-        } else {
-          buf[row + j] += m;
-        }
-        if (buf[row + j] !== Number.NEGATIVE_INFINITY) visible = true;
+    for (let j = lo[r]; j <= hi[r]; j++) {
+      const m = mask.data[base + j * mask.strides[3]];
+      if (mask.isBool) {
+        if (m === 0) buf[row + j] = Number.NEGATIVE_INFINITY;
+      } else {
+        buf[row + j] += m;
       }
-    } else {
-      visible = lo <= hi;
+      if (buf[row + j] !== Number.NEGATIVE_INFINITY) visible = true;
     }
-    if (!visible) {
-      buf.fill(0, row, row + s);
-      continue;
-    }
-    buf.fill(0, row, row + lo);
-    buf.fill(0, row + hi + 1, row + s);
-    const span = buf.subarray(row + lo, row + hi + 1);
-    softmaxForwardTs(span, span, 1, hi - lo + 1, 1, false);
+    // A row whose every key is masked out gets probability 0 everywhere (an empty band).
+    if (!visible) lo[r] = hi[r] + 1;
   }
+  kernels().softmaxBands(buf, offset, rows, s, lo, hi);
 }
 
 /**
