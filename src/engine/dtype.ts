@@ -45,6 +45,20 @@ export function allocStorage(dtype: DType, n: number): Storage {
   }
 }
 
+/**
+ * Storage whose contents are unspecified, for outputs a kernel overwrites completely: large float
+ * buffers skip the zeroing (Node's uninitialised Buffer memory); elsewhere this is allocStorage.
+ */
+export function allocUninit(dtype: DType, n: number): Storage {
+  if ((dtype === 'f32' || dtype === 'f64') && n >= 16384 && typeof Buffer !== 'undefined') {
+    const bytes = Buffer.allocUnsafeSlow(n * itemSize(dtype));
+    return dtype === 'f32'
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+      : new Float64Array(bytes.buffer, bytes.byteOffset, n);
+  }
+  return allocStorage(dtype, n);
+}
+
 export function isFloatCompute(dtype: DType): dtype is FloatDType {
   return dtype === 'f32' || dtype === 'f64';
 }

@@ -1,7 +1,7 @@
 import { kernels } from '../backends/registry.js';
 import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { needsGrad, record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { broadcastStrides } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -181,8 +181,8 @@ export function scaledDotProductAttention(
   const block = rows * s;
   const keepProbs = needsGrad(q, k, v);
   // With a gradient to come, every group's probabilities are kept; otherwise one block is reused.
-  const probs = allocStorage(dtype, keepProbs ? batch * kvHeads * block : block) as FloatArray;
-  const out = allocStorage(dtype, batch * heads * t * dv) as FloatArray;
+  const probs = allocUninit(dtype, keepProbs ? batch * kvHeads * block : block) as FloatArray;
+  const out = allocUninit(dtype, batch * heads * t * dv) as FloatArray;
   for (let b = 0; b < batch; b++) {
     for (let g = 0; g < kvHeads; g++) {
       const blk = b * kvHeads + g;

@@ -1,7 +1,7 @@
 import { kernels } from '../backends/registry.js';
 import { type BinaryOp, type UnaryOp, whereTs } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { broadcastShapes, broadcastStrides, numel } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
 import { sumTo } from './reduce.js';
@@ -24,7 +24,7 @@ function liftPair(a: Operand, b: Operand): [Tensor, Tensor] {
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDType: 'f32' | 'f64' | 'bool'): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
-  const out = allocStorage(outDType, numel(shape));
+  const out = allocUninit(outDType, numel(shape));
   kernels().binary(
     op,
     out,
@@ -119,7 +119,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const [x, y] = liftPair(a, b);
   const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape), y.shape);
   const dtype = resultDType(x, y);
-  const out = allocStorage(dtype, numel(shape));
+  const out = allocUninit(dtype, numel(shape));
   const operand = (t: Tensor) => ({
     data: t.data,
     strides: broadcastStrides(t.shape, t.strides, shape),
@@ -136,7 +136,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 /** Apply a unary kernel to a float view of x (made contiguous). */
 export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
   const src = x.floatData();
-  const out = new (src.constructor as new (n: number) => FloatArray)(src.length);
+  const out = allocUninit(x.dtype, src.length) as FloatArray;
   kernels().unary(op, src, out);
   return new Tensor(out, x.shape, x.dtype);
 }

@@ -1,6 +1,6 @@
 import { gatherTs, indexAddTs, indexSelectTs, scatterAddTs } from '../backends/ts/indexing.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { contiguousStrides, normAxis, numel } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -53,7 +53,7 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const [outer, dim, inner] = around(x.shape, a);
   const shape = [...x.shape];
   shape[a] = idx.length;
-  const out = allocStorage(x.dtype, numel(shape));
+  const out = allocUninit(x.dtype, numel(shape));
   indexSelectTs(x.contiguousData(), outer, dim, inner, idx, out);
   const result = new Tensor(out, shape, x.dtype);
   return record(result, 'indexSelect', [x], (g) => {

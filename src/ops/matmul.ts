@@ -1,7 +1,7 @@
 import { kernels, tsKernels } from '../backends/registry.js';
 import { collapseAxes } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage } from '../engine/dtype.js';
+import { allocUninit } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, numel } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -31,7 +31,7 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const dtype = resultDType(a, b);
   const outShape = [...batchShape, m, n];
-  const out = allocStorage(dtype, numel(outShape));
+  const out = allocUninit(dtype, numel(outShape));
   if (out.length === 0) return new Tensor(out, outShape, dtype);
   const la = gemmLayout(a);
   const lb = gemmLayout(b);

@@ -1,7 +1,7 @@
 import { kernels } from '../backends/registry.js';
 import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs } from '../backends/ts/norm.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
 import { asFloat, fromFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -44,7 +44,7 @@ export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOpti
   const dtype = resultDType(x, weight);
   const xs = x.floatData();
   const ws = weight.floatData();
-  const out = allocStorage(dtype, x.size) as FloatArray;
+  const out = allocUninit(dtype, x.size) as FloatArray;
   const rstd = new Float64Array(rows);
   kernels().rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {

@@ -1,5 +1,5 @@
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { broadcastStrides, numel, type Shape } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -155,7 +155,7 @@ export function applyRotary(input: Tensor, cosInput: Tensor, sinInput: Tensor): 
   const cosRows = rowTable(cos, x.shape);
   const sinRows = rowTable(sin, x.shape);
   const dtype = resultDType(x, cos, sin);
-  const out = allocStorage(dtype, x.size) as FloatArray;
+  const out = allocUninit(dtype, x.size) as FloatArray;
   rotate(x.floatData(), out, dim, cosRows, sinRows, false);
   return record(new Tensor(out, x.shape, dtype), 'applyRotary', [x], (g) => {
     const dx = allocStorage(x.dtype, x.size) as FloatArray;

@@ -1,7 +1,7 @@
 import { kernels } from '../backends/registry.js';
 import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { normAxis, numel } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
 
@@ -18,7 +18,7 @@ function softmaxOp(input: Tensor, axis: number, log: boolean): Tensor {
   const outer = numel(x.shape.slice(0, a));
   const len = x.shape[a];
   const inner = numel(x.shape.slice(a + 1));
-  const y = allocStorage(x.dtype, x.size) as FloatArray;
+  const y = allocUninit(x.dtype, x.size) as FloatArray;
   kernels().softmax(x.floatData(), y, outer, len, inner, log);
   const out = new Tensor(y, x.shape, x.dtype);
   return record(out, log ? 'logSoftmax' : 'softmax', [x], (g) => {
