@@ -50,6 +50,54 @@ inline float fast_exp(float x) {
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
+// Without -ffast-math, GCC keeps a float reduction in order and so will not vectorise it; these
+// keep 16 independent partial results instead, which it turns into one vector register.
+constexpr int kLanes = 16;
+
+LITHE_CLONES float lane_max(const float* x, int64_t n, bool& nan) {
+  float lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, -INFINITY);
+  int nan_count = 0;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+      nan_count += x[i + l] != x[i + l];
+    }
+  }
+  for (; i < n; ++i) {
+    lanes[0] = x[i] > lanes[0] ? x[i] : lanes[0];
+    nan_count += x[i] != x[i];
+  }
+  nan = nan_count > 0;
+  return *std::max_element(lanes, lanes + kLanes);
+}
+
+LITHE_CLONES double lane_sum(const float* x, int64_t n) {
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+  }
+  double total = 0.0;
+  for (; i < n; ++i) total += x[i];
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  return total;
+}
+
+// Σ exp(x[i] − shift): exponentials of a chunk into a stack buffer, then a vectorised sum.
+LITHE_CLONES double sum_exp(const float* x, int64_t n, float shift) {
+  constexpr int64_t kChunk = 512;
+  float buf[kChunk];
+  double total = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t m = std::min(kChunk, n - i0);
+    for (int64_t i = 0; i < m; ++i) buf[i] = fast_exp(x[i0 + i] - shift);
+    total += lane_sum(buf, m);
+  }
+  return total;
+}
+
 // log(1 + e^x) without overflow.
 inline float softplus(float x) { return std::max(x, 0.0f) + std::log1p(fast_exp(-std::fabs(x))); }
 
@@ -141,36 +189,31 @@ void binary_range(BinaryOp op, const float* a, int64_t as, const float* b, int64
   }
 }
 
-// Softmax of one row of n values into out (may alias); sums in double as the TS twin does.
-LITHE_CLONES void softmax_row(const float* x, float* out, int64_t n, bool log) {
-  float max = -INFINITY;
+LITHE_CLONES void exp_shifted(const float* x, float* out, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fast_exp(x[i] - shift);
+}
+
+LITHE_CLONES void scale_row(float* x, int64_t n, float factor) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= factor;
+}
+
+// Softmax of one row of n values into out (may alias).
+void softmax_row(const float* x, float* out, int64_t n, bool log) {
   bool nan = false;
-  for (int64_t i = 0; i < n; ++i) {
-    max = std::max(max, x[i]);
-    nan |= x[i] != x[i];
-  }
-  if (nan) {
-    for (int64_t i = 0; i < n; ++i) out[i] = NAN;
+  const float max = lane_max(x, n, nan);
+  if (nan || max == -INFINITY) {
+    // NaN in, or every input -inf: NaN out, as torch and the TS twin give.
+    std::fill(out, out + n, NAN);
     return;
   }
-  if (max == -INFINITY) {
-    // Every input is -inf: torch gives NaN here; so does the TS twin (exp(-inf - -inf)).
-    for (int64_t i = 0; i < n; ++i) out[i] = NAN;
-    return;
-  }
-  double total = 0.0;
   if (log) {
-    for (int64_t i = 0; i < n; ++i) total += fast_exp(x[i] - max);
-    const float log_total = static_cast<float>(std::log(total));
+    const float log_total = static_cast<float>(std::log(sum_exp(x, n, max)));
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] - max - log_total;
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      out[i] = fast_exp(x[i] - max);
-      total += out[i];
-    }
-    const float inv = static_cast<float>(1.0 / total);
-    for (int64_t i = 0; i < n; ++i) out[i] *= inv;
+    return;
   }
+  exp_shifted(x, out, n, max);
+  const float inv = static_cast<float>(1.0 / lane_sum(out, n));
+  scale_row(out, n, inv);
 }
 
 }  // namespace
@@ -236,15 +279,10 @@ int64_t cross_entropy_f32(const float* logits, const int32_t* targets, float* lo
         continue;
       }
       const float* row = logits + r * classes;
-      float max = -INFINITY;
-      double total = 0.0;
-      for (int64_t j = 0; j < classes; ++j) {
-        max = std::max(max, row[j]);
-        total += row[j];
-      }
-      double exp_sum = 0.0;
-      for (int64_t j = 0; j < classes; ++j) exp_sum += fast_exp(row[j] - max);
-      const double log_sum = std::log(exp_sum);
+      bool nan = false;
+      const float max = lane_max(row, classes, nan);
+      const double total = lane_sum(row, classes);
+      const double log_sum = std::log(sum_exp(row, classes, max));
       row_max[r] = max;
       row_log_sum[r] = log_sum;
       const double nll = static_cast<double>(max) - row[t] + log_sum;
