@@ -1,0 +1,272 @@
+import { noGrad } from '../../engine/autograd.js';
+import { DTypeError, LitheError } from '../../engine/errors.js';
+import { shapesEqual } from '../../engine/shape.js';
+import { Tensor } from '../../engine/tensor.js';
+import type { Module } from '../../nn/module.js';
+
+/** Bad optimiser, schedule or clipping options, or a state dict that does not fit. */
+export class OptimizerError extends LitheError {}
+
+/** Hyperparameters every group has; optimisers extend this with their own. */
+export interface GroupHyper {
+  lr: number;
+  weightDecay: number;
+}
+
+/** Parameters as given by the caller: plain tensors, or named ones (e.g. from `Module.namedParameters()`). */
+export type ParamsInput = Tensor[] | Map<string, Tensor>;
+
+/** One group as given to a constructor: its parameters and any hyperparameters that differ from the defaults. */
+export type ParamGroupSpec<H extends GroupHyper = GroupHyper> = { params: ParamsInput } & Partial<H>;
+
+/** A group as the optimiser holds it; the training loop may change `lr` (or any hyperparameter) between steps. */
+export type ParamGroup<H extends GroupHyper> = H & {
+  readonly params: readonly Tensor[];
+  /** Parameter names when the group was built from named parameters; checked when a state dict is loaded. */
+  readonly names: readonly string[] | null;
+  /** The lr the group was created with; schedules scale this (torch's `initial_lr`). */
+  baseLr: number;
+};
+
+/** One value of a parameter's optimiser state: tensor-sized buffers are Float32Arrays, the rest is JSON. */
+export type StateValue = number | boolean | null | Float32Array;
+export type ParamState = Record<string, StateValue>;
+
+/**
+ * Everything needed to resume bit-for-bit: JSON-able hyperparameters and scalar state, plus the
+ * buffers (moments, momentum) keyed `${paramIndex}.${stateKey}`, ready to be saved as tensors.
+ * Parameters are indexed in group order, as torch does.
+ */
+export interface OptimizerStateDict {
+  kind: string;
+  groups: Record<string, unknown>[];
+  state: (Record<string, number | boolean | null> | null)[];
+  buffers: Record<string, Float32Array>;
+}
+
+/** The contiguous f32 storage of a tensor, for updating it in place. */
+export function f32Storage(t: Tensor, what: string): Float32Array {
+  if (t.dtype !== 'f32') throw new DTypeError(`${what} must be f32, got ${t.dtype}`);
+  if (!t.isContiguous()) throw new OptimizerError(`${what} must be contiguous to be updated in place`);
+  return (t.data as Float32Array).subarray(t.offset, t.offset + t.size);
+}
+
+/** A copy of `defaults` overridden by every option that is given (not undefined); unknown options are an error. */
+export function withDefaults<T extends object>(defaults: T, given: Partial<T>): T {
+  const set = Object.entries(given).filter(([, v]) => v !== undefined);
+  for (const [key] of set) if (!(key in defaults)) throw new OptimizerError(`unknown option '${key}'`);
+  return { ...structuredClone(defaults), ...Object.fromEntries(set) } as T;
+}
+
+function normaliseGroups<H extends GroupHyper>(
+  params: ParamsInput | ParamGroupSpec<H>[],
+): { spec: Partial<H>; params: Tensor[]; names: string[] | null }[] {
+  const isTensorList = Array.isArray(params) && (params.length === 0 || params[0] instanceof Tensor);
+  const specs =
+    isTensorList || params instanceof Map ? [{ params } as ParamGroupSpec<H>] : (params as ParamGroupSpec<H>[]);
+  return specs.map(({ params: ps, ...spec }) => ({
+    spec: spec as unknown as Partial<H>,
+    params: ps instanceof Map ? [...ps.values()] : ps,
+    names: ps instanceof Map ? [...ps.keys()] : null,
+  }));
+}
+
+/**
+ * Base of every optimiser: parameter groups, lazily created per-parameter state, in-place f32 updates
+ * and state dicts. A subclass supplies `initState` and `updateParam`, the math on one parameter's raw
+ * arrays, so that wrappers (e.g. GaLore on projected gradients) can reuse it without copying it.
+ */
+export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
+  readonly groups: ParamGroup<H>[];
+  private readonly state = new Map<Tensor, S>();
+
+  constructor(params: ParamsInput | ParamGroupSpec<H>[], defaults: H) {
+    const seen = new Set<Tensor>();
+    this.groups = normaliseGroups<H>(params).map(({ spec, params: ps, names }) => {
+      for (const p of ps) {
+        if (seen.has(p)) throw new OptimizerError('a parameter appears in more than one group');
+        seen.add(p);
+        f32Storage(p, 'an optimised parameter');
+      }
+      const hyper = withDefaults(defaults, spec);
+      this.checkHyper(hyper);
+      return { ...hyper, params: ps, names, baseLr: hyper.lr };
+    });
+    if (seen.size === 0) throw new OptimizerError('the optimiser got no parameters');
+  }
+
+  /** Throw an OptimizerError for out-of-range hyperparameters. */
+  protected abstract checkHyper(hyper: H): void;
+
+  /** Fresh state for a parameter, created at its first update. */
+  protected abstract initState(param: Tensor, group: ParamGroup<H>): S;
+
+  /** Update one parameter's f32 data in place from its gradient (which must not be modified). */
+  protected abstract updateParam(
+    data: Float32Array,
+    grad: Float32Array,
+    state: S,
+    group: ParamGroup<H>,
+    param: Tensor,
+  ): void;
+
+  /** One update of every parameter that has a gradient; parameters without one (and their state) are left as they are. */
+  step(): void {
+    noGrad(() => {
+      for (const group of this.groups) {
+        for (const p of group.params) {
+          if (!p.grad) continue;
+          if (!shapesEqual(p.grad.shape, p.shape)) {
+            throw new OptimizerError(`gradient of shape [${p.grad.shape}] for a parameter of shape [${p.shape}]`);
+          }
+          if (p.grad.dtype !== 'f32') throw new DTypeError(`gradients must be f32, got ${p.grad.dtype}`);
+          let state = this.state.get(p);
+          if (!state) {
+            state = this.initState(p, group);
+            this.state.set(p, state);
+          }
+          this.updateParam(
+            f32Storage(p, 'an optimised parameter'),
+            p.grad.floatData() as Float32Array,
+            state,
+            group,
+            p,
+          );
+        }
+      }
+    });
+  }
+
+  /** Drop every parameter's gradient (torch's `zero_grad(set_to_none=True)`). */
+  zeroGrad(): void {
+    for (const group of this.groups) for (const p of group.params) p.grad = null;
+  }
+
+  /** Set every group's lr to its base lr times `factor`, the value of an LR schedule. */
+  setLrFactor(factor: number): void {
+    for (const group of this.groups) group.lr = group.baseLr * factor;
+  }
+
+  /** A copy of the hyperparameters and state; later steps do not change it. */
+  stateDict(): OptimizerStateDict {
+    const buffers: Record<string, Float32Array> = {};
+    const state: OptimizerStateDict['state'] = [];
+    for (const p of this.groups.flatMap((g) => g.params)) {
+      const s = this.state.get(p);
+      if (!s) {
+        state.push(null);
+        continue;
+      }
+      const scalars: Record<string, number | boolean | null> = {};
+      for (const [key, value] of Object.entries(s)) {
+        if (value instanceof Float32Array) buffers[`${state.length}.${key}`] = value.slice();
+        else scalars[key] = value;
+      }
+      state.push(scalars);
+    }
+    const groups = this.groups.map(({ params, ...rest }) => ({ ...structuredClone(rest), paramCount: params.length }));
+    return { kind: this.constructor.name, groups, state, buffers };
+  }
+
+  /** Restore hyperparameters and state saved by `stateDict()` from an optimiser over the same parameters. */
+  loadStateDict(dict: OptimizerStateDict): void {
+    if (dict.kind !== this.constructor.name) {
+      throw new OptimizerError(`state dict of a ${dict.kind} loaded into a ${this.constructor.name}`);
+    }
+    if (dict.groups.length !== this.groups.length) {
+      throw new OptimizerError(
+        `state dict has ${dict.groups.length} parameter groups, the optimiser ${this.groups.length}`,
+      );
+    }
+    this.groups.forEach((group, i) => {
+      const saved = dict.groups[i];
+      if (saved.paramCount !== group.params.length) {
+        throw new OptimizerError(
+          `group ${i} has ${group.params.length} parameters, the state dict ${saved.paramCount}`,
+        );
+      }
+      const savedNames = saved.names as string[] | null;
+      if (group.names && savedNames && group.names.some((n, k) => n !== savedNames[k])) {
+        throw new OptimizerError(`group ${i} holds different parameters than the state dict`);
+      }
+    });
+    const params = this.groups.flatMap((g) => g.params.map((p) => [p, g] as const));
+    if (dict.state.length !== params.length) {
+      throw new OptimizerError(
+        `state dict has state for ${dict.state.length} parameters, the optimiser has ${params.length}`,
+      );
+    }
+    // Validate everything before changing anything, so a failed load leaves the optimiser as it was.
+    const restored = params.map(([p, group], index) => {
+      const scalars = dict.state[index];
+      return scalars && this.restoreState(p, group, index, scalars, dict.buffers);
+    });
+    this.state.clear();
+    restored.forEach((s, index) => {
+      if (s) this.state.set(params[index][0], s);
+    });
+    this.groups.forEach((group, i) => {
+      const { paramCount: _count, names: _names, ...hyper } = structuredClone(dict.groups[i]);
+      Object.assign(group, hyper);
+    });
+  }
+
+  private restoreState(
+    param: Tensor,
+    group: ParamGroup<H>,
+    index: number,
+    scalars: Record<string, number | boolean | null>,
+    buffers: Record<string, Float32Array>,
+  ): S {
+    // A fresh state is the template: the same keys, and buffers of the same lengths.
+    const fresh = this.initState(param, group);
+    for (const [key, template] of Object.entries(fresh) as [string, StateValue][]) {
+      const where = `state of parameter ${index}, '${key}'`;
+      if (template instanceof Float32Array) {
+        const saved = buffers[`${index}.${key}`];
+        if (!(saved instanceof Float32Array) || saved.length !== template.length) {
+          throw new OptimizerError(`${where}: expected a buffer of ${template.length} values`);
+        }
+        template.set(saved);
+      } else {
+        if (!(key in scalars)) throw new OptimizerError(`${where}: missing`);
+        (fresh as ParamState)[key] = scalars[key];
+      }
+    }
+    return fresh;
+  }
+}
+
+/** Which parameters get no weight decay: anything 1-D (norms, biases), and embeddings. */
+export function defaultNoDecay(name: string, t: Tensor): boolean {
+  return t.rank < 2 || name.endsWith('norm.weight') || name.endsWith('bias') || name.endsWith('embed_tokens.weight');
+}
+
+export interface DecayGroupsOptions {
+  /** Weight decay of the decayed group (default 0.01, torch's AdamW default). */
+  weightDecay?: number;
+  /** Parameters to exclude from decay (default `defaultNoDecay`). */
+  noDecay?: (name: string, t: Tensor) => boolean;
+}
+
+/**
+ * Split a model's trainable parameters into a decayed group and a no-decay group (weightDecay 0),
+ * both always present so that state dicts keep the same layout. Frozen parameters are left out.
+ */
+export function decayGroups<H extends GroupHyper>(
+  model: Module | Map<string, Tensor>,
+  options: DecayGroupsOptions = {},
+): [ParamGroupSpec<H>, ParamGroupSpec<H>] {
+  const noDecay = options.noDecay ?? defaultNoDecay;
+  const named = model instanceof Map ? model : model.namedParameters();
+  const decayed = new Map<string, Tensor>();
+  const undecayed = new Map<string, Tensor>();
+  for (const [name, t] of named) {
+    if (!t.requiresGrad) continue;
+    (noDecay(name, t) ? undecayed : decayed).set(name, t);
+  }
+  return [
+    { params: decayed, weightDecay: options.weightDecay ?? 0.01 } as ParamGroupSpec<H>,
+    { params: undecayed, weightDecay: 0 } as ParamGroupSpec<H>,
+  ];
+}
