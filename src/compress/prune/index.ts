@@ -1,0 +1,7 @@
+// Pruning building blocks: scores, calibration statistics, masks, SparseGPT and OWL's layerwise sparsities.
+export { PruneError } from './errors.js';
+export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstructuredMask } from './mask.js';
+export { outlierRatio, owlSparsities } from './owl.js';
+export { magnitudeScores, wandaScores } from './scores.js';
+export { type SparseGptOptions, type SparseGptResult, sparsegptPrune } from './sparsegpt.js';
+export { InputStats, type InputStatsOptions } from './stats.js';
