@@ -82,6 +82,11 @@ export function inverseSpd(a: Tensor, options: OutputOptions = {}): Tensor {
  */
 export function choleskyOfInverse(a: Tensor, options: CholeskyOptions = {}): Tensor {
   const { data, rows: n } = readSquare(a, 'choleskyOfInverse');
-  const inverse = choleskyInverse64(choleskyLower64(data, n), n);
-  return factorResult(choleskyLower64(inverse, n), n, options.upper ?? true, options, a);
+  // With J the index reversal, J·A·J = L·Lᵀ gives A⁻¹ = Uᵀ·U for the upper U = J·L⁻¹·J. Reversing
+  // both indices of a row-major matrix reverses its flat array, so this costs one Cholesky and one
+  // triangular inverse instead of two Choleskys and an inverse. Aᵀ is reversed so that, like
+  // cholesky(), only the lower triangle of a is read.
+  const upper = invertLower64(choleskyLower64(transpose64(data, n, n).reverse(), n), n).reverse();
+  const factor = (options.upper ?? true) ? upper : transpose64(upper, n, n);
+  return toTensor(factor, [n, n], outputDType(options, a));
 }
