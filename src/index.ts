@@ -1,5 +1,6 @@
 // Public entry point of lithe: the engine, its ops, and the layers above them.
 export * from './backends/registry.js';
+export * from './compress/prune/index.js';
 export * from './engine/autograd.js';
 export * from './engine/create.js';
 export * from './engine/dtype.js';
@@ -38,3 +39,8 @@ export * from './ops/rope.js';
 export * from './ops/softmax.js';
 export * from './ops/sort.js';
 export * from './ops/views.js';
+export * from './train/clip.js';
+export * from './train/optim/adamw.js';
+export * from './train/optim/optimizer.js';
+export * from './train/optim/sgd.js';
+export * from './train/schedule.js';
