@@ -1,7 +1,15 @@
 // Pruning building blocks: scores, calibration statistics, masks, SparseGPT and OWL's layerwise sparsities.
+
+export {
+  type CorpusCalibrationOptions,
+  corpusCalibration,
+  type TextLinesCalibrationOptions,
+  textLinesCalibration,
+} from './calibration.js';
 export { PruneError } from './errors.js';
 export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstructuredMask } from './mask.js';
 export { outlierRatio, owlSparsities } from './owl.js';
+export { type PrunedModule, type PruneMethod, type PruneOptions, type PruneResult, pruneModel } from './pipeline.js';
 export { magnitudeScores, wandaScores } from './scores.js';
 export { type SparseGptOptions, type SparseGptResult, sparsegptPrune } from './sparsegpt.js';
 export { InputStats, type InputStatsOptions } from './stats.js';
