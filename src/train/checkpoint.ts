@@ -1,0 +1,133 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tensor } from '../engine/create.js';
+import type { Tensor } from '../engine/tensor.js';
+import { saveDecoder } from '../io/checkpoint.js';
+import { CheckpointError } from '../io/errors.js';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { openCheckpoint } from '../io/sharded.js';
+import type { DecoderForCausalLM } from '../models/llama/model.js';
+import { f32Storage, type OptimizerStateDict } from './optim/optimizer.js';
+
+export const TRAINER_STATE_FILE = 'trainer-state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+/** f32 copies of the weights, written when the HF weights are stored narrower, so that resuming stays exact. */
+const MASTER_WEIGHTS = 'trainer-weights';
+
+/** What an optimiser must offer to be checkpointed; every `Optimizer` subclass does. */
+export interface CheckpointableOptimizer {
+  stateDict(): OptimizerStateDict;
+  loadStateDict(dict: OptimizerStateDict): void;
+}
+
+/** The loop's own position: everything besides weights and optimiser state that decides what comes next. */
+export interface LoopState {
+  /** Optimiser steps taken; also the position in the LR schedule, which is a function of it. */
+  step: number;
+  /** Training wall time so far, carried over resumes. */
+  elapsedSeconds: number;
+  /** The batcher's `getState()`. */
+  batcher: unknown;
+}
+
+interface TrainerStateFile extends LoopState {
+  format: 'lithe-trainer-state';
+  version: 1;
+  masterWeights: boolean;
+  optimizer: Omit<OptimizerStateDict, 'buffers'>;
+}
+
+export interface SaveTrainingOptions {
+  /** Storage dtype of the HF weights (default f32). */
+  dtype?: 'f32' | 'bf16';
+}
+
+/**
+ * Write a resumable training checkpoint atomically into `dir`: an HF model directory (config.json,
+ * model.safetensors) plus trainer-state.json and optimizer.safetensors. An existing checkpoint is
+ * replaced only once the new one is complete.
+ */
+export async function saveTrainingCheckpoint(
+  dir: string,
+  model: DecoderForCausalLM,
+  optimizer: CheckpointableOptimizer,
+  loop: LoopState,
+  options: SaveTrainingOptions = {},
+): Promise<void> {
+  const dtype = options.dtype ?? 'f32';
+  const { buffers, ...optimizerJson } = optimizer.stateDict();
+  const masterWeights = dtype !== 'f32';
+  const state: TrainerStateFile = {
+    format: 'lithe-trainer-state',
+    version: 1,
+    ...loop,
+    masterWeights,
+    optimizer: optimizerJson,
+  };
+  await saveDecoder(model, dir, {
+    dtype,
+    extraFiles: (tmp) => {
+      writeFileSync(join(tmp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+      const tensors = new Map<string, Tensor>();
+      for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
+      saveSafetensors(join(tmp, OPTIMIZER_FILE), tensors);
+      if (masterWeights) saveSafetensors(join(tmp, `${MASTER_WEIGHTS}.safetensors`), model.namedParameters());
+    },
+  });
+}
+
+/** Whether `dir` holds a training checkpoint (not just an HF model). */
+export function hasTrainingCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, TRAINER_STATE_FILE));
+}
+
+/**
+ * Restore a checkpoint written by saveTrainingCheckpoint into an existing model and optimiser.
+ * Weights are copied into the model's parameters in place, so the optimiser keeps tracking the same tensors.
+ * Everything is read and checked before anything is changed.
+ */
+export function loadTrainingCheckpoint(
+  dir: string,
+  model: DecoderForCausalLM,
+  optimizer: CheckpointableOptimizer,
+): LoopState {
+  const stateFile = join(dir, TRAINER_STATE_FILE);
+  if (!existsSync(stateFile)) throw new CheckpointError(stateFile, 'no trainer state (not a training checkpoint)');
+  let state: TrainerStateFile;
+  try {
+    state = JSON.parse(readFileSync(stateFile, 'utf8')) as TrainerStateFile;
+  } catch (err) {
+    throw new CheckpointError(stateFile, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (state.format !== 'lithe-trainer-state' || state.version !== 1) {
+    throw new CheckpointError(
+      stateFile,
+      `unsupported trainer state (format ${state.format}, version ${state.version})`,
+    );
+  }
+  const weights = readWeights(dir, model, state.masterWeights ? MASTER_WEIGHTS : 'model');
+  const buffers: Record<string, Float32Array> = {};
+  for (const [key, t] of loadSafetensors(join(dir, OPTIMIZER_FILE)).tensors) {
+    buffers[key] = t.to('f32').floatData() as Float32Array;
+  }
+  optimizer.loadStateDict({ ...state.optimizer, buffers });
+  for (const [param, values] of weights) f32Storage(param, 'a trained parameter').set(values);
+  return { step: state.step, elapsedSeconds: state.elapsedSeconds, batcher: state.batcher };
+}
+
+/** Every parameter's saved values as f32, checked against the model's names and shapes. */
+function readWeights(dir: string, model: DecoderForCausalLM, name: string): [Tensor, Float32Array][] {
+  const reader = openCheckpoint(dir, { name });
+  try {
+    return [...model.namedParameters()].map(([paramName, param]) => {
+      if (!reader.has(paramName)) throw new CheckpointError(dir, 'missing from the checkpoint', paramName);
+      const stored = reader.read(paramName);
+      if (stored.shape.join(',') !== param.shape.join(',')) {
+        throw new CheckpointError(dir, `has shape [${stored.shape}], the model [${param.shape}]`, paramName);
+      }
+      return [param, stored.to('f32').floatData() as Float32Array];
+    });
+  } finally {
+    reader.close();
+  }
+}

@@ -1,0 +1,269 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { noGrad } from '../engine/autograd.js';
+import { LitheError } from '../engine/errors.js';
+import type { OnProgress } from '../engine/progress.js';
+import type { Tensor } from '../engine/tensor.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { DecoderForCausalLM } from '../models/llama/model.js';
+import { mul } from '../ops/elementwise.js';
+import { crossEntropy } from '../ops/loss.js';
+import type { Batcher } from './batches.js';
+import {
+  type CheckpointableOptimizer,
+  hasTrainingCheckpoint,
+  loadTrainingCheckpoint,
+  saveTrainingCheckpoint,
+} from './checkpoint.js';
+import { clipGradNorm } from './clip.js';
+import type { LrSchedule } from './schedule.js';
+
+/** A training run that cannot start or go on: bad options, a missing checkpoint, or a non-finite loss. */
+export class TrainError extends LitheError {
+  constructor(
+    message: string,
+    /** The step at fault, when the run stopped at one. */
+    readonly step: number | null = null,
+  ) {
+    super(step === null ? message : `step ${step}: ${message}`);
+  }
+}
+
+/** The optimiser interface the loop drives; any `Optimizer` subclass (AdamW, SGD, GaLore, ...) fits. */
+export interface TrainOptimizer extends CheckpointableOptimizer {
+  readonly groups: readonly { readonly params: readonly Tensor[]; readonly lr: number }[];
+  zeroGrad(): void;
+  step(): void;
+  setLrFactor(factor: number): void;
+}
+
+/** Extension points, so that other training methods reuse this loop instead of copying it. Steps are 1-based. */
+export interface TrainHooks {
+  /** Replaces the default next-token cross entropy (e.g. DPO); must return a scalar. */
+  lossFn?(model: DecoderForCausalLM, inputs: Tensor, targets: Tensor): Tensor;
+  /** After all micro-batches' backward, before clipping: mask or project gradients. */
+  afterBackward?(step: number): void;
+  /** After the optimiser update, e.g. to re-apply sparsity masks. */
+  afterStep?(step: number): void;
+}
+
+/** One logged line; also appended to outDir/metrics.jsonl. */
+export interface TrainRecord {
+  step: number;
+  /** This step's loss, averaged over its micro-batches. */
+  loss: number;
+  /** The first group's learning rate used for this step. */
+  lr: number;
+  /** Training tokens per second since the previous record. */
+  tokensPerSecond: number;
+  /** Total gradient norm before clipping (when clipping). */
+  gradNorm?: number;
+  valPerplexity?: number;
+  elapsedSeconds: number;
+}
+
+export interface TrainOptions {
+  optimizer: TrainOptimizer;
+  /** LR factor per 0-based step (default constant 1). */
+  schedule?: LrSchedule;
+  /** Total optimiser steps, counting those before a resume. */
+  steps: number;
+  /** Micro-batches per optimiser step (default 1). */
+  gradAccumulation?: number;
+  /** Clip the global gradient norm to this. */
+  clipNorm?: number;
+  /** Log every this many steps, and at the last one (default 10). */
+  logEvery?: number;
+  /** Call `evaluate` every this many steps; it is always called at the last one. */
+  evalEvery?: number;
+  /** Validation metric, run without gradients. */
+  evaluate?: () => { perplexity: number };
+  /** Checkpoint every this many steps; a final checkpoint is always written when outDir is set. */
+  checkpointEvery?: number;
+  /** Where metrics.jsonl and checkpoint/ go. */
+  outDir?: string;
+  /** Storage dtype of the checkpoint's HF weights (default f32; bf16 also keeps f32 copies for resuming). */
+  saveDtype?: 'f32' | 'bf16';
+  /** Continue from outDir/checkpoint, bit-for-bit as if the run had not stopped. */
+  resume?: boolean;
+  onProgress?: OnProgress;
+  onLog?: (record: TrainRecord) => void;
+  /** Aborting finishes the current step, writes a checkpoint and returns `stopped: 'aborted'`. */
+  signal?: AbortSignal;
+  hooks?: TrainHooks;
+}
+
+export interface TrainResult {
+  stopped: 'completed' | 'aborted';
+  /** Steps taken in total, including those before a resume. */
+  step: number;
+  /** The last step's loss (NaN when no step was taken in this call). */
+  loss: number;
+  elapsedSeconds: number;
+}
+
+export const METRICS_FILE = 'metrics.jsonl';
+export const CHECKPOINT_DIR = 'checkpoint';
+
+function checkEvery(value: number | undefined, what: string): void {
+  if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+    throw new TrainError(`${what} must be a positive integer, got ${value}`);
+  }
+}
+
+/** Next-token cross entropy, averaged over every position. */
+function defaultLoss(model: DecoderForCausalLM, inputs: Tensor, targets: Tensor): Tensor {
+  return crossEntropy(model.forward(inputs), targets);
+}
+
+interface StepOutcome {
+  /** The step's loss, averaged over its micro-batches. */
+  loss: number;
+  lr: number;
+  tokens: number;
+  gradNorm?: number;
+}
+
+/** One optimiser step (1-based `step`); throws before updating when the loss or gradient norm is not finite. */
+function takeStep(
+  model: DecoderForCausalLM,
+  batcher: Batcher,
+  options: TrainOptions,
+  schedule: LrSchedule,
+  step: number,
+): StepOutcome {
+  const { optimizer, clipNorm, hooks = {} } = options;
+  const gradAccumulation = options.gradAccumulation ?? 1;
+  const lossFn = hooks.lossFn ?? defaultLoss;
+  optimizer.zeroGrad();
+  let loss = 0;
+  let tokens = 0;
+  for (let micro = 0; micro < gradAccumulation; micro++) {
+    const { inputs, targets } = batcher.next();
+    const microLoss = lossFn(model, inputs, targets);
+    const value = microLoss.item();
+    if (!Number.isFinite(value)) throw new TrainError(`the loss is ${value}; the weights were not updated`, step);
+    // Scaled so that the accumulated gradient is that of the mean loss over all micro-batches.
+    (gradAccumulation === 1 ? microLoss : mul(microLoss, 1 / gradAccumulation)).backward();
+    loss += value / gradAccumulation;
+    tokens += inputs.size;
+  }
+  hooks.afterBackward?.(step);
+  const params = optimizer.groups.flatMap((g) => g.params);
+  const gradNorm = clipNorm === undefined ? undefined : clipGradNorm(params, clipNorm);
+  if (gradNorm !== undefined && !Number.isFinite(gradNorm)) {
+    throw new TrainError(`the gradient norm is ${gradNorm}; the weights were not updated`, step);
+  }
+  optimizer.setLrFactor(schedule(step - 1));
+  const lr = optimizer.groups[0].lr;
+  optimizer.step();
+  // Gradients are not needed past the update; dropping them frees memory for evaluation and checkpoints.
+  optimizer.zeroGrad();
+  return { loss, lr, tokens, gradNorm };
+}
+
+/** The step of a metrics line, or null for a line cut short by a crash. */
+function recordStep(line: string): number | null {
+  try {
+    return (JSON.parse(line) as TrainRecord).step;
+  } catch {
+    return null;
+  }
+}
+
+/** Keep only complete records up to `step`, so that a resumed run does not log steps twice. */
+function truncateMetrics(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const at = recordStep(line);
+      return at !== null && at <= step;
+    });
+  writeFileAtomic(file, kept.map((line) => `${line}\n`).join(''));
+}
+
+/**
+ * Train a causal LM: each step zeroes the gradients, runs `gradAccumulation` micro-batches
+ * (loss / gradAccumulation, backward), optionally clips, sets the scheduled LR and updates.
+ * A NaN or infinite loss or gradient norm throws a TrainError before the weights change.
+ */
+export async function train(model: DecoderForCausalLM, batcher: Batcher, options: TrainOptions): Promise<TrainResult> {
+  const { optimizer, steps, outDir, evaluate, signal, hooks = {} } = options;
+  const schedule = options.schedule ?? (() => 1);
+  const logEvery = options.logEvery ?? 10;
+  checkEvery(steps, 'steps');
+  checkEvery(options.gradAccumulation, 'gradAccumulation');
+  checkEvery(logEvery, 'logEvery');
+  checkEvery(options.evalEvery, 'evalEvery');
+  checkEvery(options.checkpointEvery, 'checkpointEvery');
+  if (!outDir && (options.checkpointEvery !== undefined || options.resume)) {
+    throw new TrainError('checkpointEvery and resume need an outDir');
+  }
+  const checkpointDir = outDir && join(outDir, CHECKPOINT_DIR);
+  const metricsFile = outDir && join(outDir, METRICS_FILE);
+
+  let step = 0;
+  let priorSeconds = 0;
+  if (options.resume && checkpointDir) {
+    if (!hasTrainingCheckpoint(checkpointDir))
+      throw new TrainError(`no training checkpoint to resume in ${checkpointDir}`);
+    const restored = loadTrainingCheckpoint(checkpointDir, model, optimizer);
+    batcher.setState(restored.batcher);
+    step = restored.step;
+    priorSeconds = restored.elapsedSeconds;
+  }
+  if (outDir) mkdirSync(outDir, { recursive: true });
+  if (metricsFile) truncateMetrics(metricsFile, step);
+
+  const startStep = step;
+  const start = performance.now();
+  const elapsed = () => priorSeconds + (performance.now() - start) / 1000;
+  const checkpoint = async () => {
+    if (!checkpointDir) return;
+    const loop = { step, elapsedSeconds: elapsed(), batcher: batcher.getState() };
+    await saveTrainingCheckpoint(checkpointDir, model, optimizer, loop, { dtype: options.saveDtype });
+  };
+
+  let loss = Number.NaN;
+  let tokensSinceLog = 0;
+  let lastLogTime = start;
+  while (step < steps && !signal?.aborted) {
+    const taken = takeStep(model, batcher, options, schedule, step + 1);
+    step += 1;
+    loss = taken.loss;
+    tokensSinceLog += taken.tokens;
+    hooks.afterStep?.(step);
+
+    const last = step === steps || signal?.aborted === true;
+    const evaluateNow = evaluate && (last || (options.evalEvery !== undefined && step % options.evalEvery === 0));
+    if (step % logEvery === 0 || last || evaluateNow) {
+      const now = performance.now();
+      const record: TrainRecord = {
+        step,
+        loss,
+        lr: taken.lr,
+        tokensPerSecond: tokensSinceLog / Math.max((now - lastLogTime) / 1000, 1e-9),
+        elapsedSeconds: elapsed(),
+      };
+      if (taken.gradNorm !== undefined) record.gradNorm = taken.gradNorm;
+      if (evaluateNow) record.valPerplexity = noGrad(() => evaluate().perplexity);
+      tokensSinceLog = 0;
+      lastLogTime = now;
+      if (metricsFile) appendFileSync(metricsFile, `${JSON.stringify(record)}\n`);
+      options.onLog?.(record);
+    }
+    if (options.onProgress) {
+      const seconds = (performance.now() - start) / 1000;
+      const rate = seconds > 0 ? (step - startStep) / seconds : undefined;
+      const etaSeconds = rate ? (steps - step) / rate : undefined;
+      options.onProgress({ phase: 'train', done: step, total: steps, unit: 'step', rate, etaSeconds });
+    }
+    if (!last && options.checkpointEvery !== undefined && step % options.checkpointEvery === 0) await checkpoint();
+    // Let timers and signal handlers (Ctrl-C) run between steps.
+    await yieldToEventLoop();
+  }
+  if (step > startStep) await checkpoint();
+  return { stopped: step < steps ? 'aborted' : 'completed', step, loss, elapsedSeconds: elapsed() };
+}
