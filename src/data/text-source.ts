@@ -33,7 +33,8 @@ export function splitDocuments(text: string): string[] {
     .map((doc) => `${doc.replace(/^\n+|\n+$/g, '')}\n`);
 }
 
-function readSource(file: string): string {
+/** A text file's contents, or a DataError naming the file. */
+export function readSource(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
