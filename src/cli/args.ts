@@ -13,3 +13,30 @@ export function parseFlags<T extends OptionSpec>(command: string, argv: string[]
     throw new UsageError(`${command}: ${message}`);
   }
 }
+
+/** A flag as a positive integer, or a UsageError naming it. */
+export function positiveIntFlag(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n <= 0) {
+    throw new UsageError(`--${name} must be a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+/** A flag as a number in [min, max] (or [min, max) when maxInclusive is false), or a UsageError naming it. */
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min = 0,
+  max = Number.POSITIVE_INFINITY,
+  maxInclusive = true,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  const ok = value.trim() !== '' && Number.isFinite(n) && n >= min && (maxInclusive ? n <= max : n < max);
+  if (!ok)
+    throw new UsageError(`--${name} must be a number in [${min}, ${max}${maxInclusive ? ']' : ')'}, got '${value}'`);
+  return n;
+}

@@ -6,16 +6,8 @@ import { type ChoiceItem, multipleChoice } from '../eval/multiple-choice.js';
 import { perplexity } from '../eval/perplexity.js';
 import { loadDecoder } from '../io/checkpoint.js';
 import { encodeDocuments, type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
-import { parseFlags } from './args.js';
+import { parseFlags, positiveIntFlag } from './args.js';
 import { stderrProgress } from './progress-bar.js';
-
-/** Parse a flag as a positive integer or fail with a usage error naming it. */
-export function positiveIntFlag(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got '${value}'`);
-  return n;
-}
 
 /** Rows {context, choices[], answer} of a multiple-choice task file. */
 export function readChoiceTask(file: string): ChoiceItem[] {

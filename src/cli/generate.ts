@@ -2,16 +2,7 @@ import { UsageError } from '../engine/errors.js';
 import { loadDecoder } from '../io/checkpoint.js';
 import { loadTokenizer } from '../io/tokenizer.js';
 import { generate } from '../models/generate.js';
-import { parseFlags } from './args.js';
-import { positiveIntFlag } from './eval.js';
-
-function numberFlag(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be a number in [${min}, ${max}], got '${value}'`);
-  return n;
-}
+import { numberFlag, parseFlags, positiveIntFlag } from './args.js';
 
 /** `lithe generate --model DIR --prompt TEXT [--max-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--seed 0]` */
 export function generateCommand(argv: string[]): number {

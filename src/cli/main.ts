@@ -4,6 +4,8 @@ import { demo } from './demo.js';
 import { doctor } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
+import { pruneCommand } from './prune.js';
+import { trainCommand } from './train.js';
 import { litheVersion } from './version.js';
 
 const HELP = `lithe: make neural networks smaller, cheaper to train and better aligned
@@ -16,6 +18,13 @@ Commands:
                 lithe eval --model DIR --task FILE.jsonl [--json]
   generate    continue a prompt: greedy, or sampled with --temperature, --top-k, --top-p, --seed
                 lithe generate --model DIR --prompt TEXT [--max-tokens 64]
+  prune       prune a checkpoint's block Linears; writes the pruned checkpoint plus report.json and report.html
+                lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M]
+                  [--allocation uniform|owl --owl-m 5 --owl-lambda 0.08] [--skip GLOB]... [--calib sotu:train]
+                  [--nsamples 128] [--seqlen T] [--seed 0] [--eval FILE|corpus:split] [--json]
+  train       train a LLaMA-style model from a preset (tiny, small) or continue a checkpoint
+                lithe train --out DIR --tokenizer DIR [--preset tiny] [--data sotu:train] [--val sotu:val]
+                  [--steps 200] [--batch 16] [--seqlen 256] [--lr 1e-3] [--resume] [--save-dtype bf16]
   data        lithe data export --corpus sotu:test --out FILE
                 corpora: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
   doctor      show the compute backend (native or ts), threads and native addon status
@@ -36,6 +45,8 @@ const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
   doctor,
   eval: evalCommand,
   generate: generateCommand,
+  train: trainCommand,
+  prune: pruneCommand,
 };
 
 /** Run the CLI; returns the exit code. Errors lithe expects are one line on stderr, never a stack. */

@@ -1,38 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { saveDecoder } from '../../src/io/checkpoint.js';
-import { parseDecoderConfig } from '../../src/models/llama/config.js';
-import { DecoderForCausalLM } from '../../src/models/llama/model.js';
+import { saveRandomModel } from '../helpers/random-model.js';
 
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
-const tokenizerJson = fileURLToPath(new URL('../../../test/golden/tokenizer/tokenizer.json', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'lithe-cli-'));
 const modelDir = join(work, 'model');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LITHE_BACKEND: 'ts' } });
 
 before(async () => {
-  // A small random LLaMA with the reference tokenizer's vocabulary.
-  const config = parseDecoderConfig({
-    architectures: ['LlamaForCausalLM'],
-    vocab_size: 8192,
-    hidden_size: 16,
-    intermediate_size: 32,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    max_position_embeddings: 128,
-    bos_token_id: 0,
-    eos_token_id: 0,
-    dtype: 'float32',
-  });
-  await saveDecoder(new DecoderForCausalLM(config, { seed: 3 }), modelDir);
-  copyFileSync(tokenizerJson, join(modelDir, 'tokenizer.json'));
+  await saveRandomModel(modelDir, { seed: 3 });
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PruneResult } from '../../src/compress/prune/pipeline.js';
+import { barChartSvg, escapeHtml, htmlPage, htmlTable } from '../../src/report/html.js';
+import { buildPruneReport, pruneReportHtml } from '../../src/report/prune-report.js';
+
+describe('html report builder', () => {
+  it('escapes text everywhere', () => {
+    assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;');
+    const page = htmlPage('<script>alert(1)</script>', htmlTable(['<b>'], [['<i>', 3]]));
+    assert.doesNotMatch(page, /<script|<b>|<i>/);
+    assert.match(page, /<td class="num">3<\/td>/);
+  });
+
+  it('draws one bar per value, a line on a second axis and a reference line', () => {
+    const svg = barChartSvg({
+      title: 'per block <1>',
+      categories: ['0', '1', '2'],
+      bars: [{ name: 'sparsity', values: [40, 50, null] }],
+      yLabel: 'sparsity (%)',
+      reference: { value: 45, label: 'target' },
+      line: { name: 'outliers', axisLabel: 'outlier ratio (%)', values: [1, 2, 3] },
+    });
+    assert.match(svg, /^<svg[^>]*>.*<\/svg>$/s);
+    assert.equal((svg.match(/<rect [^>]*><title>/g) ?? []).length, 2);
+    assert.equal((svg.match(/<circle /g) ?? []).length, 3);
+    assert.match(svg, /stroke-dasharray="6 4"/);
+    assert.match(svg, /per block &#60;1&#62;/);
+    assert.doesNotMatch(svg, /NaN|undefined/);
+  });
+
+  it('handles an empty or all-zero chart', () => {
+    const svg = barChartSvg({ title: 't', categories: [], bars: [{ name: 'x', values: [] }], yLabel: 'y' });
+    assert.doesNotMatch(svg, /NaN|Infinity|undefined/);
+  });
+});
+
+describe('prune report', () => {
+  const result: PruneResult = {
+    method: 'wanda',
+    allocation: 'owl',
+    pattern: 'unstructured',
+    nm: null,
+    targetSparsity: 0.5,
+    achievedSparsity: 0.5,
+    blocks: [
+      { index: 0, outlierRatio: 1.5, sparsity: 0.45 },
+      { index: 1, outlierRatio: 0.5, sparsity: 0.55 },
+    ],
+    modules: [{ name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5, mask: new Uint8Array(8) }],
+    skipped: [],
+    seconds: { calibration: 2, pruning: 3 },
+  };
+
+  it('drops the masks and adds calibration, perplexity and timings', () => {
+    const calibration = { source: 'sotu:train', format: 'plain' as const, nsamples: 8, seqlen: 16, seed: 0 };
+    const report = buildPruneReport(result, {
+      calibration,
+      perplexity: { before: 10, after: 12 },
+      samplingSeconds: 1,
+      evalSeconds: 4,
+    });
+    assert.deepEqual(report.modules, [{ name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5 }]);
+    assert.deepEqual(report.seconds, { calibration: 3, pruning: 3, eval: 4 });
+    assert.deepEqual(report.calibration, calibration);
+    assert.deepEqual(report.perplexity, { before: 10, after: 12 });
+    const html = pruneReportHtml(report);
+    assert.match(html, /<svg/);
+    assert.match(html, /outlier ratio/);
+    assert.match(html, /12\.000/);
+    assert.match(html, /\+?20\.0%/);
+  });
+
+  it('reports no perplexity and no calibration when there were none', () => {
+    const report = buildPruneReport({ ...result, seconds: { pruning: 1 } }, { calibration: null, perplexity: null });
+    assert.deepEqual(report.seconds, { calibration: 0, pruning: 1, eval: 0 });
+    assert.match(pruneReportHtml(report), /Not measured/);
+  });
+});
