@@ -1,6 +1,10 @@
 // Public entry point of lithe: the engine, its ops, and the layers above them.
 export * from './backends/registry.js';
 export * from './compress/prune/index.js';
+export * from './data/arithmetic.js';
+export * from './data/corpora.js';
+export * from './data/tasks.js';
+export * from './data/text-source.js';
 export * from './engine/autograd.js';
 export * from './engine/create.js';
 export * from './engine/dtype.js';
@@ -15,6 +19,7 @@ export * from './io/checkpoint.js';
 export * from './io/errors.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
+export * from './io/tokenizer.js';
 export * from './linalg/index.js';
 export * from './models/generate.js';
 export * from './models/llama/config.js';
