@@ -21,7 +21,10 @@ Commands:
   prune       prune a checkpoint's block Linears; writes the pruned checkpoint plus report.json and report.html
                 lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M]
                   [--allocation uniform|owl --owl-m 5 --owl-lambda 0.08] [--skip GLOB]... [--calib sotu:train]
+                  [--calib-format plain|icl|cot --icl-k 3 --calib-template FILE]
                   [--nsamples 128] [--seqlen T] [--seed 0] [--eval FILE|corpus:split] [--json]
+                calibration: a corpus, a .txt, a .jsonl of {"text"} rows, arithmetic (generated word
+                problems), or a .jsonl of {"question", "answer", "rationale"?} rows (laid out by --calib-format)
   train       train a LLaMA-style model from a preset (tiny, small) or continue a checkpoint
                 lithe train --out DIR --tokenizer DIR [--preset tiny] [--data sotu:train] [--val sotu:val]
                   [--steps 200] [--batch 16] [--seqlen 256] [--lr 1e-3] [--resume] [--save-dtype bf16]

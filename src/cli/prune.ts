@@ -4,7 +4,8 @@ import { corpusCalibration, textLinesCalibration } from '../compress/prune/calib
 import { PruneError } from '../compress/prune/errors.js';
 import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
 import { DataError } from '../data/corpora.js';
-import { loadTextSource } from '../data/text-source.js';
+import { calibrationExamples, readTaskTemplate, TASK_FORMATS, taskCalibration } from '../data/tasks.js';
+import { loadTextSource, readSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
 import { perplexity } from '../eval/perplexity.js';
 import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
@@ -47,16 +48,53 @@ function asUsage<T>(fn: () => T): T {
   }
 }
 
+/** True when a .jsonl file's first row is a task example ({question, answer}) rather than {text}. */
+function isTaskFile(source: string): boolean {
+  if (!source.toLowerCase().endsWith('.jsonl')) return false;
+  const first = readSource(source)
+    .split('\n')
+    .find((line) => line.trim() !== '');
+  try {
+    return first !== undefined && typeof JSON.parse(first).question === 'string';
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Calibration samples from a corpus or .txt (random windows) or a .jsonl file (the first nsamples rows, each
- * cut to seqlen tokens).
+ * Calibration samples. Task sources (`arithmetic`, or a .jsonl of {question, answer, rationale?}) are
+ * laid out by --calib-format: plain; icl (k solved examples before each target); cot (icl with
+ * the examples' rationales). Text sources give random windows (corpus, .txt) or the first nsamples
+ * rows cut to seqlen tokens (.jsonl of {text}).
  */
-function calibrationSamples(tokenizer: LitheTokenizer, info: CalibrationInfo): Int32Array[] {
+function calibrationSamples(tokenizer: LitheTokenizer, info: CalibrationInfo, task: TaskOptions): Int32Array[] {
+  if (info.source === 'arithmetic' || isTaskFile(info.source)) {
+    const examples = calibrationExamples(info.source, { seed: info.seed });
+    return taskCalibration(tokenizer, examples, {
+      format: info.format === 'plain' ? 'plain' : 'icl',
+      cot: info.format === 'cot',
+      iclK: task.iclK,
+      template: task.template,
+      nsamples: info.nsamples,
+      seqlen: info.seqlen,
+      seed: info.seed,
+    });
+  }
+  if (info.format !== 'plain') {
+    throw new UsageError(
+      `prune: --calib-format ${info.format} needs a task source (arithmetic or a .jsonl of questions)`,
+    );
+  }
   const { documents } = loadTextSource(info.source);
   if (info.source.toLowerCase().endsWith('.jsonl')) {
     return textLinesCalibration(tokenizer, documents.slice(0, info.nsamples), { seqlen: info.seqlen });
   }
   return corpusCalibration(tokenizer, documents, { nsamples: info.nsamples, seqlen: info.seqlen, seed: info.seed });
+}
+
+interface TaskOptions {
+  iclK: number;
+  template?: string;
 }
 
 /** Elapsed seconds since a performance.now() reading. */
@@ -80,6 +118,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     'owl-lambda': { type: 'string' },
     skip: { type: 'string', multiple: true },
     calib: { type: 'string' },
+    'calib-format': { type: 'string' },
+    'calib-template': { type: 'string' },
+    'icl-k': { type: 'string' },
     nsamples: { type: 'string' },
     seqlen: { type: 'string' },
     seed: { type: 'string' },
@@ -104,6 +145,14 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const owlM = numberFlag('owl-m', values['owl-m'], 5, 0, Number.POSITIVE_INFINITY);
   const owlLambda = numberFlag('owl-lambda', values['owl-lambda'], 0.08, 0, 1, true);
   const nsamples = positiveIntFlag('nsamples', values.nsamples, 128);
+  const calibFormat = oneOf('calib-format', values['calib-format'], TASK_FORMATS, 'plain');
+  const iclK = values['icl-k'] === undefined ? 3 : numberFlag('icl-k', values['icl-k'], 3, 0, 64);
+  if (!Number.isInteger(iclK)) throw new UsageError(`prune: --icl-k must be an integer, got '${values['icl-k']}'`);
+  const template = values['calib-template'];
+  const taskOptions: TaskOptions = {
+    iclK,
+    template: template === undefined ? undefined : asUsage(() => readTaskTemplate(template)),
+  };
   const seed = numberFlag('seed', values.seed, 0, 0, 2 ** 32, false);
   if (!Number.isInteger(seed)) throw new UsageError(`prune: --seed must be an integer, got '${values.seed}'`);
   if (!existsSync(values.model)) throw new UsageError(`prune: --model ${values.model}: no such directory`);
@@ -116,10 +165,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const tokenizer = loadTokenizer(values.model);
   const needsCalibration = method !== 'magnitude' || allocation === 'owl';
   const calibration: CalibrationInfo | null = needsCalibration
-    ? { source: values.calib ?? 'sotu:train', format: 'plain', nsamples, seqlen, seed }
+    ? { source: values.calib ?? 'sotu:train', format: calibFormat, nsamples, seqlen, seed }
     : null;
   const samplingStart = performance.now();
-  const samples = calibration ? asUsage(() => calibrationSamples(tokenizer, calibration)) : [];
+  const samples = calibration ? asUsage(() => calibrationSamples(tokenizer, calibration, taskOptions)) : [];
   if (calibration) calibration.nsamples = samples.length;
   const samplingSeconds = since(samplingStart);
   const evalIds = values.eval === undefined ? null : asUsage(() => evalTokens(tokenizer, values.eval as string, false));

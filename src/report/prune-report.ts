@@ -1,12 +1,13 @@
 import type { PruneResult } from '../compress/prune/pipeline.js';
+import type { TaskFormat } from '../data/tasks.js';
 import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
 
 /** Where the calibration samples came from; null in a report when the method needed none. */
 export interface CalibrationInfo {
   /** The --calib spec: a corpus name or a .txt/.jsonl file. */
   source: string;
-  /** How the text was read; 'plain' (untemplated text) for now. */
-  format: 'plain';
+  /** --calib-format: plain, or for task sources icl (k solved examples first) or cot (icl with rationales). */
+  format: TaskFormat;
   nsamples: number;
   seqlen: number;
   seed: number;

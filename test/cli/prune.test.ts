@@ -150,6 +150,27 @@ describe('lithe prune', () => {
     assert.match(readFileSync(join(work, 'owl', 'report.html'), 'utf8'), /outlier ratio/);
   });
 
+  it('task calibration: generated arithmetic laid out as chain-of-thought ICL', () => {
+    const r = prune(
+      'cot',
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.5',
+      '--calib',
+      'arithmetic',
+      '--calib-format',
+      'cot',
+      '--icl-k',
+      '2',
+      '--json',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.calibration, { source: 'arithmetic', format: 'cot', nsamples: 4, seqlen: 16, seed: 0 });
+    assert.equal(report.achievedSparsity, 0.5);
+  });
+
   it('progress goes to stderr and a plain run prints a summary', () => {
     const r = prune('plain', '--method', 'sparsegpt', '--sparsity', '0.25');
     assert.equal(r.status, 0, r.stderr);
@@ -169,6 +190,8 @@ describe('lithe prune', () => {
       ['--method', 'wanda', '--sparsity', '0.5', '--calib', shortText],
       ['--method', 'wanda', '--sparsity', '0.5', '--calib', join(work, 'nope.txt')],
       ['--method', 'best', '--sparsity', '0.5'],
+      ['--method', 'wanda', '--sparsity', '0.5', '--calib-format', 'icl'],
+      ['--method', 'wanda', '--sparsity', '0.5', '--calib', 'arithmetic', '--calib-format', 'zero-shot'],
     ];
     for (const args of cases) {
       const r = run('prune', '--model', modelDir, '--out', join(work, 'bad-out'), ...fast, ...args);
