@@ -278,6 +278,57 @@ napi_value unary(napi_env env, napi_callback_info info) {
   });
 }
 
+// unaryGrad(op, x, g, out) -> false when the op has no native gradient kernel.
+napi_value unary_grad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[4];
+    args(env, info, argv, "unaryGrad");
+    const int64_t op = get_index(env, argv[0], "unaryGrad: op");
+    if (op > static_cast<int64_t>(lithe::UnaryOp::kLogSigmoid)) throw JsError{true, "unaryGrad: unknown op"};
+    const View<float> x = f32_arg(env, argv[1], "unaryGrad: x");
+    const View<float> g = f32_arg(env, argv[2], "unaryGrad: g");
+    const View<float> out = f32_arg(env, argv[3], "unaryGrad: out");
+    need(g.length, x.length, "unaryGrad: g");
+    need(out.length, x.length, "unaryGrad: out");
+    const bool done = lithe::unary_grad_f32(static_cast<lithe::UnaryOp>(op), x.data, g.data, out.data, x.length);
+    napi_value result;
+    check(env, napi_get_boolean(env, done, &result));
+    return result;
+  });
+}
+
+// crossEntropyBackward(logits, targets, rowMax, rowLogSum, rowGrad, dx, rows, classes, ignoreIndex, smoothing)
+napi_value cross_entropy_backward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[10];
+    args(env, info, argv, "crossEntropyBackward");
+    const View<float> logits = f32_arg(env, argv[0], "crossEntropyBackward: logits");
+    const View<int32_t> targets = i32_arg(env, argv[1], "crossEntropyBackward: targets");
+    const View<double> row_max = f64_arg(env, argv[2], "crossEntropyBackward: rowMax");
+    const View<double> row_log_sum = f64_arg(env, argv[3], "crossEntropyBackward: rowLogSum");
+    const View<double> row_grad = f64_arg(env, argv[4], "crossEntropyBackward: rowGrad");
+    const View<float> dx = f32_arg(env, argv[5], "crossEntropyBackward: dx");
+    const int64_t rows = get_index(env, argv[6], "crossEntropyBackward: rows");
+    const int64_t classes = get_index(env, argv[7], "crossEntropyBackward: classes");
+    const double ignore = get_number(env, argv[8], "crossEntropyBackward: ignoreIndex");
+    const double smoothing = get_number(env, argv[9], "crossEntropyBackward: smoothing");
+    need(logits.length, safe_product(rows, classes), "crossEntropyBackward: logits");
+    need(dx.length, safe_product(rows, classes), "crossEntropyBackward: dx");
+    need(targets.length, rows, "crossEntropyBackward: targets");
+    need(row_max.length, rows, "crossEntropyBackward: rowMax");
+    need(row_log_sum.length, rows, "crossEntropyBackward: rowLogSum");
+    need(row_grad.length, rows, "crossEntropyBackward: rowGrad");
+    const int32_t ignore_index = static_cast<int32_t>(ignore);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int32_t t = targets.data[r];
+      if (t != ignore_index && (t < 0 || t >= classes)) throw JsError{true, "crossEntropyBackward: target out of range"};
+    }
+    lithe::cross_entropy_backward_f32(logits.data, targets.data, row_max.data, row_log_sum.data, row_grad.data,
+                                      dx.data, rows, classes, ignore_index, smoothing);
+    return nullptr;
+  });
+}
+
 // binary(op, a, aStep, b, bStep, out): out[i] = a[i·aStep] op b[i·bStep], steps 0 or 1.
 napi_value binary(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -411,6 +462,8 @@ napi_value init(napi_env env, napi_value exports) {
         {"simd", nullptr, simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"setSimd", nullptr, set_simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"unary", nullptr, unary, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"unaryGrad", nullptr, unary_grad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"crossEntropyBackward", nullptr, cross_entropy_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"binary", nullptr, binary, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"softmaxRows", nullptr, softmax_rows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"softmaxBands", nullptr, softmax_bands, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -157,6 +157,45 @@ LITHE_CLONES void unary_range(UnaryOp op, const float* x, float* out, int64_t n)
   }
 }
 
+LITHE_CLONES bool unary_grad_range(UnaryOp op, const float* x, const float* g, float* out, int64_t n) {
+  switch (op) {
+    case UnaryOp::kRelu:
+      for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
+      return true;
+    case UnaryOp::kSilu:
+      for (int64_t i = 0; i < n; ++i) {
+        const float s = sigmoid(x[i]);
+        out[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
+      }
+      return true;
+    case UnaryOp::kGeluTanh:
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float s = sigmoid(2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v));  // (1 + tanh u)/2
+        const float t = 2.0f * s - 1.0f;
+        const float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
+        out[i] = g[i] * (s + 0.5f * v * (1.0f - t * t) * du);
+      }
+      return true;
+    case UnaryOp::kGeluErf:
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float cdf = 0.5f * (1.0f + std::erf(v * 0.70710678118654752f));
+        const float pdf = fast_exp(-0.5f * v * v) * 0.3989422804014327f;
+        out[i] = g[i] * (cdf + v * pdf);
+      }
+      return true;
+    case UnaryOp::kSoftplus:
+      for (int64_t i = 0; i < n; ++i) out[i] = g[i] * sigmoid(x[i]);
+      return true;
+    case UnaryOp::kLogSigmoid:
+      for (int64_t i = 0; i < n; ++i) out[i] = g[i] * sigmoid(-x[i]);
+      return true;
+    default:
+      return false;
+  }
+}
+
 template <typename F>
 LITHE_CLONES void binary_loop(const float* a, int64_t as, const float* b, int64_t bs, float* out, int64_t n, F f) {
   if (as == 1 && bs == 1) {
@@ -220,6 +259,14 @@ void softmax_row(const float* x, float* out, int64_t n, bool log) {
 
 void unary_f32(UnaryOp op, const float* x, float* out, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) { unary_range(op, x + begin, out + begin, end - begin); });
+}
+
+bool unary_grad_f32(UnaryOp op, const float* x, const float* g, float* out, int64_t n) {
+  if (!unary_grad_range(op, x, g, out, 0)) return false;
+  parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
+    unary_grad_range(op, x + begin, g + begin, out + begin, end - begin);
+  });
+  return true;
 }
 
 void binary_f32(BinaryOp op, const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n) {
@@ -293,6 +340,27 @@ int64_t cross_entropy_f32(const float* logits, const int32_t* targets, float* lo
   int64_t counted = 0;
   for (int64_t r = 0; r < rows; ++r) counted += targets[r] != ignore_index;
   return counted;
+}
+
+void cross_entropy_backward_f32(const float* logits, const int32_t* targets, const double* row_max,
+                                const double* row_log_sum, const double* row_grad, float* dx, int64_t rows,
+                                int64_t classes, int32_t ignore_index, double smoothing) {
+  const float uniform = static_cast<float>(smoothing / static_cast<double>(classes));
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, classes)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* d = dx + r * classes;
+      const int32_t t = targets[r];
+      if (t == ignore_index) {
+        std::fill(d, d + classes, 0.0f);
+        continue;
+      }
+      const float shift = static_cast<float>(row_max[r] + row_log_sum[r]);
+      exp_shifted(logits + r * classes, d, classes, shift);
+      const float g = static_cast<float>(row_grad[r]);
+      for (int64_t j = 0; j < classes; ++j) d[j] = g * (d[j] - uniform);
+      d[t] -= g * static_cast<float>(1.0 - smoothing);
+    }
+  });
 }
 
 }  // namespace lithe

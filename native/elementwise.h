@@ -17,6 +17,10 @@ enum class BinaryOp : int { kAdd, kSub, kMul, kDiv };
 // out[i] = op(x[i]); out may alias x.
 void unary_f32(UnaryOp op, const float* x, float* out, int64_t n);
 
+// out[i] = g[i] · op'(x[i]) for the activations whose derivative comes from the input (relu, silu,
+// geluTanh, geluErf, softplus, logSigmoid); returns false, writing nothing, for any other op.
+bool unary_grad_f32(UnaryOp op, const float* x, const float* g, float* out, int64_t n);
+
 // out[i] = a[i * a_step] op b[i * b_step], steps 0 (a scalar) or 1; out may alias a or b.
 void binary_f32(BinaryOp op, const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n);
 
@@ -34,5 +38,11 @@ void rms_norm_f32(const float* x, const float* weight, float* out, double* rstd,
 // returns the number of rows counted. Targets are valid class indices or ignore_index.
 int64_t cross_entropy_f32(const float* logits, const int32_t* targets, float* losses, double* row_max,
                           double* row_log_sum, int64_t rows, int64_t classes, int32_t ignore_index, double smoothing);
+
+// Gradient of cross_entropy_f32 w.r.t. the logits: row_grad[r] · (softmax − (1−ε)·onehot − ε/C),
+// zero on ignored rows.
+void cross_entropy_backward_f32(const float* logits, const int32_t* targets, const double* row_max,
+                                const double* row_log_sum, const double* row_grad, float* dx, int64_t rows,
+                                int64_t classes, int32_t ignore_index, double smoothing);
 
 }  // namespace lithe

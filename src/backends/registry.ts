@@ -1,10 +1,19 @@
 import type { FloatArray, Storage } from '../engine/dtype.js';
 import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
-import { type BinaryOp, binaryTs, collapseAxes, type StridedOperand, type UnaryOp, unaryTs } from './ts/elementwise.js';
+import {
+  type BinaryOp,
+  binaryTs,
+  collapseAxes,
+  type StridedOperand,
+  type UnaryOp,
+  unaryGradTs,
+  unaryTs,
+} from './ts/elementwise.js';
 import { type GemmKernel, gemmTs } from './ts/gemm.js';
 import { rmsNormForwardTs } from './ts/norm.js';
 import {
   type CrossEntropyRows,
+  crossEntropyBackwardTs,
   crossEntropyForwardTs,
   type RowStats,
   softmaxBandsTs,
@@ -18,11 +27,13 @@ import {
 export interface Kernels {
   gemm: GemmKernel;
   unary: typeof unaryTs;
+  unaryGrad: typeof unaryGradTs;
   binary: typeof binaryTs;
   softmax: typeof softmaxForwardTs;
   softmaxBands: typeof softmaxBandsTs;
   rmsNormForward: typeof rmsNormForwardTs;
   crossEntropyForward: typeof crossEntropyForwardTs;
+  crossEntropyBackward: typeof crossEntropyBackwardTs;
 }
 
 export type BackendName = 'native' | 'ts';
@@ -30,11 +41,13 @@ export type BackendName = 'native' | 'ts';
 export const tsKernels: Kernels = {
   gemm: gemmTs,
   unary: unaryTs,
+  unaryGrad: unaryGradTs,
   binary: binaryTs,
   softmax: softmaxForwardTs,
   softmaxBands: softmaxBandsTs,
   rmsNormForward: rmsNormForwardTs,
   crossEntropyForward: crossEntropyForwardTs,
+  crossEntropyBackward: crossEntropyBackwardTs,
 };
 
 const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
@@ -60,6 +73,11 @@ function nativeKernels(addon: NativeAddon): Kernels {
       const code = unaryCodes.get(op);
       if (code === undefined || !isF32(x) || !isF32(out)) unaryTs(op, x, out);
       else addon.unary(code, x, out);
+    },
+    unaryGrad: (op, x, g, out) => {
+      const code = unaryCodes.get(op);
+      const done = code !== undefined && isF32(x) && isF32(g) && isF32(out) && addon.unaryGrad(code, x, g, out);
+      if (!done) unaryGradTs(op, x, g, out);
     },
     binary: (op, out, shape, a, b) => {
       const code = binaryCodes.get(op);
@@ -93,6 +111,26 @@ function nativeKernels(addon: NativeAddon): Kernels {
         losses,
         stats.max,
         stats.logSum,
+        spec.rows,
+        spec.classes,
+        spec.ignoreIndex,
+        spec.smoothing,
+      );
+    },
+    crossEntropyBackward: (logits, spec, stats, rowGrad, dx) => {
+      const t = spec.targets;
+      if (!(isF32(logits) && isF32(dx) && t instanceof Int32Array)) {
+        crossEntropyBackwardTs(logits, spec, stats, rowGrad, dx);
+        return;
+      }
+      const grads = rowGrad instanceof Float64Array ? rowGrad : Float64Array.from(rowGrad);
+      addon.crossEntropyBackward(
+        logits,
+        t,
+        stats.max,
+        stats.logSum,
+        grads,
+        dx,
         spec.rows,
         spec.classes,
         spec.ignoreIndex,

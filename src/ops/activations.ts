@@ -1,4 +1,4 @@
-import { unaryGradTs } from '../backends/ts/elementwise.js';
+import { kernels } from '../backends/registry.js';
 import { record } from '../engine/autograd.js';
 import type { FloatArray } from '../engine/dtype.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -6,13 +6,13 @@ import { mul, sub, unaryRaw } from './elementwise.js';
 
 type GradFromInput = 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'logSigmoid';
 
-/** An activation whose gradient is computed from its input by unaryGradTs. */
+/** An activation whose gradient is computed from its input by the unaryGrad kernel. */
 function activation(op: GradFromInput, a: Tensor): Tensor {
   const x = asFloat(a);
   return record(unaryRaw(op, x), op, [x], (g) => {
     const xs = x.floatData();
     const out = new (xs.constructor as new (n: number) => FloatArray)(xs.length);
-    unaryGradTs(op, xs, g.floatData(), out);
+    kernels().unaryGrad(op, xs, g.floatData(), out);
     return [new Tensor(out, x.shape, x.dtype)];
   });
 }

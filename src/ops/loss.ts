@@ -1,5 +1,5 @@
 import { kernels } from '../backends/registry.js';
-import { type CrossEntropyRows, crossEntropyBackwardTs, type RowStats } from '../backends/ts/softmax.js';
+import type { CrossEntropyRows, RowStats } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -65,7 +65,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
         ? g.floatData()
         : new Float64Array(rows).fill(g.item() / (reduction === 'sum' ? 1 : counted));
     const dx = allocStorage(logits.dtype, logits.size) as FloatArray;
-    crossEntropyBackwardTs(x, spec, stats, rowGrad, dx);
+    kernels().crossEntropyBackward(x, spec, stats, rowGrad, dx);
     return [new Tensor(dx, logits.shape, logits.dtype)];
   });
 }

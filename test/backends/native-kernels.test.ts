@@ -52,6 +52,17 @@ describe('native elementwise and row kernels agree with their TypeScript twins',
       }
     }
   });
+  it('activation gradients', () => {
+    const x = randomF32(50001, 11, 4);
+    const g = randomF32(50001, 12, 1);
+    for (const op of ['relu', 'silu', 'geluTanh', 'geluErf', 'softplus', 'logSigmoid'] as const) {
+      const a = new Float32Array(x.length);
+      const b = new Float32Array(x.length);
+      k.unaryGrad(op, x, g, a);
+      tsKernels.unaryGrad(op, x, g, b);
+      assertClose(a, b, 2e-6, 2e-5);
+    }
+  });
   it('binary ops on flat, scalar-broadcast and general layouts', () => {
     const n = 40000;
     const a = randomF32(n + 5, 2);
@@ -124,6 +135,11 @@ describe('native elementwise and row kernels agree with their TypeScript twins',
       assert.equal(k.crossEntropyForward(logits, spec, a, sa), tsKernels.crossEntropyForward(logits, spec, b, sb));
       assertClose(a, b, 1e-5, 1e-6);
       assertClose(sa.logSum, sb.logSum, 1e-6, 1e-6);
+      const rowGrad = new Float64Array(rows).map((_, i) => (i % 3) - 1);
+      const [da, db] = [new Float32Array(rows * classes), new Float32Array(rows * classes)];
+      k.crossEntropyBackward(logits, spec, sb, rowGrad, da);
+      tsKernels.crossEntropyBackward(logits, spec, sb, rowGrad, db);
+      assertClose(da, db, 1e-7, 1e-5);
     }
   });
 });

@@ -36,6 +36,20 @@ export interface NativeAddon {
   setSimd(level: string): void;
   /** out[i] = op(x[i]); op is an index into UNARY_OPS. */
   unary(op: number, x: Float32Array, out: Float32Array): void;
+  /** out[i] = g[i]·op'(x[i]); false (nothing written) when the op has no native gradient. */
+  unaryGrad(op: number, x: Float32Array, g: Float32Array, out: Float32Array): boolean;
+  crossEntropyBackward(
+    logits: Float32Array,
+    targets: Int32Array,
+    rowMax: Float64Array,
+    rowLogSum: Float64Array,
+    rowGrad: Float64Array,
+    dx: Float32Array,
+    rows: number,
+    classes: number,
+    ignoreIndex: number,
+    smoothing: number,
+  ): void;
   /** out[i] = a[i·aStep] op b[i·bStep] with steps 0 or 1; op is an index into BINARY_OPS. */
   binary(op: number, a: Float32Array, aStep: number, b: Float32Array, bStep: number, out: Float32Array): void;
   softmaxRows(x: Float32Array, out: Float32Array, rows: number, len: number, log: boolean): void;
