@@ -278,6 +278,16 @@ napi_value unary(napi_env env, napi_callback_info info) {
   });
 }
 
+// Every target is a class index in [0, classes) or the ignore index; returns the ignore index.
+int32_t check_targets(const View<int32_t>& targets, int64_t rows, int64_t classes, double ignore, const char* fn) {
+  const int32_t ignore_index = static_cast<int32_t>(ignore);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t t = targets.data[r];
+    if (t != ignore_index && (t < 0 || t >= classes)) throw JsError{true, std::string(fn) + ": target out of range"};
+  }
+  return ignore_index;
+}
+
 // unaryGrad(op, x, g, out) -> false when the op has no native gradient kernel.
 napi_value unary_grad(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -318,11 +328,7 @@ napi_value cross_entropy_backward(napi_env env, napi_callback_info info) {
     need(row_max.length, rows, "crossEntropyBackward: rowMax");
     need(row_log_sum.length, rows, "crossEntropyBackward: rowLogSum");
     need(row_grad.length, rows, "crossEntropyBackward: rowGrad");
-    const int32_t ignore_index = static_cast<int32_t>(ignore);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int32_t t = targets.data[r];
-      if (t != ignore_index && (t < 0 || t >= classes)) throw JsError{true, "crossEntropyBackward: target out of range"};
-    }
+    const int32_t ignore_index = check_targets(targets, rows, classes, ignore, "crossEntropyBackward");
     lithe::cross_entropy_backward_f32(logits.data, targets.data, row_max.data, row_log_sum.data, row_grad.data,
                                       dx.data, rows, classes, ignore_index, smoothing);
     return nullptr;
@@ -428,11 +434,7 @@ napi_value cross_entropy(napi_env env, napi_callback_info info) {
     need(losses.length, rows, "crossEntropy: losses");
     need(row_max.length, rows, "crossEntropy: rowMax");
     need(row_log_sum.length, rows, "crossEntropy: rowLogSum");
-    const int32_t ignore_index = static_cast<int32_t>(ignore);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int32_t t = targets.data[r];
-      if (t != ignore_index && (t < 0 || t >= classes)) throw JsError{true, "crossEntropy: target out of range"};
-    }
+    const int32_t ignore_index = check_targets(targets, rows, classes, ignore, "crossEntropy");
     const int64_t counted = lithe::cross_entropy_f32(logits.data, targets.data, losses.data, row_max.data,
                                                      row_log_sum.data, rows, classes, ignore_index, smoothing);
     napi_value result;
