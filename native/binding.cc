@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "copy.h"
 #include "elementwise.h"
 #include "gemm.h"
 
@@ -443,6 +445,134 @@ napi_value cross_entropy(napi_env env, napi_callback_info info) {
   });
 }
 
+// rmsNormBackward(x, weight, rstd, g, dx | null, dw | null, rows, dim)
+napi_value rms_norm_backward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[8];
+    args(env, info, argv, "rmsNormBackward");
+    const View<float> x = f32_arg(env, argv[0], "rmsNormBackward: x");
+    const View<float> w = f32_arg(env, argv[1], "rmsNormBackward: weight");
+    const View<double> rstd = f64_arg(env, argv[2], "rmsNormBackward: rstd");
+    const View<float> g = f32_arg(env, argv[3], "rmsNormBackward: g");
+    const bool has_dx = type_of(env, argv[4]) != napi_null;
+    const bool has_dw = type_of(env, argv[5]) != napi_null;
+    const View<float> dx = has_dx ? f32_arg(env, argv[4], "rmsNormBackward: dx") : View<float>{nullptr, 0};
+    const View<double> dw = has_dw ? f64_arg(env, argv[5], "rmsNormBackward: dw") : View<double>{nullptr, 0};
+    const int64_t rows = get_index(env, argv[6], "rmsNormBackward: rows");
+    const int64_t dim = get_index(env, argv[7], "rmsNormBackward: dim");
+    const int64_t n = safe_product(rows, dim);
+    need(x.length, n, "rmsNormBackward: x");
+    need(g.length, n, "rmsNormBackward: g");
+    need(w.length, dim, "rmsNormBackward: weight");
+    need(rstd.length, rows, "rmsNormBackward: rstd");
+    if (has_dx) need(dx.length, n, "rmsNormBackward: dx");
+    if (has_dw) need(dw.length, dim, "rmsNormBackward: dw");
+    lithe::rms_norm_backward_f32(x.data, w.data, rstd.data, g.data, dx.data, dw.data, rows, dim);
+    return nullptr;
+  });
+}
+
+// softmaxBackwardRows(y, g, dx, rows, len); dx may be g.
+napi_value softmax_backward_rows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[5];
+    args(env, info, argv, "softmaxBackwardRows");
+    const View<float> y = f32_arg(env, argv[0], "softmaxBackwardRows: y");
+    const View<float> g = f32_arg(env, argv[1], "softmaxBackwardRows: g");
+    const View<float> dx = f32_arg(env, argv[2], "softmaxBackwardRows: dx");
+    const int64_t rows = get_index(env, argv[3], "softmaxBackwardRows: rows");
+    const int64_t len = get_index(env, argv[4], "softmaxBackwardRows: len");
+    const int64_t n = safe_product(rows, len);
+    need(y.length, n, "softmaxBackwardRows: y");
+    need(g.length, n, "softmaxBackwardRows: g");
+    need(dx.length, n, "softmaxBackwardRows: dx");
+    lithe::softmax_backward_rows_f32(y.data, g.data, dx.data, rows, len);
+    return nullptr;
+  });
+}
+
+// Every table row offset r plus (dim - 1) steps must lie inside the table.
+void check_table_rows(const View<float>& table, const View<int32_t>& offsets, int64_t rows, int64_t dim,
+                      int64_t step, const char* name) {
+  need(offsets.length, rows, name);
+  const int64_t reach = mul_add(dim - 1, step, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t start = offsets.data[r];
+    if (start < 0 || reach < 0 || start + reach >= table.length) {
+      throw JsError{true, std::string(name) + ": row " + std::to_string(r) + " runs past the table"};
+    }
+  }
+}
+
+// rope(src, out, rows, dim, cos, cosRows, cosStep, sin, sinRows, sinStep, transpose)
+napi_value rope(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[11];
+    args(env, info, argv, "rope");
+    const View<float> src = f32_arg(env, argv[0], "rope: src");
+    const View<float> out = f32_arg(env, argv[1], "rope: out");
+    const int64_t rows = get_index(env, argv[2], "rope: rows");
+    const int64_t dim = get_index(env, argv[3], "rope: dim");
+    const View<float> cos = f32_arg(env, argv[4], "rope: cos");
+    const View<int32_t> cos_rows = i32_arg(env, argv[5], "rope: cosRows");
+    const int64_t cos_step = get_index(env, argv[6], "rope: cosStep");
+    const View<float> sin = f32_arg(env, argv[7], "rope: sin");
+    const View<int32_t> sin_rows = i32_arg(env, argv[8], "rope: sinRows");
+    const int64_t sin_step = get_index(env, argv[9], "rope: sinStep");
+    const bool transpose = get_bool(env, argv[10], "rope: transpose");
+    if (dim % 2 != 0) throw JsError{true, "rope: dim must be even"};
+    const int64_t n = safe_product(rows, dim);
+    need(src.length, n, "rope: src");
+    need(out.length, n, "rope: out");
+    if (n > 0) {
+      check_table_rows(cos, cos_rows, rows, dim, cos_step, "rope: cos");
+      check_table_rows(sin, sin_rows, rows, dim, sin_step, "rope: sin");
+    }
+    lithe::rope_f32(src.data, out.data, rows, dim, cos.data, cos_rows.data, cos_step, sin.data, sin_rows.data,
+                    sin_step, transpose);
+    return nullptr;
+  });
+}
+
+// copyStrided(src, dst, shape, strides, offset): shape and strides are Float64Arrays of integers.
+napi_value copy_strided(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[5];
+    args(env, info, argv, "copyStrided");
+    const View<float> src = f32_arg(env, argv[0], "copyStrided: src");
+    const View<float> dst = f32_arg(env, argv[1], "copyStrided: dst");
+    const View<double> shape_in = f64_arg(env, argv[2], "copyStrided: shape");
+    const View<double> strides_in = f64_arg(env, argv[3], "copyStrided: strides");
+    const int64_t offset = get_index(env, argv[4], "copyStrided: offset");
+    if (strides_in.length != shape_in.length) throw JsError{true, "copyStrided: shape and strides differ in length"};
+    const int rank = static_cast<int>(shape_in.length);
+    std::vector<int64_t> shape(rank);
+    std::vector<int64_t> strides(rank);
+    int64_t count = 1;
+    int64_t lowest = offset;
+    int64_t highest = offset;
+    for (int ax = 0; ax < rank; ++ax) {
+      const double d = shape_in.data[ax];
+      const double st = strides_in.data[ax];
+      if (!(d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d)) throw JsError{true, "copyStrided: bad shape"};
+      if (!(std::fabs(st) <= 4294967296.0 && std::floor(st) == st)) throw JsError{true, "copyStrided: bad stride"};
+      shape[ax] = static_cast<int64_t>(d);
+      strides[ax] = static_cast<int64_t>(st);
+      count = safe_product(count, shape[ax]);
+      if (count < 0) throw JsError{true, "copyStrided: shape too large"};
+      if (shape[ax] > 0) {
+        const int64_t span = (shape[ax] - 1) * strides[ax];
+        (span > 0 ? highest : lowest) += span;
+      }
+    }
+    need(dst.length, count, "copyStrided: dst");
+    if (count == 0) return nullptr;
+    if (lowest < 0 || highest >= src.length) throw JsError{true, "copyStrided: the view runs outside src"};
+    lithe::copy_strided_f32(src.data, dst.data, rank, shape.data(), strides.data(), offset);
+    return nullptr;
+  });
+}
+
 // Tensors allocate and drop large buffers every step. By default glibc maps each large one fresh
 // from the OS (a page fault per 4 KB on first touch) and trims freed memory right back. Serving
 // them from the heap and keeping freed memory for reuse makes a forward pass about 20% faster.
@@ -471,6 +601,10 @@ napi_value init(napi_env env, napi_value exports) {
         {"softmaxBands", nullptr, softmax_bands, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"rmsNorm", nullptr, rms_norm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"crossEntropy", nullptr, cross_entropy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"rmsNormBackward", nullptr, rms_norm_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"softmaxBackwardRows", nullptr, softmax_backward_rows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"rope", nullptr, rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"copyStrided", nullptr, copy_strided, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

@@ -363,4 +363,68 @@ void cross_entropy_backward_f32(const float* logits, const int32_t* targets, con
   });
 }
 
+void rms_norm_backward_f32(const float* x, const float* weight, const double* rstd, const float* g, float* dx,
+                           double* dw, int64_t rows, int64_t dim) {
+  const int64_t row_grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, dim));
+  if (dx) {
+    parallel_for(rows, row_grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* xr = x + r * dim;
+        const float* gr = g + r * dim;
+        const double scale = rstd[r];
+        double dot = 0.0;
+        for (int64_t i = 0; i < dim; ++i) dot += static_cast<double>(gr[i]) * weight[i] * xr[i];
+        const double coef = scale * scale * scale * dot / static_cast<double>(dim);
+        float* d = dx + r * dim;
+        for (int64_t i = 0; i < dim; ++i) d[i] = static_cast<float>(scale * weight[i] * gr[i] - xr[i] * coef);
+      }
+    });
+  }
+  if (!dw) return;
+  // Split by columns so that each thread owns its dw entries; rows are summed in order, as the TS twin does.
+  const int64_t col_grain = std::max<int64_t>(8, kGrain / std::max<int64_t>(1, rows));
+  parallel_for(dim, col_grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * dim;
+      const float* gr = g + r * dim;
+      const double scale = rstd[r];
+      for (int64_t i = begin; i < end; ++i) dw[i] += static_cast<double>(gr[i]) * xr[i] * scale;
+    }
+  });
+}
+
+void softmax_backward_rows_f32(const float* y, const float* g, float* dx, int64_t rows, int64_t len) {
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, len)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* yr = y + r * len;
+      const float* gr = g + r * len;
+      double dot = 0.0;
+      for (int64_t i = 0; i < len; ++i) dot += static_cast<double>(gr[i]) * yr[i];
+      float* d = dx + r * len;
+      for (int64_t i = 0; i < len; ++i) d[i] = static_cast<float>(yr[i] * (gr[i] - dot));
+    }
+  });
+}
+
+void rope_f32(const float* src, float* out, int64_t rows, int64_t dim, const float* cos, const int32_t* cos_rows,
+              int64_t cos_step, const float* sin, const int32_t* sin_rows, int64_t sin_step, bool transpose) {
+  const int64_t half = dim / 2;
+  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, dim)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* s = src + r * dim;
+      float* o = out + r * dim;
+      const float* c = cos + cos_rows[r];
+      const float* sn = sin + sin_rows[r];
+      // out_j = s_j·cos_j − s_{j+h}·sin_j (j < h), s_j·cos_j + s_{j−h}·sin_j (j ≥ h); the transpose
+      // reads the partner's sin with the opposite sign.
+      for (int64_t j = 0; j < half; ++j) {
+        const float sin_lo = transpose ? -sn[(j + half) * sin_step] : sn[j * sin_step];
+        const float sin_hi = transpose ? -sn[j * sin_step] : sn[(j + half) * sin_step];
+        o[j] = s[j] * c[j * cos_step] - s[j + half] * sin_lo;
+        o[j + half] = s[j + half] * c[(j + half) * cos_step] + s[j] * sin_hi;
+      }
+    }
+  });
+}
+
 }  // namespace lithe

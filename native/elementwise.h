@@ -34,6 +34,20 @@ void softmax_bands_f32(float* x, int64_t rows, int64_t len, const int32_t* lo, c
 // HF LlamaRMSNorm of each row of [rows, dim]; rstd[r] gets the row's rsqrt(mean(x^2) + eps).
 void rms_norm_f32(const float* x, const float* weight, float* out, double* rstd, int64_t rows, int64_t dim, float eps);
 
+// Gradient of rms_norm_f32: dx = r·w·g − x·r³/dim·Σ g·w·x per row, and dw[i] += Σ_rows g·x·r.
+// Either output may be null when that input needs no gradient.
+void rms_norm_backward_f32(const float* x, const float* weight, const double* rstd, const float* g, float* dx,
+                           double* dw, int64_t rows, int64_t dim);
+
+// Softmax gradient from each row's output y over [rows, len]: dx = y·(g − Σ g·y); dx may alias g.
+void softmax_backward_rows_f32(const float* y, const float* g, float* dx, int64_t rows, int64_t len);
+
+// Rotate-half rotary embedding of each row of [rows, dim]: out = src·cos + rotate_half(src)·sin, or its
+// transpose (the gradient map) when `transpose`. Row r's tables start at cos[cos_rows[r]] and
+// sin[sin_rows[r]] and step by cos_step / sin_step along the row.
+void rope_f32(const float* src, float* out, int64_t rows, int64_t dim, const float* cos, const int32_t* cos_rows,
+              int64_t cos_step, const float* sin, const int32_t* sin_rows, int64_t sin_step, bool transpose);
+
 // Per-row cross entropy with label smoothing and an ignore index (see crossEntropyForwardTs);
 // returns the number of rows counted. Targets are valid class indices or ignore_index.
 int64_t cross_entropy_f32(const float* logits, const int32_t* targets, float* losses, double* row_max,

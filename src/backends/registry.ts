@@ -1,5 +1,7 @@
-import type { FloatArray, Storage } from '../engine/dtype.js';
+import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
+import { numel } from '../engine/shape.js';
 import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
+import { copyStrided } from './ts/copy.js';
 import {
   type BinaryOp,
   binaryTs,
@@ -10,12 +12,14 @@ import {
   unaryTs,
 } from './ts/elementwise.js';
 import { type GemmKernel, gemmTs } from './ts/gemm.js';
-import { rmsNormForwardTs } from './ts/norm.js';
+import { rmsNormBackwardTs, rmsNormForwardTs } from './ts/norm.js';
+import { ropeTs } from './ts/rope.js';
 import {
   type CrossEntropyRows,
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
   type RowStats,
+  softmaxBackwardTs,
   softmaxBandsTs,
   softmaxForwardTs,
 } from './ts/softmax.js';
@@ -32,6 +36,10 @@ export interface Kernels {
   softmax: typeof softmaxForwardTs;
   softmaxBands: typeof softmaxBandsTs;
   rmsNormForward: typeof rmsNormForwardTs;
+  rmsNormBackward: typeof rmsNormBackwardTs;
+  softmaxBackward: typeof softmaxBackwardTs;
+  rope: typeof ropeTs;
+  copyStrided: typeof copyStrided;
   crossEntropyForward: typeof crossEntropyForwardTs;
   crossEntropyBackward: typeof crossEntropyBackwardTs;
 }
@@ -46,6 +54,10 @@ export const tsKernels: Kernels = {
   softmax: softmaxForwardTs,
   softmaxBands: softmaxBandsTs,
   rmsNormForward: rmsNormForwardTs,
+  rmsNormBackward: rmsNormBackwardTs,
+  softmaxBackward: softmaxBackwardTs,
+  rope: ropeTs,
+  copyStrided,
   crossEntropyForward: crossEntropyForwardTs,
   crossEntropyBackward: crossEntropyBackwardTs,
 };
@@ -99,6 +111,38 @@ function nativeKernels(addon: NativeAddon): Kernels {
     rmsNormForward: (x, weight, out, rstd, rows, dim, eps) => {
       if (isF32(x) && isF32(weight) && isF32(out)) addon.rmsNorm(x, weight, out, rstd, rows, dim, eps);
       else rmsNormForwardTs(x, weight, out, rstd, rows, dim, eps);
+    },
+    rmsNormBackward: (x, weight, rstd, g, dx, dw, rows, dim) => {
+      if (isF32(x) && isF32(weight) && isF32(g) && (dx === null || isF32(dx))) {
+        addon.rmsNormBackward(x, weight, rstd, g, dx, dw, rows, dim);
+      } else rmsNormBackwardTs(x, weight, rstd, g, dx, dw, rows, dim);
+    },
+    softmaxBackward: (y, g, dx, outer, len, inner, log) => {
+      if (inner === 1 && !log && isF32(y) && isF32(g) && isF32(dx)) addon.softmaxBackwardRows(y, g, dx, outer, len);
+      else softmaxBackwardTs(y, g, dx, outer, len, inner, log);
+    },
+    rope: (src, out, dim, cos, sin, transpose) => {
+      if (isF32(src) && isF32(out) && isF32(cos.data) && isF32(sin.data)) {
+        addon.rope(
+          src,
+          out,
+          cos.rows.length,
+          dim,
+          cos.data,
+          cos.rows,
+          cos.step,
+          sin.data,
+          sin.rows,
+          sin.step,
+          transpose,
+        );
+      } else ropeTs(src, out, dim, cos, sin, transpose);
+    },
+    copyStrided: (src, shape, strides, offset, out) => {
+      if (!isF32(src) || (out !== undefined && !isF32(out))) return copyStrided(src, shape, strides, offset, out);
+      const dst = (out ?? allocUninit('f32', numel(shape))) as Float32Array;
+      addon.copyStrided(src, dst, Float64Array.from(shape), Float64Array.from(strides), offset);
+      return dst as typeof src;
     },
     crossEntropyForward: (logits: FloatArray, spec: CrossEntropyRows, losses: FloatArray, stats: RowStats) => {
       const t = spec.targets;

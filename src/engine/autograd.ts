@@ -1,4 +1,5 @@
-import type { FloatArray } from './dtype.js';
+import { kernels } from '../backends/registry.js';
+import { allocUninit, type FloatArray } from './dtype.js';
 import { AutogradError } from './errors.js';
 import { shapesEqual } from './shape.js';
 import { type GradNode, Tensor } from './tensor.js';
@@ -43,9 +44,11 @@ export function record(
   return out;
 }
 
+/** a + b into a fresh array of a's kind (gradients of a tensor used more than once). */
 function addArrays(a: FloatArray, b: FloatArray): FloatArray {
-  const out = new (a.constructor as new (n: number) => FloatArray)(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  const out = allocUninit(a instanceof Float32Array ? 'f32' : 'f64', a.length) as FloatArray;
+  const flat = (data: FloatArray) => ({ data, strides: [1], offset: 0 });
+  kernels().binary('add', out, [a.length], flat(a), flat(b));
   return out;
 }
 

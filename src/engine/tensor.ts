@@ -1,4 +1,4 @@
-import { copyStrided } from '../backends/ts/copy.js';
+import { kernels } from '../backends/registry.js';
 import { backward } from './autograd.js';
 import {
   allocStorage,
@@ -73,7 +73,7 @@ export class Tensor {
   /** The elements in logical (row-major) order, as a storage array of this dtype; copies only when needed. */
   contiguousData(): Storage {
     if (this.isContiguous()) return this.data.subarray(this.offset, this.offset + this.size);
-    return copyStrided(this.data, this.shape, this.strides, this.offset);
+    return kernels().copyStrided(this.data, this.shape, this.strides, this.offset);
   }
 
   /** Float data in logical order for a compute dtype (f32/f64); throws for storage-only dtypes. */

@@ -1,7 +1,6 @@
 import { kernels } from '../backends/registry.js';
-import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { needsGrad, record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import { allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { broadcastStrides } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -197,10 +196,11 @@ export function scaledDotProductAttention(
   const result = new Tensor(out, [batch, heads, t, dv], dtype);
   return record(result, 'scaledDotProductAttention', [q, k, v], (grad) => {
     const dO = floatIn(grad, dtype);
-    const dq = q.requiresGrad ? (allocStorage(dtype, q.size) as FloatArray) : null;
-    const dk = k.requiresGrad ? (allocStorage(dtype, k.size) as FloatArray) : null;
-    const dvOut = v.requiresGrad ? (allocStorage(dtype, v.size) as FloatArray) : null;
-    const dScores = allocStorage(dtype, block) as FloatArray;
+    // Every block of each gradient is written once by a beta-0 GEMM, so no zero fill is needed.
+    const dq = q.requiresGrad ? (allocUninit(dtype, q.size) as FloatArray) : null;
+    const dk = k.requiresGrad ? (allocUninit(dtype, k.size) as FloatArray) : null;
+    const dvOut = v.requiresGrad ? (allocUninit(dtype, v.size) as FloatArray) : null;
+    const dScores = allocUninit(dtype, block) as FloatArray;
     for (let blk = 0; blk < batch * kvHeads; blk++) {
       const p = blk * block;
       const oOff = blk * rows * dv;
@@ -209,7 +209,7 @@ export function scaledDotProductAttention(
       if (!dq && !dk) continue;
       // dP = dO Vᵀ: [group·T, S], then through the softmax: dS = P ⊙ (dP − Σ dP ⊙ P)
       gemm(dO, oOff, false, vData, blk * s * dv, true, dScores, 0, rows, s, dv, 1);
-      softmaxBackwardTs(probs.subarray(p, p + block), dScores, dScores, rows, s, 1, false);
+      kernels().softmaxBackward(probs.subarray(p, p + block), dScores, dScores, rows, s, 1, false);
       // dQ = scale · dS K: [group·T, D]; dK = scale · dSᵀ Q_g: [S, D]
       if (dq) gemm(dScores, 0, false, kData, blk * s * d, false, dq, blk * rows * d, rows, d, s, scale);
       if (dk) gemm(dScores, 0, true, qData, blk * rows * d, false, dk, blk * s * d, s, d, rows, scale);

@@ -1,7 +1,7 @@
 import { kernels } from '../backends/registry.js';
 import type { CrossEntropyRows, RowStats } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { numel, shapesEqual } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -64,7 +64,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
       reduction === 'none'
         ? g.floatData()
         : new Float64Array(rows).fill(g.item() / (reduction === 'sum' ? 1 : counted));
-    const dx = allocStorage(logits.dtype, logits.size) as FloatArray;
+    const dx = allocUninit(logits.dtype, logits.size) as FloatArray;
     kernels().crossEntropyBackward(x, spec, stats, rowGrad, dx);
     return [new Tensor(dx, logits.shape, logits.dtype)];
   });

@@ -1,5 +1,5 @@
 import { kernels } from '../backends/registry.js';
-import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs } from '../backends/ts/norm.js';
+import { layerNormBackwardTs, layerNormForwardTs } from '../backends/ts/norm.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -48,9 +48,9 @@ export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOpti
   const rstd = new Float64Array(rows);
   kernels().rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {
-    const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
+    const dx = x.requiresGrad ? (allocUninit(x.dtype, x.size) as FloatArray) : null;
     const dw = weight.requiresGrad ? new Float64Array(dim) : null;
-    rmsNormBackwardTs(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
+    kernels().rmsNormBackward(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
     return [dx && new Tensor(dx, x.shape, x.dtype), dw && paramGrad(dw, weight)];
   });
 }

@@ -1,3 +1,5 @@
+import { kernels } from '../backends/registry.js';
+import type { RopeTable } from '../backends/ts/rope.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -94,16 +96,10 @@ export function ropeCosSin(
 }
 
 /** Where each row (all axes but the last) of a table broadcast to x's shape starts, and its step along D. */
-interface RowTable {
-  data: FloatArray;
-  rows: number[];
-  step: number;
-}
-
-function rowTable(t: Tensor, shape: Shape): RowTable {
+function rowTable(t: Tensor, shape: Shape): RopeTable {
   const strides = broadcastStrides(t.shape, t.strides, shape);
   const lead = shape.slice(0, -1);
-  const rows = new Array<number>(numel(lead));
+  const rows = new Int32Array(numel(lead));
   const idx = new Array<number>(lead.length).fill(0);
   let p = t.offset;
   for (let r = 0; r < rows.length; r++) {
@@ -116,26 +112,6 @@ function rowTable(t: Tensor, shape: Shape): RowTable {
     }
   }
   return { data: t.data as FloatArray, rows, step: strides[strides.length - 1] };
-}
-
-/**
- * out = src·cos + rotate_half(src)·sin row by row, or its transpose (the gradient map):
- * out_j = src_j·cos_j − sign_j·src_p·sin_p, with p the partner index j ± D/2 and sign_j = −1 below D/2.
- */
-function rotate(src: FloatArray, out: FloatArray, dim: number, cos: RowTable, sin: RowTable, transpose: boolean): void {
-  const half = dim / 2;
-  for (let r = 0; r < cos.rows.length; r++) {
-    const base = r * dim;
-    const co = cos.rows[r];
-    const so = sin.rows[r];
-    for (let j = 0; j < dim; j++) {
-      const lower = j < half;
-      const partner = lower ? j + half : j - half;
-      const sign = lower ? -1 : 1;
-      const sinAt = transpose ? -sin.data[so + partner * sin.step] : sin.data[so + j * sin.step];
-      out[base + j] = src[base + j] * cos.data[co + j * cos.step] + sign * src[base + partner] * sinAt;
-    }
-  }
 }
 
 /**
@@ -156,10 +132,10 @@ export function applyRotary(input: Tensor, cosInput: Tensor, sinInput: Tensor): 
   const sinRows = rowTable(sin, x.shape);
   const dtype = resultDType(x, cos, sin);
   const out = allocUninit(dtype, x.size) as FloatArray;
-  rotate(x.floatData(), out, dim, cosRows, sinRows, false);
+  kernels().rope(x.floatData(), out, dim, cosRows, sinRows, false);
   return record(new Tensor(out, x.shape, dtype), 'applyRotary', [x], (g) => {
-    const dx = allocStorage(x.dtype, x.size) as FloatArray;
-    rotate(g.floatData(), dx, dim, cosRows, sinRows, true);
+    const dx = allocUninit(x.dtype, x.size) as FloatArray;
+    kernels().rope(g.floatData(), dx, dim, cosRows, sinRows, true);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

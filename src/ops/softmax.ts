@@ -1,7 +1,6 @@
 import { kernels } from '../backends/registry.js';
-import { softmaxBackwardTs } from '../backends/ts/softmax.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
+import { allocUninit, type FloatArray } from '../engine/dtype.js';
 import { normAxis, numel } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
 
@@ -22,8 +21,8 @@ function softmaxOp(input: Tensor, axis: number, log: boolean): Tensor {
   kernels().softmax(x.floatData(), y, outer, len, inner, log);
   const out = new Tensor(y, x.shape, x.dtype);
   return record(out, log ? 'logSoftmax' : 'softmax', [x], (g) => {
-    const dx = allocStorage(x.dtype, x.size) as FloatArray;
-    softmaxBackwardTs(y, g.floatData(), dx, outer, len, inner, log);
+    const dx = allocUninit(x.dtype, x.size) as FloatArray;
+    kernels().softmaxBackward(y, g.floatData(), dx, outer, len, inner, log);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

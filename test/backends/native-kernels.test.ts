@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BINARY_OPS, UNARY_OPS } from '../../src/backends/native/loader.js';
+import { BINARY_OPS, loadNative, UNARY_OPS } from '../../src/backends/native/loader.js';
 import { nativeKernelTable, tsKernels } from '../../src/backends/registry.js';
 import { Rng } from '../../src/engine/rng.js';
 import { assertClose } from '../helpers/gradcheck.js';
@@ -141,5 +141,83 @@ describe('native elementwise and row kernels agree with their TypeScript twins',
       tsKernels.crossEntropyBackward(logits, spec, sb, rowGrad, db);
       assertClose(da, db, 1e-7, 1e-5);
     }
+  });
+  it('rmsNorm backward, with and without each output', () => {
+    const rows = 37;
+    const dim = 384;
+    const x = randomF32(rows * dim, 9);
+    const w = randomF32(dim, 10);
+    const g = randomF32(rows * dim, 11);
+    const rstd = new Float64Array(rows).map((_, i) => 0.5 + i / rows);
+    const [a, b] = [new Float32Array(rows * dim), new Float32Array(rows * dim)];
+    const [wa, wb] = [new Float64Array(dim).fill(0.25), new Float64Array(dim).fill(0.25)];
+    k.rmsNormBackward(x, w, rstd, g, a, wa, rows, dim);
+    tsKernels.rmsNormBackward(x, w, rstd, g, b, wb, rows, dim);
+    assertClose(a, b, 1e-5, 1e-6);
+    assertClose(wa, wb, 1e-9, 1e-12);
+    const c = new Float32Array(rows * dim);
+    k.rmsNormBackward(x, w, rstd, g, c, null, rows, dim);
+    assertClose(c, b, 1e-5, 1e-6);
+    const wc = new Float64Array(dim).fill(0.25);
+    k.rmsNormBackward(x, w, rstd, g, null, wc, rows, dim);
+    assertClose(wc, wb, 1e-9, 1e-12);
+  });
+  it('softmax backward rows, in place as attention uses it', () => {
+    const rows = 29;
+    const len = 300;
+    const y = new Float32Array(rows * len);
+    tsKernels.softmax(randomF32(rows * len, 12), y, rows, len, 1, false);
+    const g = randomF32(rows * len, 13);
+    const a = g.slice();
+    const b = new Float32Array(rows * len);
+    k.softmaxBackward(y, a, a, rows, len, 1, false);
+    tsKernels.softmaxBackward(y, g, b, rows, len, 1, false);
+    assertClose(a, b, 1e-6, 1e-5);
+  });
+  it('rope forward and transpose over broadcast tables', () => {
+    const [heads, t, dim] = [3, 11, 16];
+    const rows = 2 * heads * t;
+    const cosData = randomF32(t * dim, 14, 1);
+    const sinData = randomF32(t * dim, 15, 1);
+    // Row r of x [2, heads, t, dim] reads table row r mod t.
+    const tableRows = Int32Array.from({ length: rows }, (_, r) => (r % t) * dim);
+    const cos = { data: cosData, rows: tableRows, step: 1 };
+    const sin = { data: sinData, rows: tableRows, step: 1 };
+    const src = randomF32(rows * dim, 16);
+    for (const transpose of [false, true]) {
+      const [a, b] = [new Float32Array(rows * dim), new Float32Array(rows * dim)];
+      k.rope(src, a, dim, cos, sin, transpose);
+      tsKernels.rope(src, b, dim, cos, sin, transpose);
+      assertClose(a, b, 1e-6, 1e-6);
+    }
+  });
+  it('strided copies: transposes, broadcasts, offsets and negative strides', () => {
+    const src = randomF32(5000, 17);
+    const cases: [number[], number[], number][] = [
+      [[4, 6, 8, 16], [768, 16, 96, 1], 3],
+      [[7, 9], [1, 7], 0],
+      [[3, 4, 5], [0, 5, 1], 10],
+      [[6, 10], [-10, 1], 60],
+      [[2, 3, 4], [12, 4, -1], 3],
+      [[], [], 42],
+      [[3, 0, 2], [2, 2, 1], 0],
+    ];
+    for (const [shape, strides, offset] of cases) {
+      const a = k.copyStrided(src, shape, strides, offset);
+      const b = tsKernels.copyStrided(src, shape, strides, offset);
+      assert.deepEqual(a, b, `shape [${shape}] strides [${strides}]`);
+    }
+  });
+  it('the raw addon throws instead of reading past an array', () => {
+    const addon = loadNative().addon as NonNullable<ReturnType<typeof loadNative>['addon']>;
+    const src = new Float32Array(10);
+    const f64 = (...v: number[]) => Float64Array.from(v);
+    assert.throws(() => addon.copyStrided(src, new Float32Array(12), f64(3, 4), f64(4, 1), 0), RangeError);
+    assert.throws(() => addon.copyStrided(src, new Float32Array(4), f64(2, 2), f64(-2, 1), 1), RangeError);
+    assert.throws(() => addon.copyStrided(src, new Float32Array(2), f64(2), f64(1, 1), 0), RangeError);
+    const rows = Int32Array.of(0, 8);
+    assert.throws(() => addon.rope(src, src, 2, 4, src, rows, 1, src, rows, 1, false), RangeError);
+    assert.throws(() => addon.rmsNormBackward(src, src, new Float64Array(2), src, src, null, 2, 6), RangeError);
+    assert.throws(() => addon.softmaxBackwardRows(src, src, new Float32Array(4), 2, 5), RangeError);
   });
 });

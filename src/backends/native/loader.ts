@@ -63,6 +63,35 @@ export interface NativeAddon {
     dim: number,
     eps: number,
   ): void;
+  /** Gradient of rmsNorm; a null output is skipped, dw accumulates. */
+  rmsNormBackward(
+    x: Float32Array,
+    weight: Float32Array,
+    rstd: Float64Array,
+    g: Float32Array,
+    dx: Float32Array | null,
+    dw: Float64Array | null,
+    rows: number,
+    dim: number,
+  ): void;
+  /** dx = y·(g − Σ g·y) per row of [rows, len]; dx may be g. */
+  softmaxBackwardRows(y: Float32Array, g: Float32Array, dx: Float32Array, rows: number, len: number): void;
+  /** Rotate-half rotary embedding (or its transpose) of each row; see ropeTs. */
+  rope(
+    src: Float32Array,
+    out: Float32Array,
+    rows: number,
+    dim: number,
+    cos: Float32Array,
+    cosRows: Int32Array,
+    cosStep: number,
+    sin: Float32Array,
+    sinRows: Int32Array,
+    sinStep: number,
+    transpose: boolean,
+  ): void;
+  /** dst = the strided view of src (shape, strides as integer Float64Arrays, offset). */
+  copyStrided(src: Float32Array, dst: Float32Array, shape: Float64Array, strides: Float64Array, offset: number): void;
   crossEntropy(
     logits: Float32Array,
     targets: Int32Array,
