@@ -20,6 +20,8 @@ export * from './io/errors.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 export * from './io/tokenizer.js';
+export * from './tokenizer/bpe-trainer.js';
+export * from './tokenizer/byte-level.js';
 export * from './linalg/index.js';
 export * from './models/generate.js';
 export * from './models/llama/config.js';

@@ -5,6 +5,7 @@ import { doctor } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { pruneCommand } from './prune.js';
+import { tokenizerCommand } from './tokenizer.js';
 import { trainCommand } from './train.js';
 import { litheVersion } from './version.js';
 
@@ -28,6 +29,10 @@ Commands:
   train       train a LLaMA-style model from a preset (tiny, small) or continue a checkpoint
                 lithe train --out DIR --tokenizer DIR [--preset tiny] [--data sotu:train] [--val sotu:val]
                   [--steps 200] [--batch 16] [--seqlen 256] [--lr 1e-3] [--resume] [--save-dtype bf16]
+  tokenizer   train a GPT-2-style byte-level BPE; writes DIR/tokenizer.json (Python tokenizers loads it too)
+                lithe tokenizer train --corpus sotu:train --vocab 8192 --out DIR [--min-frequency 0]
+                  [--special TOKEN]... (default <|endoftext|>; repeat for several)
+                corpus: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
   data        lithe data export --corpus sotu:test --out FILE
                 corpora: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
   doctor      show the compute backend (native or ts), threads and native addon status
@@ -50,6 +55,7 @@ const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
   generate: generateCommand,
   train: trainCommand,
   prune: pruneCommand,
+  tokenizer: tokenizerCommand,
 };
 
 /** Run the CLI; returns the exit code. Errors lithe expects are one line on stderr, never a stack. */
