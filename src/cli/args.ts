@@ -1,4 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { PruneError } from '../compress/prune/errors.js';
+import { DataError } from '../data/corpora.js';
 import { UsageError } from '../engine/errors.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -39,4 +41,14 @@ export function numberFlag(
   if (!ok)
     throw new UsageError(`--${name} must be a number in [${min}, ${max}${maxInclusive ? ']' : ')'}, got '${value}'`);
   return n;
+}
+
+/** Run fn, turning the data and pruning-argument errors it throws into usage errors (exit code 2). */
+export function asUsage<T>(command: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PruneError || err instanceof DataError) throw new UsageError(`${command}: ${err.message}`);
+    throw err;
+  }
 }

@@ -36,7 +36,10 @@ Commands:
   data        lithe data export --corpus sotu:test --out FILE
                 corpora: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
   doctor      show the compute backend (native or ts), threads and native addon status
-  demo        prune the embedded model and compare methods (not available yet)
+  demo        prune the embedded model (lithe-tiny) at 50% and 70% with magnitude, Wanda, Wanda+OWL,
+              SparseGPT, SparseGPT+OWL, plus 2:4 Wanda and SparseGPT; prints a table, writes report.html
+                lithe demo [--out lithe-demo] [--model DIR] [--nsamples 128] [--seqlen 256]
+                  [--calib sotu:train] [--eval sotu:test] [--json]
 
 Flags:
   -h, --help      show this help

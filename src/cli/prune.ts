@@ -1,9 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { corpusCalibration, textLinesCalibration } from '../compress/prune/calibration.js';
-import { PruneError } from '../compress/prune/errors.js';
 import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
-import { DataError } from '../data/corpora.js';
 import { calibrationExamples, readTaskTemplate, TASK_FORMATS, taskCalibration } from '../data/tasks.js';
 import { loadTextSource, readSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
@@ -11,7 +9,7 @@ import { perplexity } from '../eval/perplexity.js';
 import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
 import { type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
 import { buildPruneReport, type CalibrationInfo, pruneReportHtml } from '../report/prune-report.js';
-import { numberFlag, parseFlags, positiveIntFlag } from './args.js';
+import { asUsage, numberFlag, parseFlags, positiveIntFlag } from './args.js';
 import { evalTokens } from './eval.js';
 import { stderrProgress } from './progress-bar.js';
 
@@ -36,16 +34,6 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
     throw new UsageError(`prune: --${name} must be one of ${allowed.join(', ')}, got '${value}'`);
   }
   return value as T;
-}
-
-/** Run fn, turning the data and pruning-argument errors it throws into usage errors (exit code 2). */
-function asUsage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof PruneError || err instanceof DataError) throw new UsageError(`prune: ${err.message}`);
-    throw err;
-  }
 }
 
 /** True when a .jsonl file's first row is a task example ({question, answer}) rather than {text}. */
@@ -151,7 +139,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const template = values['calib-template'];
   const taskOptions: TaskOptions = {
     iclK,
-    template: template === undefined ? undefined : asUsage(() => readTaskTemplate(template)),
+    template: template === undefined ? undefined : asUsage('prune', () => readTaskTemplate(template)),
   };
   const seed = numberFlag('seed', values.seed, 0, 0, 2 ** 32, false);
   if (!Number.isInteger(seed)) throw new UsageError(`prune: --seed must be an integer, got '${values.seed}'`);
@@ -168,10 +156,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     ? { source: values.calib ?? 'sotu:train', format: calibFormat, nsamples, seqlen, seed }
     : null;
   const samplingStart = performance.now();
-  const samples = calibration ? asUsage(() => calibrationSamples(tokenizer, calibration, taskOptions)) : [];
+  const samples = calibration ? asUsage('prune', () => calibrationSamples(tokenizer, calibration, taskOptions)) : [];
   if (calibration) calibration.nsamples = samples.length;
   const samplingSeconds = since(samplingStart);
-  const evalIds = values.eval === undefined ? null : asUsage(() => evalTokens(tokenizer, values.eval as string, false));
+  const evalIds =
+    values.eval === undefined ? null : asUsage('prune', () => evalTokens(tokenizer, values.eval as string, false));
   if (evalIds && evalIds.length < seqlen) {
     throw new UsageError(
       `prune: --eval ${values.eval} has ${evalIds.length} tokens, fewer than one window of ${seqlen}`,
@@ -188,7 +177,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     return result.perplexity;
   };
   const before = measure('eval before');
-  const result = asUsage(() =>
+  const result = asUsage('prune', () =>
     pruneModel(model, samples, {
       method,
       sparsity,
