@@ -23,9 +23,9 @@ function checkPositiveInteger(value: number, name: string, op: string): void {
 
 /**
  * Calibration samples as Wanda draws them from C4: each sample is a random window of seqlen tokens from a
- * random document with more than seqlen tokens (encoded without special tokens). Each document is encoded once.
- * Returns nsamples arrays of seqlen token ids. The choices are uniform over the long documents, the same
- * distribution as the reference's rejection loop, though not its random sequence.
+ * random document with more than seqlen tokens (encoded without special tokens). Documents are drawn
+ * uniformly and redrawn while too short, as the reference's loop does, and each is encoded only when first
+ * drawn, so a large corpus costs only the documents actually used. Returns nsamples arrays of seqlen ids.
  */
 export function corpusCalibration(
   tokenizer: LitheTokenizer,
@@ -35,15 +35,22 @@ export function corpusCalibration(
   const { nsamples = 128, seqlen, seed = 0 } = options;
   checkPositiveInteger(nsamples, 'nsamples', 'corpusCalibration');
   checkPositiveInteger(seqlen, 'seqlen', 'corpusCalibration');
-  const long = documents.map((doc) => tokenizer.encode(doc)).filter((ids) => ids.length > seqlen);
-  if (long.length === 0) {
+  const encoded = new Map<number, Int32Array>();
+  const encode = (i: number) => {
+    let ids = encoded.get(i);
+    if (!ids) encoded.set(i, (ids = tokenizer.encode(documents[i])));
+    return ids;
+  };
+  // Settled once, so that the redraw loop below always ends.
+  if (documents.length === 0 || !documents.some((_, i) => encode(i).length > seqlen)) {
     throw new PruneError(
       `corpusCalibration: none of the ${documents.length} documents has more than seqlen = ${seqlen} tokens`,
     );
   }
   const rng = new Rng(seed);
   return Array.from({ length: nsamples }, () => {
-    const ids = long[rng.int(long.length)];
+    let ids = encode(rng.int(documents.length));
+    while (ids.length <= seqlen) ids = encode(rng.int(documents.length));
     // As the reference: a start in [0, length − seqlen − 1], so the window never ends at the document's last token.
     const start = rng.int(ids.length - seqlen);
     return ids.slice(start, start + seqlen);
