@@ -18,6 +18,7 @@
 #include "copy.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "optim.h"
 
 namespace {
 
@@ -573,6 +574,33 @@ napi_value copy_strided(napi_env env, napi_callback_info info) {
   });
 }
 
+// adamDelta(grad, m, v, vMax | null, delta, weight1, decay2, weight2, correction2, eps, negStepSize)
+napi_value adam_delta(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[11];
+    args(env, info, argv, "adamDelta");
+    const View<float> grad = f32_arg(env, argv[0], "adamDelta: grad");
+    const View<float> m = f32_arg(env, argv[1], "adamDelta: m");
+    const View<float> v = f32_arg(env, argv[2], "adamDelta: v");
+    const bool amsgrad = type_of(env, argv[3]) != napi_null;
+    const View<float> v_max = amsgrad ? f32_arg(env, argv[3], "adamDelta: vMax") : View<float>{nullptr, 0};
+    const View<float> delta = f32_arg(env, argv[4], "adamDelta: delta");
+    const lithe::AdamScalars s{get_float(env, argv[5], "adamDelta: weight1"),
+                               get_float(env, argv[6], "adamDelta: decay2"),
+                               get_float(env, argv[7], "adamDelta: weight2"),
+                               get_float(env, argv[8], "adamDelta: correction2"),
+                               get_float(env, argv[9], "adamDelta: eps"),
+                               get_float(env, argv[10], "adamDelta: negStepSize")};
+    const int64_t n = grad.length;
+    need(m.length, n, "adamDelta: m");
+    need(v.length, n, "adamDelta: v");
+    if (amsgrad) need(v_max.length, n, "adamDelta: vMax");
+    need(delta.length, n, "adamDelta: delta");
+    lithe::adam_delta_f32(grad.data, m.data, v.data, v_max.data, delta.data, n, s);
+    return nullptr;
+  });
+}
+
 // Tensors allocate and drop large buffers every step. By default glibc maps each large one fresh
 // from the OS (a page fault per 4 KB on first touch) and trims freed memory right back. Serving
 // them from the heap and keeping freed memory for reuse makes a forward pass about 20% faster.
@@ -605,6 +633,7 @@ napi_value init(napi_env env, napi_value exports) {
         {"softmaxBackwardRows", nullptr, softmax_backward_rows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"rope", nullptr, rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"copyStrided", nullptr, copy_strided, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"adamDelta", nullptr, adam_delta, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

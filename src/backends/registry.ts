@@ -1,6 +1,7 @@
 import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
 import { numel } from '../engine/shape.js';
 import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
+import { adamDeltaTs } from './ts/adam.js';
 import { copyStrided } from './ts/copy.js';
 import {
   type BinaryOp,
@@ -40,6 +41,7 @@ export interface Kernels {
   softmaxBackward: typeof softmaxBackwardTs;
   rope: typeof ropeTs;
   copyStrided: typeof copyStrided;
+  adamDelta: typeof adamDeltaTs;
   crossEntropyForward: typeof crossEntropyForwardTs;
   crossEntropyBackward: typeof crossEntropyBackwardTs;
 }
@@ -58,6 +60,7 @@ export const tsKernels: Kernels = {
   softmaxBackward: softmaxBackwardTs,
   rope: ropeTs,
   copyStrided,
+  adamDelta: adamDeltaTs,
   crossEntropyForward: crossEntropyForwardTs,
   crossEntropyBackward: crossEntropyBackwardTs,
 };
@@ -144,6 +147,8 @@ function nativeKernels(addon: NativeAddon): Kernels {
       addon.copyStrided(src, dst, Float64Array.from(shape), Float64Array.from(strides), offset);
       return dst as typeof src;
     },
+    adamDelta: (grad, m, v, vMax, delta, s) =>
+      addon.adamDelta(grad, m, v, vMax, delta, s.weight1, s.decay2, s.weight2, s.correction2, s.eps, s.negStepSize),
     crossEntropyForward: (logits: FloatArray, spec: CrossEntropyRows, losses: FloatArray, stats: RowStats) => {
       const t = spec.targets;
       if (!(isF32(logits) && isF32(losses) && t instanceof Int32Array)) {

@@ -208,6 +208,30 @@ describe('native elementwise and row kernels agree with their TypeScript twins',
       assert.deepEqual(a, b, `shape [${shape}] strides [${strides}]`);
     }
   });
+  it('Adam moments and update, bit for bit (with and without AMSGrad)', () => {
+    const n = 100003;
+    const grad = randomF32(n, 18, 0.01);
+    grad.set([0, -0, 1e-30, 1e10, -1e10]);
+    const fr = Math.fround;
+    const s = {
+      weight1: fr(0.1),
+      decay2: fr(0.95),
+      weight2: fr(0.05),
+      correction2: fr(Math.sqrt(1 - 0.95 ** 3)),
+      eps: fr(1e-8),
+      negStepSize: fr(-3e-3 / (1 - 0.9 ** 3)),
+    };
+    for (const amsgrad of [false, true]) {
+      const moments = () => [randomF32(n, 19, 0.01), randomF32(n, 20, 0.01).map((x) => x * x)];
+      const [ma, va] = moments();
+      const [mb, vb] = moments();
+      const [xa, xb] = amsgrad ? [va.map((x) => x * 1.5), va.map((x) => x * 1.5)] : [null, null];
+      const [da, db] = [new Float32Array(n), new Float32Array(n)];
+      k.adamDelta(grad, ma, va, xa, da, s);
+      tsKernels.adamDelta(grad, mb, vb, xb, db, s);
+      assert.deepEqual([da, ma, va, xa], [db, mb, vb, xb]);
+    }
+  });
   it('the raw addon throws instead of reading past an array', () => {
     const addon = loadNative().addon as NonNullable<ReturnType<typeof loadNative>['addon']>;
     const src = new Float32Array(10);

@@ -90,6 +90,20 @@ export interface NativeAddon {
     sinStep: number,
     transpose: boolean,
   ): void;
+  /** Adam's moments and update (see adamDeltaTs); vMax is null without AMSGrad. */
+  adamDelta(
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    vMax: Float32Array | null,
+    delta: Float32Array,
+    weight1: number,
+    decay2: number,
+    weight2: number,
+    correction2: number,
+    eps: number,
+    negStepSize: number,
+  ): void;
   /** dst = the strided view of src (shape, strides as integer Float64Arrays, offset). */
   copyStrided(src: Float32Array, dst: Float32Array, shape: Float64Array, strides: Float64Array, offset: number): void;
   crossEntropy(

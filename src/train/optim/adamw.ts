@@ -1,3 +1,4 @@
+import { kernels } from '../../backends/registry.js';
 import type { Tensor } from '../../engine/tensor.js';
 import {
   type GroupHyper,
@@ -10,6 +11,9 @@ import {
 } from './optimizer.js';
 
 const fr = Math.fround;
+
+/** A contiguous array as a strided operand of the binary kernel. */
+const flat = (data: Float32Array) => ({ data, strides: [1], offset: 0 });
 
 export interface AdamHyper extends GroupHyper {
   betas: [number, number];
@@ -46,16 +50,9 @@ export function initAdamState(size: number, amsgrad: boolean): AdamState {
   };
 }
 
-/** torch's CPU lerp kernel: a fused multiply-add from whichever end is nearer the weight. */
-function lerp(start: number, end: number, weight: number): number {
-  const diff = fr(end - start);
-  return Math.abs(weight) < 0.5 ? fr(weight * diff + start) : fr(fr(weight - 1) * diff + end);
-}
-
 /**
  * Advance Adam's moments by one gradient and write the update to add to the parameter,
- * -lr·m̂/(√v̂ + eps), into `delta`. Each op rounds to f32 as torch's single-tensor path does
- * (scalars cast to f32, fused multiply-adds where its CPU kernels fuse), so results match it.
+ * -lr·m̂/(√v̂ + eps), into `delta`, rounding each op to f32 as torch's single-tensor path does.
  */
 export function adamDelta(grad: Float32Array, state: AdamState, hyper: AdamHyper, delta: Float32Array): void {
   const [beta1, beta2] = hyper.betas;
@@ -63,31 +60,24 @@ export function adamDelta(grad: Float32Array, state: AdamState, hyper: AdamHyper
   // Bias corrections in f64, as torch computes them from the Python step count.
   const biasCorrection1 = 1 - beta1 ** state.step;
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
-  const negStepSize = fr(-(hyper.lr / biasCorrection1));
-  const weight1 = fr(1 - beta1);
-  const decay2 = fr(beta2);
-  const weight2 = fr(1 - beta2);
-  const correction2 = fr(biasCorrection2Sqrt);
-  const eps = fr(hyper.eps);
-  const { expAvg, expAvgSq, maxExpAvgSq } = state;
-  for (let i = 0; i < grad.length; i++) {
-    const g = grad[i];
-    expAvg[i] = lerp(expAvg[i], g, weight1);
-    // addcmul is fused too: (w2·g)·g + v·β2 rounded once.
-    expAvgSq[i] = fr(weight2 * g) * g + fr(expAvgSq[i] * decay2);
-    let second = expAvgSq[i];
-    if (maxExpAvgSq) second = maxExpAvgSq[i] = Math.max(maxExpAvgSq[i], second);
-    // Correctly rounded sqrt; torch's vectorised f32 sqrt is sometimes 1 ulp off, the one place results differ.
-    const denom = fr(fr(fr(Math.sqrt(second)) / correction2) + eps);
-    delta[i] = fr(negStepSize * expAvg[i]) / denom;
-  }
+  kernels().adamDelta(grad, state.expAvg, state.expAvgSq, state.maxExpAvgSq, delta, {
+    weight1: fr(1 - beta1),
+    decay2: fr(beta2),
+    weight2: fr(1 - beta2),
+    correction2: fr(biasCorrection2Sqrt),
+    eps: fr(hyper.eps),
+    negStepSize: fr(-(hyper.lr / biasCorrection1)),
+  });
 }
 
 /** AdamW's decoupled weight decay, p ← p·(1 − lr·wd), applied before the Adam update. */
 export function decoupledDecay(data: Float32Array, lr: number, weightDecay: number): void {
   if (weightDecay === 0) return;
-  const factor = fr(1 - lr * weightDecay);
-  for (let i = 0; i < data.length; i++) data[i] *= factor;
+  kernels().binary('mul', data, [data.length], flat(data), {
+    data: Float32Array.of(fr(1 - lr * weightDecay)),
+    strides: [0],
+    offset: 0,
+  });
 }
 
 export function checkAdamHyper(hyper: AdamHyper): void {
@@ -126,6 +116,6 @@ export class AdamW extends Optimizer<AdamHyper, AdamState> {
     const delta = this.scratch.subarray(0, data.length);
     decoupledDecay(data, group.lr, group.weightDecay);
     adamDelta(grad, state, group, delta);
-    for (let i = 0; i < data.length; i++) data[i] += delta[i];
+    kernels().binary('add', data, [data.length], flat(data), flat(delta));
   }
 }
