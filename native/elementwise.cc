@@ -7,13 +7,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "clones.h"
 #include "gemm.h"
-
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) && !defined(__clang__))
-#define LITHE_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define LITHE_CLONES
-#endif
 
 namespace lithe {
 namespace {
