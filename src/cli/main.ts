@@ -21,6 +21,7 @@ Commands:
                 lithe generate --model DIR --prompt TEXT [--max-tokens 64]
   prune       prune a checkpoint's block Linears; writes the pruned checkpoint plus report.json and report.html
                 lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M]
+                  [--group row|layer] (magnitude: compare weights per output row, default, or per matrix)
                   [--allocation uniform|owl --owl-m 5 --owl-lambda 0.08] [--skip GLOB]... [--calib sotu:train]
                   [--calib-format plain|icl|cot --icl-k 3 --calib-template FILE]
                   [--nsamples 128] [--seqlen T] [--seed 0] [--eval FILE|corpus:split] [--json]

@@ -15,6 +15,7 @@ import { stderrProgress } from './progress-bar.js';
 
 const METHODS: readonly PruneMethod[] = ['magnitude', 'wanda', 'sparsegpt'];
 const ALLOCATIONS = ['uniform', 'owl'] as const;
+const MAGNITUDE_GROUPS = ['row', 'layer'] as const;
 // The papers' calibration length, capped by what the model can attend to.
 const MAX_DEFAULT_SEQLEN = 2048;
 
@@ -89,7 +90,7 @@ interface TaskOptions {
 const since = (start: number) => (performance.now() - start) / 1000;
 
 /**
- * `lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M]
+ * `lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M] [--group row|layer]
  *  [--allocation uniform|owl --owl-m M --owl-lambda L] [--skip GLOB]... [--calib SOURCE] [--nsamples N]
  *  [--seqlen T] [--seed K] [--eval FILE|corpus:split] [--json]`
  * Every input is checked (flags, then calibration and eval text) before the model's weights are loaded.
@@ -104,6 +105,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     allocation: { type: 'string' },
     'owl-m': { type: 'string' },
     'owl-lambda': { type: 'string' },
+    group: { type: 'string' },
     skip: { type: 'string', multiple: true },
     calib: { type: 'string' },
     'calib-format': { type: 'string' },
@@ -129,6 +131,12 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     );
   }
   const allocation = oneOf('allocation', values.allocation, ALLOCATIONS, 'uniform');
+  const magnitudeGroup = oneOf('group', values.group, MAGNITUDE_GROUPS, 'row');
+  if (values.group !== undefined && method !== 'magnitude') {
+    throw new UsageError(
+      'prune: --group applies to --method magnitude only (Wanda compares per row, SparseGPT per block)',
+    );
+  }
   if (nm && allocation !== 'uniform') throw new UsageError('prune: --nm needs --allocation uniform');
   const owlM = numberFlag('owl-m', values['owl-m'], 5, 0, Number.POSITIVE_INFINITY);
   const owlLambda = numberFlag('owl-lambda', values['owl-lambda'], 0.08, 0, 1, true);
@@ -185,6 +193,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       allocation,
       owlM,
       owlLambda,
+      magnitudeGroup,
       skip: values.skip ?? [],
       onProgress,
     }),

@@ -137,6 +137,25 @@ describe('lithe prune', () => {
     }
   });
 
+  it('magnitude --group layer cuts each matrix as a whole: rows keep different counts, the matrix the target', () => {
+    const r = prune('layer', '--method', 'magnitude', '--sparsity', '0.5', '--group', 'layer', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const model = loadDecoder(join(work, 'layer'));
+    let unevenRows = false;
+    for (const [name, linear] of blockLinears(model)) {
+      const [rows, cols] = linear.weight.shape;
+      const w = linear.weight.floatData();
+      let zeros = 0;
+      for (let r = 0; r < rows; r++) {
+        const rowZeros = w.subarray(r * cols, (r + 1) * cols).filter((v) => v === 0).length;
+        unevenRows ||= rowZeros !== Math.floor(cols * 0.5);
+        zeros += rowZeros;
+      }
+      assert.equal(zeros, Math.floor(rows * cols * 0.5), name);
+    }
+    assert.ok(unevenRows, 'a per-layer cut leaves rows with different sparsities');
+  });
+
   it('OWL gives blocks different sparsities that average the target', () => {
     const r = prune('owl', '--method', 'wanda', '--sparsity', '0.5', '--allocation', 'owl', '--owl-m', '3', '--json');
     assert.equal(r.status, 0, r.stderr);
@@ -191,6 +210,8 @@ describe('lithe prune', () => {
       ['--method', 'wanda', '--sparsity', '0.5', '--calib', join(work, 'nope.txt')],
       ['--method', 'best', '--sparsity', '0.5'],
       ['--method', 'wanda', '--sparsity', '0.5', '--calib-format', 'icl'],
+      ['--method', 'wanda', '--sparsity', '0.5', '--group', 'layer'],
+      ['--method', 'magnitude', '--sparsity', '0.5', '--group', 'column'],
       ['--method', 'wanda', '--sparsity', '0.5', '--calib', 'arithmetic', '--calib-format', 'zero-shot'],
     ];
     for (const args of cases) {
