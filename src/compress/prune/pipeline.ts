@@ -233,12 +233,24 @@ export function pruneModel(
 
   // Only called when calibration is needed, so rope is set.
   const runBlock = (layer: DecoderLayer, x: Tensor) => layer.forward(x, rope as Rope);
-  /** Run a block dense on the inputs, recording its groups' input statistics. */
-  const record = (layer: DecoderLayer, inputs: Tensor[], groups: InputGroup[], hessian: boolean) =>
+  /**
+   * Run a block dense on the inputs, recording its groups' input statistics; with `advanceInputs`, the
+   * outputs also replace the inputs (OWL's dense pass, where the block's weights do not change in between).
+   */
+  const record = (
+    layer: DecoderLayer,
+    inputs: Tensor[],
+    groups: InputGroup[],
+    hessian: boolean,
+    advanceInputs = false,
+  ) =>
     timed(calibrationTime, () => {
       for (const group of groups) group.stats = new InputStats(group.linears[0].inFeatures, { hessian });
       recordingInputs(groups, () => {
-        for (const x of inputs) runBlock(layer, x);
+        for (let i = 0; i < inputs.length; i++) {
+          const outputs = runBlock(layer, inputs[i]);
+          if (advanceInputs) inputs[i] = outputs;
+        }
       });
     });
   /** Replace each batch of inputs by the block's outputs (batch by batch, so one block's activations are held). */
@@ -255,7 +267,7 @@ export function pruneModel(
       const inputs = embedded();
       outlierRatios = layers.map((layer, index) => {
         const groups = inputGroups(layer);
-        record(layer, inputs, groups, false);
+        record(layer, inputs, groups, false, index + 1 < layers.length);
         const ratio = timed(pruningTime, () =>
           outlierRatio(
             groups.flatMap((g) =>
@@ -264,7 +276,6 @@ export function pruneModel(
             owlM,
           ),
         );
-        if (index + 1 < layers.length) advance(layer, inputs);
         report(index + 1);
         return ratio;
       });
