@@ -242,6 +242,20 @@ function choose(name: BackendName | null): Active {
   return { name: 'ts', kernels: tsKernels };
 }
 
+/**
+ * out = a op b elementwise over whole contiguous arrays of out's length, through the active binary kernel;
+ * b may be a scalar (rounded to out's precision). out may alias a or b.
+ */
+export function binaryFlat(op: BinaryOp, out: FloatArray, a: FloatArray, b: FloatArray | number): void {
+  const whole = (data: FloatArray) => ({ data, strides: [1], offset: 0 });
+  const scalar = (value: number) => ({
+    data: out instanceof Float32Array ? Float32Array.of(value) : Float64Array.of(value),
+    strides: [0],
+    offset: 0,
+  });
+  kernels().binary(op, out, [out.length], whole(a), typeof b === 'number' ? scalar(b) : whole(b));
+}
+
 /** The kernel table in use: native when the addon loaded (unless LITHE_BACKEND=ts), else TypeScript. */
 export function kernels(): Kernels {
   active ??= choose(requestedBackend());

@@ -80,6 +80,7 @@ export async function demo(argv: string[]): Promise<number> {
   const evalSource = values.eval ?? 'sotu:test';
   const seed = 0;
   const start = performance.now();
+  // A bad model directory fails here, before the calibration text is encoded.
   readDecoderConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   const samples = asUsage('demo', () =>

@@ -1,4 +1,4 @@
-import { kernels } from '../backends/registry.js';
+import { binaryFlat } from '../backends/registry.js';
 import { allocUninit, type FloatArray } from './dtype.js';
 import { AutogradError } from './errors.js';
 import { shapesEqual } from './shape.js';
@@ -47,8 +47,7 @@ export function record(
 /** a + b into a fresh array of a's kind (gradients of a tensor used more than once). */
 function addArrays(a: FloatArray, b: FloatArray): FloatArray {
   const out = allocUninit(a instanceof Float32Array ? 'f32' : 'f64', a.length) as FloatArray;
-  const flat = (data: FloatArray) => ({ data, strides: [1], offset: 0 });
-  kernels().binary('add', out, [a.length], flat(a), flat(b));
+  binaryFlat('add', out, a, b);
   return out;
 }
 

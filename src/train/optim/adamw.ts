@@ -1,4 +1,4 @@
-import { kernels } from '../../backends/registry.js';
+import { binaryFlat, kernels } from '../../backends/registry.js';
 import type { Tensor } from '../../engine/tensor.js';
 import {
   type GroupHyper,
@@ -11,9 +11,6 @@ import {
 } from './optimizer.js';
 
 const fr = Math.fround;
-
-/** A contiguous array as a strided operand of the binary kernel. */
-const flat = (data: Float32Array) => ({ data, strides: [1], offset: 0 });
 
 export interface AdamHyper extends GroupHyper {
   betas: [number, number];
@@ -73,11 +70,7 @@ export function adamDelta(grad: Float32Array, state: AdamState, hyper: AdamHyper
 /** AdamW's decoupled weight decay, p ← p·(1 − lr·wd), applied before the Adam update. */
 export function decoupledDecay(data: Float32Array, lr: number, weightDecay: number): void {
   if (weightDecay === 0) return;
-  kernels().binary('mul', data, [data.length], flat(data), {
-    data: Float32Array.of(fr(1 - lr * weightDecay)),
-    strides: [0],
-    offset: 0,
-  });
+  binaryFlat('mul', data, data, fr(1 - lr * weightDecay));
 }
 
 export function checkAdamHyper(hyper: AdamHyper): void {
@@ -116,6 +109,6 @@ export class AdamW extends Optimizer<AdamHyper, AdamState> {
     const delta = this.scratch.subarray(0, data.length);
     decoupledDecay(data, group.lr, group.weightDecay);
     adamDelta(grad, state, group, delta);
-    kernels().binary('add', data, [data.length], flat(data), flat(delta));
+    binaryFlat('add', data, data, delta);
   }
 }
