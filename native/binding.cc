@@ -207,8 +207,6 @@ napi_value threads(napi_env env, napi_callback_info) {
   });
 }
 
-constexpr int64_t kMaxThreads = 1024;
-
 napi_value set_threads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     size_t argc = 1;
@@ -216,8 +214,8 @@ napi_value set_threads(napi_env env, napi_callback_info info) {
     check(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
     if (argc < 1) throw JsError{false, "setThreads expects 1 argument"};
     const int64_t n = get_index(env, argv[0], "setThreads: n");
-    if (n < 1 || n > kMaxThreads) {
-      throw JsError{true, "setThreads: n must be between 1 and " + std::to_string(kMaxThreads)};
+    if (n < 1 || n > lithe::kMaxThreads) {
+      throw JsError{true, "setThreads: n must be between 1 and " + std::to_string(lithe::kMaxThreads)};
     }
     lithe::set_thread_count(static_cast<int>(n));
     return nullptr;

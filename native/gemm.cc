@@ -440,13 +440,17 @@ Matrices entry(const GemmArgs& g, int64_t bi) {
 // Below this many multiply-adds in total, waking the pool costs more than it saves.
 constexpr double kParallelThreshold = 64.0 * 64.0 * 64.0;
 
+// LITHE_THREADS when it is a whole number in [1, kMaxThreads], else the hardware's count (capped). The
+// TypeScript side rejects other values with a clear error before any kernel runs; this only keeps a
+// direct addon user from starting an unbounded number of threads.
 int default_threads() {
   if (const char* s = std::getenv("LITHE_THREADS")) {
-    const int n = std::atoi(s);
-    if (n >= 1) return n;
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (end != s && *end == '\0' && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
   }
   const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
 }
 
 std::mutex pool_mutex;
@@ -545,6 +549,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 }
 
 void set_thread_count(int n) {
+  n = std::clamp(n, 1, kMaxThreads);
   std::lock_guard<std::mutex> lock(pool_mutex);
   if (pool_instance && pool_instance->size() == n) return;
   pool_instance = std::make_shared<ThreadPool>(n);

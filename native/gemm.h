@@ -39,7 +39,11 @@ bool set_simd(const char* name);
 
 int thread_count();
 
-// Replaces the thread pool with one of n >= 1 threads.
+// Most threads a pool may have (src/backends/registry.ts's MAX_THREADS): far more only adds
+// contention, and tens of thousands exhaust the OS's thread limit and abort the process.
+constexpr int kMaxThreads = 256;
+
+// Replaces the thread pool with one of n threads, 1 <= n <= kMaxThreads.
 void set_thread_count(int n);
 
 // Runs fn(begin, end) over [0, n) cut into one near-equal range per pool thread; with fewer

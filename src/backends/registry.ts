@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
+import { EnvError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
 import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
 import { adamDeltaTs } from './ts/adam.js';
@@ -225,13 +227,53 @@ interface Active {
 let active: Active | null = null;
 let warned = false;
 
-function requestedBackend(): BackendName | null {
-  const env = typeof process !== 'undefined' ? process.env.LITHE_BACKEND : undefined;
-  if (env === 'ts' || env === 'native') return env;
-  return null;
+/** Most native threads lithe starts, as native/gemm.h's kMaxThreads. */
+export const MAX_THREADS = 256;
+
+/**
+ * The largest LITHE_THREADS accepted: 4 × availableParallelism(), at most MAX_THREADS. Oversubscribing the CPUs that
+ * far only slows the kernels down, and a count in the tens of thousands makes the OS refuse to start the threads.
+ */
+export function threadLimit(): number {
+  return Math.min(MAX_THREADS, 4 * availableParallelism());
 }
 
+/** An environment variable's value; empty counts as unset, as in `LITHE_BACKEND= lithe doctor`. */
+function envValue(name: string): string | undefined {
+  const value = typeof process !== 'undefined' ? process.env[name] : undefined;
+  return value === '' ? undefined : value;
+}
+
+/** LITHE_BACKEND: 'native', 'ts', or null when unset; anything else is an EnvError. */
+export function requestedBackend(): BackendName | null {
+  const value = envValue('LITHE_BACKEND');
+  if (value === undefined) return null;
+  if (value === 'ts' || value === 'native') return value;
+  throw new EnvError('LITHE_BACKEND', value, "use 'native' or 'ts' (or leave it unset)");
+}
+
+/** LITHE_THREADS as a thread count, or null when unset; anything but an integer in [1, threadLimit()] is an EnvError. */
+export function requestedThreads(): number | null {
+  const value = envValue('LITHE_THREADS');
+  if (value === undefined) return null;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+  const limit = threadLimit();
+  if (!(n >= 1 && n <= limit)) {
+    throw new EnvError(
+      'LITHE_THREADS',
+      value,
+      `use an integer from 1 to ${limit} (4 × the ${availableParallelism()} CPUs available, at most ${MAX_THREADS})`,
+    );
+  }
+  return n;
+}
+
+/**
+ * The backend to use. LITHE_THREADS is checked first, whichever backend: the native pool reads it on its own when it
+ * starts (see native/gemm.cc's default_threads), so it must be valid before any native kernel runs.
+ */
 function choose(name: BackendName | null): Active {
+  requestedThreads();
   if (name === 'ts') return { name: 'ts', kernels: tsKernels };
   const { addon, status } = loadNative();
   if (addon) return { name: 'native', kernels: nativeKernels(addon) };
@@ -256,7 +298,10 @@ export function binaryFlat(op: BinaryOp, out: FloatArray, a: FloatArray, b: Floa
   kernels().binary(op, out, [out.length], whole(a), typeof b === 'number' ? scalar(b) : whole(b));
 }
 
-/** The kernel table in use: native when the addon loaded (unless LITHE_BACKEND=ts), else TypeScript. */
+/**
+ * The kernel table in use: native when the addon loaded (unless LITHE_BACKEND=ts), else TypeScript. The first call
+ * reads LITHE_BACKEND and LITHE_THREADS, so a bad value is an EnvError there, not at import.
+ */
 export function kernels(): Kernels {
   active ??= choose(requestedBackend());
   return active.kernels;
@@ -287,8 +332,8 @@ export interface BackendInfo {
 }
 
 export function backendInfo(): BackendInfo {
-  const { addon, status } = loadNative();
   const backend = backendName();
+  const { addon, status } = loadNative();
   return {
     backend,
     threads: backend === 'native' && addon ? addon.threads() : 1,

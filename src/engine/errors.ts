@@ -20,3 +20,10 @@ export class NumericalError extends LitheError {}
 
 /** Bad command-line usage; the CLI exits with code 2. */
 export class UsageError extends LitheError {}
+
+/** A LITHE_* environment variable with a value lithe cannot use; a usage error, so the CLI exits with code 2. */
+export class EnvError extends UsageError {
+  constructor(variable: string, value: string, allowed: string) {
+    super(`${variable}=${JSON.stringify(value)} is not valid: ${allowed}`);
+  }
+}
