@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
+import { envValue } from '../engine/env.js';
 import { EnvError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
 import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
@@ -236,12 +237,6 @@ export const MAX_THREADS = 256;
  */
 export function threadLimit(): number {
   return Math.min(MAX_THREADS, 4 * availableParallelism());
-}
-
-/** An environment variable's value; empty counts as unset, as in `LITHE_BACKEND= lithe doctor`. */
-function envValue(name: string): string | undefined {
-  const value = typeof process !== 'undefined' ? process.env[name] : undefined;
-  return value === '' ? undefined : value;
 }
 
 /** LITHE_BACKEND: 'native', 'ts', or null when unset; anything else is an EnvError. */

@@ -1,0 +1,95 @@
+import type { PruneMethod } from '../../compress/prune/pipeline.js';
+import type { DecoderConfig } from './config.js';
+
+// Rough but conservative peak-memory estimates of the decoder's workloads, in bytes, for ensureFits: they count every
+// f32 tensor DecoderForCausalLM's forward creates as if all were alive at once, and exclude the weights themselves
+// (parameterBytes). Notation: B batch, T sequence length, N = B·T tokens, C hidden, H query heads, K = Hkv·D key/value
+// width, Q = H·D query width, F MLP intermediate, V vocabulary, L layers, P parameters.
+
+const F32 = 4;
+
+/** Parameters of the decoder, from its config (as DecoderForCausalLM creates them). */
+function parameterCount(config: DecoderConfig): number {
+  const { vocabSize: v, hiddenSize: c, intermediateSize: f, numHeads: h, numKvHeads: hkv, headDim: d } = config;
+  const q = h * d;
+  const k = hkv * d;
+  const attention = c * q + 2 * c * k + q * c + (config.qkvBias ? q + 2 * k : 0) + (config.oBias ? c : 0);
+  const mlp = 3 * c * f + (config.mlpBias ? 2 * f + c : 0);
+  const layer = attention + mlp + 2 * c; // + the two RMSNorm weights
+  return v * c + config.numLayers * layer + c + (config.tieWordEmbeddings ? 0 : v * c);
+}
+
+/** The weights held for compute: P × 4 (f32, whatever the checkpoint's storage dtype). */
+export function parameterBytes(config: DecoderConfig): number {
+  return parameterCount(config) * F32;
+}
+
+/**
+ * Elements one decoder layer's forward creates, besides the attention probabilities:
+ * input norm [N, C]; q [N, Q] and its rotation; k [N, K] and its rotation; v [N, K]; attention output [B, H, T, D] and
+ * its merge to [N, Q]; o_proj [N, C]; residual [N, C]; post-attention norm [N, C]; gate, silu(gate), up and their
+ * product [N, F] each; down_proj [N, C]; residual [N, C]: N·(6C + 4Q + 3K + 4F).
+ */
+function layerElements(config: DecoderConfig, batch: number, seqlen: number): number {
+  const { hiddenSize: c, intermediateSize: f, numHeads: h, numKvHeads: hkv, headDim: d } = config;
+  return batch * seqlen * (6 * c + 4 * h * d + 3 * hkv * d + 4 * f);
+}
+
+/** Attention probabilities of one layer, [B, H, T, T] (the fused attention holds them all only for a backward). */
+function scoreElements(config: DecoderConfig, batch: number, seqlen: number): number {
+  return batch * config.numHeads * seqlen * seqlen;
+}
+
+/**
+ * Inference on ids [B, T] (eval, generate's prompt): 4 × (one layer at a time, N·(6C + 4Q + 3K + 4F) + B·H·T·T for its
+ * scores; embeddings and final norm 2·N·C; logits [N, V] and the per-token losses or probabilities read from them,
+ * 2·N·V). Weights excluded.
+ */
+export function forwardBytes(config: DecoderConfig, batch: number, seqlen: number): number {
+  const n = batch * seqlen;
+  const layer = layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen);
+  return F32 * (layer + 2 * n * config.hiddenSize + 2 * n * config.vocabSize);
+}
+
+/**
+ * One training step on ids [B, T] with AdamW: the autograd tape keeps every layer's activations and probabilities,
+ * L·(N·(6C + 4Q + 3K + 4F) + B·H·T·T), and the backward holds one more layer's worth of gradients; embeddings and
+ * final norm 2·N·C; logits [N, V] and their gradient, 2·N·V; the weights' gradients and AdamW's two moments, 3·P.
+ * All × 4 bytes (f32). Weights excluded (parameterBytes).
+ */
+export function trainStepBytes(config: DecoderConfig, batch: number, seqlen: number): number {
+  const n = batch * seqlen;
+  const layer = layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen);
+  const activations = (config.numLayers + 1) * layer + 2 * n * config.hiddenSize + 2 * n * config.vocabSize;
+  return F32 * (activations + 3 * parameterCount(config));
+}
+
+export interface CalibrationMemoryOptions {
+  /** Samples per forward, as pruneModel's batchSize; default 4. */
+  batchSize?: number;
+}
+
+/**
+ * Pruning with calibration (pruneModel): one block's inputs and outputs for all samples, nsamples × T × C × 4 × 2;
+ * one forward batch through a block (see forwardBytes: one layer and its scores); for sparsegpt, the four input
+ * groups' Hessians (q/k/v and gate/up share one; [C, C], [Q, Q], [C, C], [F, F]) at 12 bytes an entry (the f64 sum
+ * plus an f32 batch term), and one more of the largest for the damped copy and inverse factor of the Linear being
+ * pruned. Magnitude pruning reads no samples unless OWL allocates its sparsity, so it is counted as wanda.
+ * Weights excluded.
+ */
+export function calibrationBytes(
+  config: DecoderConfig,
+  nsamples: number,
+  seqlen: number,
+  method: PruneMethod,
+  options: CalibrationMemoryOptions = {},
+): number {
+  const { hiddenSize: c, intermediateSize: f, numHeads: h, headDim: d } = config;
+  const batch = Math.min(options.batchSize ?? 4, nsamples);
+  const blockIO = nsamples * seqlen * c * F32 * 2;
+  const forward = F32 * (layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen));
+  const widths = [c, h * d, c, f];
+  const largest = Math.max(...widths);
+  const hessians = method === 'sparsegpt' ? 12 * (widths.reduce((sum, w) => sum + w * w, 0) + largest * largest) : 0;
+  return blockIO + forward + hessians;
+}
