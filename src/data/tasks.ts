@@ -1,4 +1,5 @@
 import { Rng } from '../engine/rng.js';
+import { jsonErrorMessage } from '../io/errors.js';
 import type { LitheTokenizer } from '../io/tokenizer.js';
 import { arithmeticProblems } from './arithmetic.js';
 import { DataError } from './corpora.js';
@@ -84,7 +85,7 @@ export function readTaskExamples(file: string): TaskExample[] {
       try {
         row = JSON.parse(line);
       } catch (err) {
-        throw new DataError(`${where}: invalid JSON (${(err as Error).message})`);
+        throw new DataError(`${where}: invalid JSON (${jsonErrorMessage(err)})`);
       }
       examples.push(taskExampleFromRow(row, where));
     });

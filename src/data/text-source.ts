@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { fileErrorReason, jsonErrorMessage } from '../io/errors.js';
 import { CORPUS_NAMES, type Corpus, DataError, loadCorpus } from './corpora.js';
 
 /**
@@ -38,10 +39,7 @@ export function readSource(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new DataError(
-      `${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? (err as Error).message})`}`,
-    );
+    throw new DataError(`${file}: ${fileErrorReason(err)}`);
   }
 }
 
@@ -53,7 +51,7 @@ function parseJsonl(file: string, text: string): string[] {
     try {
       row = JSON.parse(line);
     } catch (err) {
-      throw new DataError(`${file}:${index + 1}: invalid JSON (${(err as Error).message})`);
+      throw new DataError(`${file}:${index + 1}: invalid JSON (${jsonErrorMessage(err)})`);
     }
     const value = (row as { text?: unknown } | null)?.text;
     if (typeof value !== 'string') throw new DataError(`${file}:${index + 1}: expected an object with a string "text"`);

@@ -6,7 +6,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { writeDirAtomic } from './atomic.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
 
 const HF_DTYPE: Record<DecoderConfig['dtype'], DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
@@ -20,11 +20,17 @@ const CONFIG_DTYPE: Partial<Record<DType, DecoderConfig['dtype']>> = {
 export function readDecoderConfig(dir: string): DecoderConfig {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) throw new ConfigError('no config.json (is this a Hugging Face model directory?)', null, file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(fileErrorReason(err), null, file);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, null, file);
+    throw new ConfigError(`not valid JSON: ${jsonErrorMessage(err)}`, null, file);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError('not a JSON object', null, file);

@@ -4,7 +4,7 @@ import { type OnProgress, progressReporter } from '../engine/progress.js';
 import { numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 import { writeFileAtomicWith, writeFully } from './atomic.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 
 /** Element types of the safetensors format that lithe reads and writes. */
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
@@ -119,7 +119,7 @@ export function openSafetensors(path: string): SafetensorsFile {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new CheckpointError(path, `cannot open: ${(err as Error).message}`);
+    throw new CheckpointError(path, `cannot open: ${fileErrorReason(err)}`);
   }
   try {
     return new SafetensorsFile(path, fd, readHeader(path, fd));
@@ -341,7 +341,7 @@ function readHeader(file: string, fd: number): SafetensorsHeader {
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (err) {
-    throw new CheckpointError(file, `header is not valid UTF-8 JSON (${(err as Error).message})`);
+    throw new CheckpointError(file, `header is not valid UTF-8 JSON (${jsonErrorMessage(err)})`);
   }
   if (!isPlainObject(raw)) throw new CheckpointError(file, 'header is not a JSON object');
 
@@ -420,7 +420,12 @@ function parseMetadata(file: string, value: unknown): Record<string, string> {
 /** Fill `into` from the file at `position`; a short read means the file changed under us. */
 function readFully(file: string, fd: number, position: number, into: Uint8Array): void {
   for (let done = 0; done < into.length; ) {
-    const got = readSync(fd, into, done, Math.min(READ_CHUNK, into.length - done), position + done);
+    let got: number;
+    try {
+      got = readSync(fd, into, done, Math.min(READ_CHUNK, into.length - done), position + done);
+    } catch (err) {
+      throw new CheckpointError(file, `cannot read: ${fileErrorReason(err)}`);
+    }
     if (got === 0) throw new CheckpointError(file, `unexpected end of file at byte ${position + done}`);
     done += got;
   }

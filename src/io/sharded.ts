@@ -4,7 +4,7 @@ import { LitheError } from '../engine/errors.js';
 import { progressReporter } from '../engine/progress.js';
 import type { Tensor } from '../engine/tensor.js';
 import { writeFileAtomic } from './atomic.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 import {
   openSafetensors,
   type SafetensorsFile,
@@ -212,11 +212,17 @@ function encodeIndex(totalSize: number, weightMap: [string, string][]): string {
 
 /** Parse and check an index file's weight map (tensor name -> shard file in the same directory). */
 function readIndex(indexPath: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(indexPath, 'utf8');
+  } catch (err) {
+    throw new CheckpointError(indexPath, `cannot read index: ${fileErrorReason(err)}`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(indexPath, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(indexPath, `cannot read index: ${(err as Error).message}`);
+    throw new CheckpointError(indexPath, `index is not valid JSON: ${jsonErrorMessage(err)}`);
   }
   const weightMap = (raw as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { LitheError } from '../engine/errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { fileErrorReason, jsonErrorMessage } from './errors.js';
 
 /** A tokenizer file that is missing or malformed, or ids a tokenizer cannot decode. */
 export class TokenizerError extends LitheError {
@@ -123,9 +124,8 @@ function readText(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    throw new TokenizerError(file, `cannot read: ${code ?? (err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TokenizerError(file, fileErrorReason(err));
   }
 }
 
@@ -133,7 +133,7 @@ function parseJson(file: string, raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch (err) {
-    throw new TokenizerError(file, `invalid JSON: ${(err as Error).message}`);
+    throw new TokenizerError(file, `invalid JSON: ${jsonErrorMessage(err)}`);
   }
 }
 
