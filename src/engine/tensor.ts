@@ -143,7 +143,16 @@ export function resultDType(...tensors: Tensor[]): FloatDType {
 
 /** Float view of a tensor for arithmetic: storage dtypes (half, ints, bool) are converted to f32. */
 export function asFloat(t: Tensor): Tensor {
+  if (!(t instanceof Tensor)) throw new DTypeError(`expected a Tensor, got ${describeValue(t)}`);
   return isFloatCompute(t.dtype) ? t : t.to('f32');
+}
+
+/** What a value that should have been a tensor or a number is, for an error message: 'a string', 'null', 'an Array'. */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  const name = (value as object).constructor?.name ?? 'Object';
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /** Wrap a contiguous float array as a tensor. */

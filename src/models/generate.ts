@@ -25,6 +25,29 @@ export interface GenerateOptions {
   onToken?: (id: number) => void;
 }
 
+/** Generation options or a prompt generate cannot use; names the option and what it accepts. */
+export class GenerationError extends LitheError {}
+
+/** Throws a GenerationError for the first option outside its range, before any token is computed. */
+function checkOptions(options: GenerateOptions): void {
+  const { maxNewTokens, temperature, topK, topP, seed, stopTokenIds } = options;
+  const bad = (name: string, value: unknown, allowed: string) =>
+    new GenerationError(`generate: ${name} must be ${allowed}, got ${String(value)}`);
+  if (maxNewTokens !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) {
+    throw bad('maxNewTokens', maxNewTokens, 'an integer >= 0');
+  }
+  if (temperature !== undefined && !(temperature >= 0 && Number.isFinite(temperature))) {
+    throw bad('temperature', temperature, 'a finite number >= 0 (0 is greedy)');
+  }
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) {
+    throw bad('topK', topK, 'an integer >= 0 (0 keeps every token)');
+  }
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw bad('topP', topP, 'in (0, 1] (1 keeps every token)');
+  if (seed !== undefined && !Number.isFinite(seed)) throw bad('seed', seed, 'a finite number');
+  const stop = stopTokenIds?.find((id) => !(Number.isInteger(id) && id >= 0));
+  if (stop !== undefined) throw bad('stopTokenIds', stop, 'integers >= 0');
+}
+
 /** Pick the next token from one row of logits, as transformers' temperature → top-k → top-p warpers. */
 export function sampleToken(logits: ArrayLike<number>, options: GenerateOptions, rng: Rng): number {
   const temperature = options.temperature ?? 0;
@@ -64,7 +87,8 @@ export function sampleToken(logits: ArrayLike<number>, options: GenerateOptions,
 
 /** Autoregressive generation with a KV cache; returns only the new token ids. */
 export function generate(model: IncrementalLM, promptIds: Int32Array, options: GenerateOptions = {}): Int32Array {
-  if (promptIds.length === 0) throw new LitheError('generation needs a non-empty prompt');
+  if (promptIds.length === 0) throw new GenerationError('generate: the prompt is empty (it needs at least one token)');
+  checkOptions(options);
   const maxNew = options.maxNewTokens ?? 64;
   const rng = new Rng(options.seed ?? 0);
   const stop = new Set(options.stopTokenIds ?? []);

@@ -2,24 +2,27 @@ import { kernels } from '../backends/registry.js';
 import { type BinaryOp, type UnaryOp, whereTs } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
+import { DTypeError } from '../engine/errors.js';
 import { broadcastShapes, broadcastStrides, numel } from '../engine/shape.js';
-import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
+import { asFloat, describeValue, resultDType, Tensor } from '../engine/tensor.js';
 import { sumTo } from './reduce.js';
 
 /** A tensor, or a plain number that broadcasts as a scalar. */
 export type Operand = Tensor | number;
 
-function lift(x: Operand, like: Tensor | null): Tensor {
+/** x as a float tensor; `op` names the operation when x is neither a tensor nor a number. */
+function lift(x: Operand, like: Tensor | null, op: string): Tensor {
   if (x instanceof Tensor) return asFloat(x);
+  if (typeof x !== 'number') throw new DTypeError(`${op}: operands are tensors or numbers, got ${describeValue(x)}`);
   const dtype = like?.dtype === 'f64' ? 'f64' : 'f32';
   const data = allocStorage(dtype, 1);
   data[0] = x;
   return new Tensor(data, [], dtype);
 }
 
-function liftPair(a: Operand, b: Operand): [Tensor, Tensor] {
-  const ta = lift(a, b instanceof Tensor ? b : null);
-  return [ta, lift(b, ta)];
+function liftPair(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
+  const ta = lift(a, b instanceof Tensor ? b : null, op);
+  return [ta, lift(b, ta, op)];
 }
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDType: 'f32' | 'f64' | 'bool'): Tensor {
@@ -40,19 +43,19 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
 }
 
 export function add(a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('add', a, b);
   const out = binary('add', x, y);
   return record(out, 'add', [x, y], (g) => [sumTo(g, x.shape), sumTo(g, y.shape)]);
 }
 
 export function sub(a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('sub', a, b);
   const out = binary('sub', x, y);
   return record(out, 'sub', [x, y], (g) => [sumTo(g, x.shape), y.requiresGrad ? sumTo(neg(g), y.shape) : null]);
 }
 
 export function mul(a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('mul', a, b);
   const out = binary('mul', x, y);
   return record(out, 'mul', [x, y], (g) => [
     x.requiresGrad ? sumTo(mul(g, y), x.shape) : null,
@@ -61,7 +64,7 @@ export function mul(a: Operand, b: Operand): Tensor {
 }
 
 export function div(a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('div', a, b);
   const out = binary('div', x, y);
   return record(out, 'div', [x, y], (g) => [
     x.requiresGrad ? sumTo(div(g, y), x.shape) : null,
@@ -71,7 +74,7 @@ export function div(a: Operand, b: Operand): Tensor {
 }
 
 export function pow(a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('pow', a, b);
   const out = binary('pow', x, y);
   return record(out, 'pow', [x, y], (g) => [
     x.requiresGrad ? sumTo(mul(g, mul(y, pow(x, sub(y, 1)))), x.shape) : null,
@@ -81,7 +84,7 @@ export function pow(a: Operand, b: Operand): Tensor {
 
 /** Elementwise max/min; where the two are equal the gradient is split evenly, as in PyTorch. */
 function extremum(op: 'maximum' | 'minimum', a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair(op, a, b);
   const out = binary(op, x, y);
   return record(out, op, [x, y], (g) => {
     const wins = binaryRaw(op === 'maximum' ? 'gt' : 'lt', x, y, resultDType(x, y));
@@ -103,7 +106,7 @@ export function minimum(a: Operand, b: Operand): Tensor {
 }
 
 function compare(op: BinaryOp, a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair(op, a, b);
   return binaryRaw(op, x, y, 'bool');
 }
 
@@ -116,7 +119,7 @@ export const ge = (a: Operand, b: Operand): Tensor => compare('ge', a, b);
 
 /** cond ? a : b with broadcasting; cond is any tensor, non-zero meaning true. */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
-  const [x, y] = liftPair(a, b);
+  const [x, y] = liftPair('where', a, b);
   const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape), y.shape);
   const dtype = resultDType(x, y);
   const out = allocUninit(dtype, numel(shape));
@@ -188,13 +191,15 @@ export function sign(a: Tensor): Tensor {
 export function clamp(a: Tensor, options: { min?: number; max?: number }): Tensor {
   const x = asFloat(a);
   let out = x;
-  if (options.min !== undefined) out = binary('maximum', out, lift(options.min, x));
-  if (options.max !== undefined) out = binary('minimum', out, lift(options.max, x));
+  if (options.min !== undefined) out = binary('maximum', out, lift(options.min, x, 'clamp'));
+  if (options.max !== undefined) out = binary('minimum', out, lift(options.max, x, 'clamp'));
   if (out === x) out = x.clone();
   return record(out, 'clamp', [x], (g) => {
-    let inside: Tensor = lift(1, x);
-    if (options.min !== undefined) inside = mul(inside, binaryRaw('ge', x, lift(options.min, x), resultDType(x)));
-    if (options.max !== undefined) inside = mul(inside, binaryRaw('le', x, lift(options.max, x), resultDType(x)));
+    let inside: Tensor = lift(1, x, 'clamp');
+    if (options.min !== undefined)
+      inside = mul(inside, binaryRaw('ge', x, lift(options.min, x, 'clamp'), resultDType(x)));
+    if (options.max !== undefined)
+      inside = mul(inside, binaryRaw('le', x, lift(options.max, x, 'clamp'), resultDType(x)));
     return [mul(g, inside)];
   });
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor } from '../../src/engine/create.js';
+import { DTypeError } from '../../src/engine/errors.js';
+import type { Tensor } from '../../src/engine/tensor.js';
 import { gelu, logSigmoid, relu, sigmoid, silu, softplus, tanh } from '../../src/ops/activations.js';
 import {
   abs,
@@ -136,5 +138,24 @@ describe('unary ops', () => {
       [-0.15880800939172324, 0.8411919906082768],
       1e-13,
     );
+  });
+});
+
+describe('operands that are neither tensors nor numbers', () => {
+  it('are a DTypeError naming the op and what was given, not nonsense', () => {
+    const t = tensor([1, 2]);
+    const bad = (x: unknown) => x as Tensor;
+    const cases: [() => unknown, RegExp][] = [
+      [() => add(bad('a'), t), /^add: operands are tensors or numbers, got a string$/],
+      [() => mul(t, bad(null)), /^mul: operands are tensors or numbers, got null$/],
+      [() => sub(bad({}), 1), /^sub: operands are tensors or numbers, got an Object$/],
+      [() => div(t, bad([1, 2])), /^div: operands are tensors or numbers, got an Array$/],
+      [() => maximum(t, bad(undefined)), /^maximum: operands are tensors or numbers, got undefined$/],
+      [() => where(t, bad(2n), 0), /^where: operands are tensors or numbers, got a bigint$/],
+      [() => clamp(t, { min: bad('0') as unknown as number }), /^clamp: operands are tensors or numbers/],
+      [() => exp(bad('a')), /^expected a Tensor, got a string$/],
+    ];
+    for (const [fn, message] of cases)
+      assert.throws(fn, (err: unknown) => err instanceof DTypeError && message.test(err.message));
   });
 });
