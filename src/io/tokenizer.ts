@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { LitheError } from '../engine/errors.js';
+import type { DecoderConfig } from '../models/llama/config.js';
 import { writeFileAtomic } from './atomic.js';
 import { fileErrorReason, jsonErrorMessage } from './errors.js';
 
@@ -161,6 +162,19 @@ function specialTokenId(
   if (templateId !== undefined) return templateId;
   const named = (json.added_tokens ?? []).find((t) => t.special && names.includes(t.content));
   return named?.id ?? null;
+}
+
+/**
+ * Throws a TokenizerError when the tokenizer can produce an id (added and special tokens included) that the model in
+ * modelDir has no embedding row for: the embedding lookup would fail mid-run, or read past the matrix.
+ */
+export function checkTokenizerFits(tokenizer: LitheTokenizer, config: DecoderConfig, modelDir: string): void {
+  if (tokenizer.vocabSize <= config.vocabSize) return;
+  throw new TokenizerError(
+    tokenizer.file,
+    `has ${tokenizer.vocabSize} token ids (the largest is ${tokenizer.vocabSize - 1}), more than the ` +
+      `${config.vocabSize} of the model in ${modelDir} (config.json vocab_size): use the model's own tokenizer`,
+  );
 }
 
 /**

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus } from '../../src/data/corpora.js';
-import { encodeDocuments, loadTokenizer, TokenizerError } from '../../src/io/tokenizer.js';
+import { checkTokenizerFits, encodeDocuments, loadTokenizer, TokenizerError } from '../../src/io/tokenizer.js';
+import { parseDecoderConfig } from '../../src/models/llama/config.js';
 
 const goldenDir = fileURLToPath(new URL('../../../test/golden/tokenizer/', import.meta.url));
 const tokenizerFile = join(goldenDir, 'tokenizer.json');
@@ -135,5 +136,58 @@ describe('loadTokenizer', () => {
     assert.throws(() => loadTokenizer(bad), /not a tokenizer\.json/);
     writeFileSync(bad, JSON.stringify({ model: { type: 'Nope' } }));
     assert.throws(() => loadTokenizer(bad), /bad\.json: cannot build the tokenizer/);
+  });
+});
+
+describe('checkTokenizerFits', () => {
+  const config = (vocabSize: number) =>
+    parseDecoderConfig({
+      architectures: ['LlamaForCausalLM'],
+      vocab_size: vocabSize,
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+    });
+
+  it('passes a tokenizer whose ids all have an embedding row', () => {
+    assert.equal(tok.vocabSize, 8192);
+    checkTokenizerFits(tok, config(8192), 'model');
+    checkTokenizerFits(tok, config(8200), 'model');
+  });
+
+  it('refuses one with more ids than the embedding, naming both sizes and the model', () => {
+    assert.throws(
+      () => checkTokenizerFits(tok, config(4096), 'models/lithe-tiny'),
+      (err: unknown) =>
+        err instanceof TokenizerError &&
+        err.file === tokenizerFile &&
+        err.message ===
+          `${tokenizerFile}: has 8192 token ids (the largest is 8191), more than the 4096 of the model in ` +
+            "models/lithe-tiny (config.json vocab_size): use the model's own tokenizer",
+    );
+  });
+
+  it('counts added special tokens beyond the base vocabulary', () => {
+    const json = JSON.parse(readFileSync(tokenizerFile, 'utf8'));
+    json.added_tokens.push({
+      id: 8200,
+      content: '<|pad|>',
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    });
+    const dir = join(scratch, 'added');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+    const added = loadTokenizer(dir);
+    assert.equal(added.vocabSize, 8201);
+    checkTokenizerFits(added, config(8201), dir);
+    assert.throws(
+      () => checkTokenizerFits(added, config(8192), dir),
+      /has 8201 token ids \(the largest is 8200\), more than the 8192/,
+    );
   });
 });
