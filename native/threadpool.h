@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -23,8 +24,14 @@ namespace lithe {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {
-    for (int id = 1; id < size_; ++id) workers_.emplace_back([this, id] { work(id); });
+  // When the OS refuses a thread (a container's process limit, say), the pool keeps the workers it
+  // did start instead of letting the exception abort the process.
+  explicit ThreadPool(int threads) {
+    try {
+      for (int id = 1; id < threads; ++id) workers_.emplace_back([this, id] { work(id); });
+    } catch (const std::system_error&) {
+    }
+    size_ = static_cast<int>(workers_.size()) + 1;
   }
 
   ~ThreadPool() {
@@ -98,7 +105,7 @@ class ThreadPool {
     }
   }
 
-  const int size_;
+  int size_ = 1;
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;
   std::mutex mutex_;
