@@ -43,7 +43,10 @@ describe('hubCacheDir', () => {
 
   it('expands ~ and $VARS as Python does, and treats empty variables as unset', () => {
     assert.equal(hubCacheDir({ HOME: '/home/u', HF_HOME: '~/hf' }), '/home/u/hf/hub');
-    assert.equal(hubCacheDir({ HOME: '/home/u', HF_HUB_CACHE: '$HOME/c/${X}/$UNSET', X: 'x' }), '/home/u/c/x/$UNSET');
+    assert.equal(
+      hubCacheDir({ HOME: '/home/u', HF_HUB_CACHE: '$HOME/c/$' + '{X}/$UNSET', X: 'x' }),
+      '/home/u/c/x/$UNSET',
+    );
     assert.equal(hubCacheDir({ HOME: '/home/u', HF_HUB_CACHE: '', HF_HOME: '/hf' }), '/hf/hub');
   });
 });
