@@ -419,7 +419,7 @@ function parseYaml(text: string, source: string | undefined): unknown {
     const where = at ? `${source === undefined ? '' : `${printable(source, 200)}:`}${at.line}:${at.col}` : source;
     throw recipeError(where, printable(reason, 160));
   }
-  return doc.toJS({ maxAliasCount: 100 });
+  return doc.toJS();
 }
 
 /**
