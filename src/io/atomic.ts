@@ -60,13 +60,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
  * and reports operating-system failures as OutputErrors that name `path`.
  */
 export function writeFileAtomicWith(path: string, write: (fd: number) => void): void {
-  const existing = lstatSync(path, { throwIfNoEntry: false });
-  if (existing && !existing.isFile()) {
-    throw new OutputError(path, `refusing to replace ${path}: not a regular file (${entryKind(existing)})`);
-  }
   const tmp = stagingPath(path);
   let fd: number | undefined;
   try {
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (existing && !existing.isFile()) {
+      throw new OutputError(path, `refusing to replace ${path}: not a regular file (${entryKind(existing)})`);
+    }
     fd = openSync(tmp, 'wx');
   } catch (err) {
     throw outputErrorFrom(err, path);

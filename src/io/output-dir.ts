@@ -9,6 +9,7 @@ import {
   realpathSync,
   rmdirSync,
   rmSync,
+  type Stats,
   statSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -161,7 +162,12 @@ function checkInputs(path: string, what: string, inputs: readonly string[]): voi
 export function openOutputDir(path: string, options: OutputDirOptions = {}): OutputDir {
   const dir = resolve(path);
   const what = options.what ?? 'output directory';
-  const existing = statSync(dir, { throwIfNoEntry: false });
+  let existing: Stats | undefined;
+  try {
+    existing = statSync(dir, { throwIfNoEntry: false });
+  } catch (err) {
+    throw outputErrorFrom(err, dir, 'create');
+  }
   if (existing && !existing.isDirectory()) {
     const link = lstatSync(dir);
     const kind = link.isSymbolicLink() ? `a symbolic link to ${entryKind(existing)}` : entryKind(existing);
