@@ -19,6 +19,7 @@ export * from './eval/perplexity.js';
 export * from './io/checkpoint.js';
 export * from './io/errors.js';
 export * from './io/hf-cache.js';
+export * from './io/output-dir.js';
 export * from './io/safetensors.js';
 export * from './io/sharded.js';
 export * from './io/tokenizer.js';

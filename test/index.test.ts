@@ -14,6 +14,7 @@ describe('package entry', () => {
       'choleskyOfInverse',
       'loadDecoder',
       'saveDecoder',
+      'openOutputDir',
       'openSafetensors',
       'perplexity',
       'multipleChoice',

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusCalibration } from '../compress/prune/calibration.js';
 import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
@@ -6,8 +5,8 @@ import { loadTextSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
 import type { Progress } from '../engine/progress.js';
 import { perplexity } from '../eval/perplexity.js';
-import { writeDirAtomic } from '../io/atomic.js';
 import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { withOutputDir } from '../io/output-dir.js';
 import { loadTokenizer } from '../io/tokenizer.js';
 import { EMBEDDED_MODEL_DIR, hasEmbeddedModel } from '../models/embedded.js';
 import { type DemoReport, type DemoRow, demoReportHtml, demoSetting } from '../report/demo-report.js';
@@ -131,9 +130,9 @@ export async function demo(argv: string[]): Promise<number> {
     rows,
     totalSeconds: since(start),
   };
-  await writeDirAtomic(outDir, (dir) => {
-    writeFileSync(join(dir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(join(dir, 'report.html'), demoReportHtml(report));
+  await withOutputDir(outDir, { what: '--out' }, (out) => {
+    out.writeFile('results.json', `${JSON.stringify(report, null, 2)}\n`);
+    out.writeFile('report.html', demoReportHtml(report));
   });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else {

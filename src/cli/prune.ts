@@ -1,5 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { corpusCalibration, textLinesCalibration } from '../compress/prune/calibration.js';
 import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
 import { calibrationExamples, readTaskTemplate, TASK_FORMATS, taskCalibration } from '../data/tasks.js';
@@ -207,9 +207,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   });
   await saveDecoder(model, values.out, {
     tokenizerFrom: values.model,
-    extraFiles: (dir) => {
-      writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-      writeFileSync(join(dir, 'report.html'), pruneReportHtml(report));
+    inputs: [values.model],
+    extraFiles: (out) => {
+      out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
+      out.writeFile('report.html', pruneReportHtml(report));
     },
   });
 

@@ -163,7 +163,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const finalDir = join(values.out, 'model');
     await saveDecoder(model, finalDir, {
       dtype: saveDtype,
-      extraFiles: (dir) => tokenizer.save(dir),
+      extraFiles: (out) => tokenizer.save(out.path),
     });
     process.stdout.write(`${JSON.stringify({ ...result, model: finalDir })}\n`);
     return result.stopped === 'aborted' ? 130 : 0;

@@ -1,12 +1,12 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import { type OnProgress, progressReporter } from '../engine/progress.js';
 import type { Tensor } from '../engine/tensor.js';
 import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
-import { writeDirAtomic } from './atomic.js';
 import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
+import { type OutputDir, withOutputDir } from './output-dir.js';
 import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
 
 const HF_DTYPE: Record<DecoderConfig['dtype'], DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
@@ -92,8 +92,12 @@ export interface SaveOptions {
   maxShardSize?: number | string;
   /** Extra `__metadata__` strings (lithe's masks and ranks go here). */
   metadata?: Record<string, string>;
-  /** Write more files into the staging directory before it is renamed into place. */
-  extraFiles?: (dir: string) => void;
+  /** Write more files (reports, tokenizer files) into the output, through it so that they are recorded. */
+  extraFiles?: (out: OutputDir) => void;
+  /** Write into a non-empty directory lithe did not write (nothing in it is deleted). */
+  overwrite?: boolean;
+  /** Paths the output must not be nor contain, e.g. the model directory being read. */
+  inputs?: string[];
 }
 
 const TOKENIZER_FILES = [
@@ -103,21 +107,37 @@ const TOKENIZER_FILES = [
   'generation_config.json',
 ];
 
-/** Write an HF checkpoint directory atomically: config.json, model.safetensors (or shards), tokenizer files. */
-export async function saveDecoder(model: DecoderForCausalLM, dir: string, options: SaveOptions = {}): Promise<void> {
+/**
+ * Write an HF checkpoint into `dir` (new or existing), each file atomically: config.json, model.safetensors (or
+ * shards), tokenizer files. Nothing already in `dir` is deleted but lithe's own earlier output that this save
+ * supersedes. Given an open OutputDir (validated before a long run), saveDecoder only writes; the caller commits
+ * and closes it.
+ */
+export async function saveDecoder(
+  model: DecoderForCausalLM,
+  dir: string | OutputDir,
+  options: SaveOptions = {},
+): Promise<void> {
   const dtype = options.dtype ?? HF_DTYPE[model.config.dtype];
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of model.namedParameters()) tensors.set(name, t.to(dtype));
   const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
-  await writeDirAtomic(dir, (tmp) => {
-    writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
-    saveShardedSafetensors(tmp, tensors, { maxShardSize: options.maxShardSize, metadata: options.metadata });
+  const write = (out: OutputDir) => {
+    out.writeFile('config.json', `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
+    const saved = saveShardedSafetensors(out.path, tensors, {
+      maxShardSize: options.maxShardSize,
+      metadata: options.metadata,
+    });
+    for (const file of [...saved.files, ...(saved.indexFile ? [saved.indexFile] : [])]) out.record(basename(file));
     if (options.tokenizerFrom) {
       for (const f of TOKENIZER_FILES) {
+        // Read whole before writing, so that saving into the tokenizer's own directory rewrites it unchanged.
         const src = join(options.tokenizerFrom, f);
-        if (existsSync(src)) copyFileSync(src, join(tmp, f));
+        if (existsSync(src)) out.writeFile(f, readFileSync(src));
       }
     }
-    options.extraFiles?.(tmp);
-  });
+    options.extraFiles?.(out);
+  };
+  if (typeof dir !== 'string') write(dir);
+  else await withOutputDir(dir, { inputs: options.inputs, overwrite: options.overwrite }, write);
 }

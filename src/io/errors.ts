@@ -46,3 +46,48 @@ export function printable(text: string): string {
 export function jsonErrorMessage(err: unknown): string {
   return printable((err as Error).message);
 }
+
+/** What each ordinary I/O failure means, so that a refused write reads as a sentence, not a stack trace. */
+const IO_CODE_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EEXIST: 'already exists',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a parent is not a directory',
+  EBUSY: 'busy or in use',
+  EROFS: 'read-only file system',
+  ENOENT: 'no such file or directory',
+};
+
+/** An output path lithe refuses to write, or cannot write; the message is one line and names the path. */
+export class OutputError extends LitheError {
+  /** The path at fault. */
+  readonly path: string;
+  /** The system error code (EACCES, ENOSPC, ...), when the operating system refused. */
+  readonly code: string | undefined;
+
+  constructor(path: string, message: string, code?: string) {
+    super(message);
+    this.path = path;
+    this.code = code;
+  }
+}
+
+/** A Node errno error's code, or undefined for anything else (a bug, a LitheError). */
+function errnoCode(err: unknown): string | undefined {
+  const { code, errno } = (err ?? {}) as NodeJS.ErrnoException;
+  return typeof code === 'string' && typeof errno === 'number' ? code : undefined;
+}
+
+/**
+ * Turn an operating-system error met while acting on `path` into an OutputError such as
+ * "cannot write /x/out (permission denied, EACCES)"; anything else is returned as it is.
+ */
+export function outputErrorFrom(err: unknown, path: string, action = 'write'): unknown {
+  if (err instanceof OutputError) return err;
+  const code = errnoCode(err);
+  if (code === undefined) return err;
+  const words = IO_CODE_WORDS[code];
+  return new OutputError(path, `cannot ${action} ${path} (${words ? `${words}, ` : ''}${code})`, code);
+}

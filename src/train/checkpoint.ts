@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensor } from '../engine/create.js';
 import type { Tensor } from '../engine/tensor.js';
 import { saveDecoder } from '../io/checkpoint.js';
 import { CheckpointError } from '../io/errors.js';
+import type { OutputDir } from '../io/output-dir.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { openCheckpoint } from '../io/sharded.js';
 import type { DecoderForCausalLM } from '../models/llama/model.js';
@@ -43,12 +44,13 @@ export interface SaveTrainingOptions {
 }
 
 /**
- * Write a resumable training checkpoint atomically into `dir`: an HF model directory (config.json,
- * model.safetensors) plus trainer-state.json and optimizer.safetensors. An existing checkpoint is
- * replaced only once the new one is complete.
+ * Write a resumable training checkpoint as sub-directory `name` of `out`: an HF model directory (config.json,
+ * model.safetensors) plus trainer-state.json and optimizer.safetensors. The directory is swapped in whole, so an
+ * existing checkpoint is replaced only once the new one is complete and weights and optimiser state always match.
  */
 export async function saveTrainingCheckpoint(
-  dir: string,
+  out: OutputDir,
+  name: string,
   model: DecoderForCausalLM,
   optimizer: CheckpointableOptimizer,
   loop: LoopState,
@@ -64,16 +66,22 @@ export async function saveTrainingCheckpoint(
     masterWeights,
     optimizer: optimizerJson,
   };
-  await saveDecoder(model, dir, {
-    dtype,
-    extraFiles: (tmp) => {
-      writeFileSync(join(tmp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
-      const tensors = new Map<string, Tensor>();
-      for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
-      saveSafetensors(join(tmp, OPTIMIZER_FILE), tensors);
-      if (masterWeights) saveSafetensors(join(tmp, `${MASTER_WEIGHTS}.safetensors`), model.namedParameters());
-    },
-  });
+  await out.writeDir(name, (tmp) =>
+    saveDecoder(model, tmp, {
+      dtype,
+      extraFiles: (checkpoint) => {
+        checkpoint.writeFile(TRAINER_STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
+        const tensors = new Map<string, Tensor>();
+        for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
+        saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), tensors);
+        checkpoint.record(OPTIMIZER_FILE);
+        if (masterWeights) {
+          saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), model.namedParameters());
+          checkpoint.record(`${MASTER_WEIGHTS}.safetensors`);
+        }
+      },
+    }),
+  );
 }
 
 /** Whether `dir` holds a training checkpoint (not just an HF model). */

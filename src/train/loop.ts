@@ -1,11 +1,11 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
 import type { OnProgress } from '../engine/progress.js';
 import type { Tensor } from '../engine/tensor.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { type OutputDir, withOutputDir } from '../io/output-dir.js';
 import type { DecoderForCausalLM } from '../models/llama/model.js';
 import { mul } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
@@ -81,8 +81,13 @@ export interface TrainOptions {
   evaluate?: () => { perplexity: number };
   /** Checkpoint every this many steps; a final checkpoint is always written when outDir is set. */
   checkpointEvery?: number;
-  /** Where metrics.jsonl and checkpoint/ go. */
-  outDir?: string;
+  /**
+   * Where metrics.jsonl and checkpoint/ go: a path, which train() opens (validated and locked) and closes, or an
+   * OutputDir the caller opened, commits and closes (e.g. to save the final model into it too).
+   */
+  outDir?: string | OutputDir;
+  /** Start a new run in an outDir that already holds one, replacing lithe's checkpoint and metrics there. */
+  overwrite?: boolean;
   /** Storage dtype of the checkpoint's HF weights (default f32; bf16 also keeps f32 copies for resuming). */
   saveDtype?: 'f32' | 'bf16';
   /** Continue from outDir/checkpoint, bit-for-bit as if the run had not stopped. */
@@ -172,8 +177,9 @@ function recordStep(line: string): number | null {
   }
 }
 
-/** Keep only complete records up to `step`, so that a resumed run does not log steps twice. */
-function truncateMetrics(file: string, step: number): void {
+/** Keep only complete records up to `step`, so that a resumed run does not log steps twice; none left, no file. */
+function truncateMetrics(out: OutputDir, step: number): void {
+  const file = join(out.path, METRICS_FILE);
   if (!existsSync(file)) return;
   const kept = readFileSync(file, 'utf8')
     .split('\n')
@@ -181,7 +187,31 @@ function truncateMetrics(file: string, step: number): void {
       const at = recordStep(line);
       return at !== null && at <= step;
     });
-  writeFileAtomic(file, kept.map((line) => `${line}\n`).join(''));
+  if (kept.length === 0) rmSync(file);
+  else out.writeFile(METRICS_FILE, kept.map((line) => `${line}\n`).join(''));
+}
+
+/** The run files `dir` already holds. */
+function runFiles(dir: string): string[] {
+  return [METRICS_FILE, CHECKPOINT_DIR].filter((name) => existsSync(join(dir, name)));
+}
+
+/** Refuse to start a new run over an existing one by accident; checked before the directory is even opened. */
+function refuseExistingRun(dir: string, options: TrainOptions): void {
+  if (options.resume || options.overwrite || runFiles(dir).length === 0) return;
+  throw new TrainError(
+    `${dir} already holds a training run; pass --resume to continue it or --overwrite to start over`,
+  );
+}
+
+/** Claim the run files this run carries on (resume) or replaces (overwrite; only those lithe wrote). */
+function claimRunFiles(out: OutputDir, options: TrainOptions): void {
+  for (const name of runFiles(out.path)) {
+    if (options.resume) out.record(name);
+    else if (!out.owns(name)) {
+      throw new TrainError(`${join(out.path, name)} was not written by lithe; move it away to start over`);
+    }
+  }
 }
 
 /**
@@ -190,42 +220,62 @@ function truncateMetrics(file: string, step: number): void {
  * A NaN or infinite loss or gradient norm throws a TrainError before the weights change.
  */
 export async function train(model: DecoderForCausalLM, batcher: Batcher, options: TrainOptions): Promise<TrainResult> {
-  const { optimizer, steps, outDir, evaluate, signal, hooks = {} } = options;
-  const schedule = options.schedule ?? (() => 1);
-  const logEvery = options.logEvery ?? 10;
-  checkEvery(steps, 'steps');
+  const { outDir } = options;
+  checkEvery(options.steps, 'steps');
   checkEvery(options.gradAccumulation, 'gradAccumulation');
-  checkEvery(logEvery, 'logEvery');
+  checkEvery(options.logEvery, 'logEvery');
   checkEvery(options.evalEvery, 'evalEvery');
   checkEvery(options.checkpointEvery, 'checkpointEvery');
   if (!outDir && (options.checkpointEvery !== undefined || options.resume)) {
     throw new TrainError('checkpointEvery and resume need an outDir');
   }
-  const checkpointDir = outDir && join(outDir, CHECKPOINT_DIR);
-  const metricsFile = outDir && join(outDir, METRICS_FILE);
+  if (typeof outDir !== 'string') {
+    if (outDir) refuseExistingRun(outDir.path, options);
+    return runTraining(model, batcher, options, outDir);
+  }
+  refuseExistingRun(outDir, options);
+  // Resuming writes into the run's own directory, whichever lithe version wrote it.
+  const openOptions = { overwrite: options.overwrite || options.resume, what: 'outDir' };
+  return withOutputDir(outDir, openOptions, (out) => runTraining(model, batcher, options, out));
+}
+
+/** The loop itself, writing into `out` when given. */
+async function runTraining(
+  model: DecoderForCausalLM,
+  batcher: Batcher,
+  options: TrainOptions,
+  out: OutputDir | undefined,
+): Promise<TrainResult> {
+  const { optimizer, steps, evaluate, signal, hooks = {} } = options;
+  const schedule = options.schedule ?? (() => 1);
+  const logEvery = options.logEvery ?? 10;
 
   let step = 0;
   let priorSeconds = 0;
-  if (options.resume && checkpointDir) {
-    if (!hasTrainingCheckpoint(checkpointDir))
-      throw new TrainError(`no training checkpoint to resume in ${checkpointDir}`);
-    const restored = loadTrainingCheckpoint(checkpointDir, model, optimizer);
-    batcher.setState(restored.batcher);
-    step = restored.step;
-    priorSeconds = restored.elapsedSeconds;
+  if (out) {
+    claimRunFiles(out, options);
+    if (options.resume) {
+      const checkpointDir = join(out.path, CHECKPOINT_DIR);
+      if (!hasTrainingCheckpoint(checkpointDir))
+        throw new TrainError(`no training checkpoint to resume in ${checkpointDir}`);
+      const restored = loadTrainingCheckpoint(checkpointDir, model, optimizer);
+      batcher.setState(restored.batcher);
+      step = restored.step;
+      priorSeconds = restored.elapsedSeconds;
+    }
+    truncateMetrics(out, step);
   }
-  if (outDir) mkdirSync(outDir, { recursive: true });
-  if (metricsFile) truncateMetrics(metricsFile, step);
+  const metricsFile = out && join(out.path, METRICS_FILE);
+  let metricsRecorded = false;
 
   const startStep = step;
   const start = performance.now();
   const elapsed = () => priorSeconds + (performance.now() - start) / 1000;
   const checkpoint = async () => {
-    if (!checkpointDir) return;
+    if (!out) return;
     const loop = { step, elapsedSeconds: elapsed(), batcher: batcher.getState() };
-    await saveTrainingCheckpoint(checkpointDir, model, optimizer, loop, { dtype: options.saveDtype });
+    await saveTrainingCheckpoint(out, CHECKPOINT_DIR, model, optimizer, loop, { dtype: options.saveDtype });
   };
-
   let loss = Number.NaN;
   let tokensSinceLog = 0;
   let lastLogTime = start;
@@ -251,7 +301,11 @@ export async function train(model: DecoderForCausalLM, batcher: Batcher, options
       if (evaluateNow) record.valPerplexity = noGrad(() => evaluate().perplexity);
       tokensSinceLog = 0;
       lastLogTime = now;
-      if (metricsFile) appendFileSync(metricsFile, `${JSON.stringify(record)}\n`);
+      if (out && metricsFile) {
+        appendFileSync(metricsFile, `${JSON.stringify(record)}\n`);
+        if (!metricsRecorded) out.record(METRICS_FILE);
+        metricsRecorded = true;
+      }
       options.onLog?.(record);
     }
     if (options.onProgress) {

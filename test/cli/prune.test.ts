@@ -46,6 +46,7 @@ describe('lithe prune', () => {
     assert.equal(r.status, 0, r.stderr);
     const out = join(work, 'wanda');
     assert.deepEqual(readdirSync(out).sort(), [
+      '.lithe-output.json',
       'config.json',
       'model.safetensors',
       'report.html',

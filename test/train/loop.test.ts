@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { Tensor } from '../../src/engine/tensor.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { parseDecoderConfig } from '../../src/models/llama/config.js';
@@ -273,6 +274,38 @@ describe('train', () => {
         [5, 102],
       ],
     );
+  });
+
+  it('refuses to start over an existing run without resume or overwrite; overwrite starts afresh', async () => {
+    const outDir = freshDir();
+    const first = setUp();
+    await train(first.model, first.batcher, { optimizer: first.optimizer, steps: 2, logEvery: 1, outDir });
+    const metrics = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8');
+    const second = setUp();
+    await assert.rejects(
+      train(second.model, second.batcher, { optimizer: second.optimizer, steps: 1, outDir }),
+      (err: unknown) =>
+        err instanceof TrainError &&
+        err.message ===
+          `${outDir} already holds a training run; pass --resume to continue it or --overwrite to start over`,
+    );
+    assert.equal(readFileSync(join(outDir, 'metrics.jsonl'), 'utf8'), metrics);
+    assert.equal(trainerState(outDir).step, 2);
+    await train(second.model, second.batcher, { optimizer: second.optimizer, steps: 1, outDir, overwrite: true });
+    assert.deepEqual(
+      readMetrics(outDir).map((r) => r.step),
+      [1],
+    );
+    assert.equal(trainerState(outDir).step, 1);
+  });
+
+  it('a run that fails before writing anything leaves no empty outDir behind', async () => {
+    const { model, optimizer, batcher } = setUp();
+    const outDir = join(freshDir(), 'new');
+    const nan = (m: DecoderForCausalLM, inputs: Tensor, targets: Tensor) =>
+      mul(crossEntropy(m.forward(inputs), targets), Number.NaN);
+    await assert.rejects(train(model, batcher, { optimizer, steps: 2, outDir, hooks: { lossFn: nan } }), TrainError);
+    assert.equal(existsSync(outDir), false);
   });
 
   it('rejects resume without a checkpoint and checkpointing without an outDir', async () => {
