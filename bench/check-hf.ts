@@ -60,7 +60,7 @@ noGrad(() => {
     });
   });
 });
-const mc = multipleChoice(mcModel, tokenizer, items);
+const mc = await multipleChoice(mcModel, tokenizer, items);
 console.log(
   `multiple choice (${items.length} items): transformers acc ${mcGolden.acc.toFixed(4)} acc_norm ${mcGolden.acc_norm.toFixed(4)}`,
 );

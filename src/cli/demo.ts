@@ -95,7 +95,7 @@ export async function demo(argv: string[]): Promise<number> {
     bar({ ...p, phase: `[${run}/${runs}] ${name}: ${p.phase}` });
   const dense = loadDecoder(modelDir);
   const parameters = [...dense.namedParameters().values()].reduce((n, t) => n + t.size, 0);
-  const densePerplexity = perplexity(dense, evalIds, { seqlen, onProgress: progressOf(1, 'dense') }).perplexity;
+  const densePerplexity = (await perplexity(dense, evalIds, { seqlen, onProgress: progressOf(1, 'dense') })).perplexity;
 
   const rows: DemoRow[] = [];
   for (const [i, config] of DEMO_CONFIGS.entries()) {
@@ -118,7 +118,7 @@ export async function demo(argv: string[]): Promise<number> {
       nm: config.nm ? `${config.nm[0]}:${config.nm[1]}` : null,
       targetSparsity: result.targetSparsity,
       achievedSparsity: result.achievedSparsity,
-      perplexity: perplexity(model, evalIds, { seqlen, onProgress }).perplexity,
+      perplexity: (await perplexity(model, evalIds, { seqlen, onProgress })).perplexity,
       seconds,
     });
   }

@@ -178,13 +178,13 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const onProgress = stderrProgress();
   const model = loadDecoder(values.model, { onProgress });
   let evalSeconds = 0;
-  const measure = (phase: string) => {
+  const measure = async (phase: string) => {
     if (!evalIds) return Number.NaN;
-    const result = perplexity(model, evalIds, { seqlen, onProgress: (p) => onProgress({ ...p, phase }) });
+    const result = await perplexity(model, evalIds, { seqlen, onProgress: (p) => onProgress({ ...p, phase }) });
     evalSeconds += result.seconds;
     return result.perplexity;
   };
-  const before = measure('eval before');
+  const before = await measure('eval before');
   const result = asUsage('prune', () =>
     pruneModel(model, samples, {
       method,
@@ -198,7 +198,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       onProgress,
     }),
   );
-  const after = measure('eval after');
+  const after = await measure('eval after');
   const report = buildPruneReport(result, {
     calibration,
     perplexity: evalIds ? { before, after } : null,

@@ -20,3 +20,10 @@ export class NumericalError extends LitheError {}
 
 /** Bad command-line usage; the CLI exits with code 2. */
 export class UsageError extends LitheError {}
+
+/** A long operation stopped because its AbortSignal fired; what it changed in place so far stays changed. */
+export class OperationAbortedError extends LitheError {
+  constructor() {
+    super('aborted');
+  }
+}
