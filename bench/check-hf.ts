@@ -49,7 +49,7 @@ const mcGolden = JSON.parse(
   acc_norm: number;
 };
 const items = readChoiceTask(join(repoRoot, 'test', 'golden', 'tasks', 'sotu-cloze.jsonl'));
-const mcModel = loadDecoder(model);
+const mcModel = await loadDecoder(model);
 const tokenizer = loadTokenizer(model);
 let worst = 0;
 noGrad(() => {

@@ -75,7 +75,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const batchSize = positiveIntFlag('batch', values.batch, 4);
   const maxWindows =
     values['max-windows'] === undefined ? undefined : positiveIntFlag('max-windows', values['max-windows'], 1);
-  const model = loadDecoder(values.model);
+  const model = await loadDecoder(values.model);
   const tokenizer = loadTokenizer(values.model);
   const onProgress = stderrProgress();
   if (values.task) {

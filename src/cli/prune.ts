@@ -176,7 +176,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
 
   const onProgress = stderrProgress();
-  const model = loadDecoder(values.model, { onProgress });
+  const model = await loadDecoder(values.model, { onProgress });
   let evalSeconds = 0;
   const measure = async (phase: string) => {
     if (!evalIds) return Number.NaN;

@@ -41,7 +41,7 @@ const blockLinears = (model: DecoderForCausalLM) =>
   ][];
 
 describe('lithe prune', () => {
-  it('wanda 50% writes a loadable checkpoint, report.json, report.html and the same object on stdout', () => {
+  it('wanda 50% writes a loadable checkpoint, report.json, report.html and the same object on stdout', async () => {
     const r = prune('wanda', '--method', 'wanda', '--sparsity', '0.5', '--eval', evalText, '--json');
     assert.equal(r.status, 0, r.stderr);
     const out = join(work, 'wanda');
@@ -58,7 +58,7 @@ describe('lithe prune', () => {
     );
 
     // Every pruned row has ⌊in · s⌋ zeros.
-    const model = loadDecoder(out);
+    const model = await loadDecoder(out);
     const linears = blockLinears(model);
     assert.equal(linears.length, 4 * 7);
     for (const [name, linear] of linears) {
@@ -119,7 +119,7 @@ describe('lithe prune', () => {
     assert.match(html, new RegExp(report.perplexity.after.toFixed(3)));
   });
 
-  it('N:M prunes n of every m input columns', () => {
+  it('N:M prunes n of every m input columns', async () => {
     const r = prune('nm', '--method', 'magnitude', '--nm', '2:4', '--skip', 'model.layers.0.*', '--json');
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
@@ -129,7 +129,7 @@ describe('lithe prune', () => {
     assert.equal(report.calibration, null);
     assert.equal(report.perplexity, null);
     assert.equal(report.modules.length, 3 * 7);
-    const model = loadDecoder(join(work, 'nm'));
+    const model = await loadDecoder(join(work, 'nm'));
     for (const [name, linear] of blockLinears(model)) {
       const w = linear.weight.floatData();
       const zeros = (g: number) => [0, 1, 2, 3].filter((k) => w[g * 4 + k] === 0).length;
@@ -137,10 +137,10 @@ describe('lithe prune', () => {
     }
   });
 
-  it('magnitude --group layer cuts each matrix as a whole: rows keep different counts, the matrix the target', () => {
+  it('magnitude --group layer cuts each matrix as a whole: rows keep different counts, the matrix the target', async () => {
     const r = prune('layer', '--method', 'magnitude', '--sparsity', '0.5', '--group', 'layer', '--json');
     assert.equal(r.status, 0, r.stderr);
-    const model = loadDecoder(join(work, 'layer'));
+    const model = await loadDecoder(join(work, 'layer'));
     let unevenRows = false;
     for (const [name, linear] of blockLinears(model)) {
       const [rows, cols] = linear.weight.shape;

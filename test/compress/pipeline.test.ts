@@ -124,9 +124,9 @@ describe('pruneModel', () => {
   const calibration = randomCalibration();
 
   for (const name of MODELS) {
-    it(`${name}: wanda and magnitude prune ⌊in·s⌋ of every row of every block Linear, and logits stay finite`, () => {
+    it(`${name}: wanda and magnitude prune ⌊in·s⌋ of every row of every block Linear, and logits stay finite`, async () => {
       for (const method of ['wanda', 'magnitude'] as const) {
-        const model = loadDecoder(modelDir(name));
+        const model = await loadDecoder(modelDir(name));
         const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
         assert.equal(result.modules.length, 7 * model.config.numLayers);
         for (const [index, layer] of model.model.layers.entries()) {
@@ -144,8 +144,8 @@ describe('pruneModel', () => {
     });
   }
 
-  it('never prunes embeddings, norms or lm_head', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('never prunes embeddings, norms or lm_head', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const before = weightsOf(model);
     pruneModel(model, calibration, { method: 'sparsegpt', sparsity: 0.5 });
     for (const [name, values] of weightsOf(model)) {
@@ -153,8 +153,8 @@ describe('pruneModel', () => {
     }
   });
 
-  it('magnitude needs no calibration; its layer group prunes ⌊out·in·s⌋ per matrix', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('magnitude needs no calibration; its layer group prunes ⌊out·in·s⌋ per matrix', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const result = pruneModel(model, [], { method: 'magnitude', sparsity: 0.3, magnitudeGroup: 'layer' });
     for (const m of result.modules) {
       const expected = Math.floor(m.shape[0] * m.shape[1] * 0.3);
@@ -165,8 +165,8 @@ describe('pruneModel', () => {
   });
 
   for (const method of ['magnitude', 'wanda', 'sparsegpt'] as const) {
-    it(`${method} 2:4 holds in every group of 4 input columns of every pruned Linear`, () => {
-      const model = loadDecoder(modelDir('qwen2'));
+    it(`${method} 2:4 holds in every group of 4 input columns of every pruned Linear`, async () => {
+      const model = await loadDecoder(modelDir('qwen2'));
       const result = pruneModel(model, calibration, { method, nm: [2, 4] });
       assert.equal(result.pattern, 'N:M');
       assert.equal(result.targetSparsity, 0.5);
@@ -181,8 +181,8 @@ describe('pruneModel', () => {
     });
   }
 
-  it('leaves the modules matched by skip globs dense', () => {
-    const model = loadDecoder(modelDir('mistral'));
+  it('leaves the modules matched by skip globs dense', async () => {
+    const model = await loadDecoder(modelDir('mistral'));
     const before = weightsOf(model);
     const result = pruneModel(model, calibration, {
       method: 'wanda',
@@ -208,8 +208,8 @@ describe('pruneModel', () => {
     );
   });
 
-  it('OWL: block sparsities from the dense outlier ratios average to the target', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('OWL: block sparsities from the dense outlier ratios average to the target', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const phases: string[] = [];
     const result = pruneModel(model, calibration, {
       method: 'wanda',
@@ -239,13 +239,13 @@ describe('pruneModel', () => {
     assert.throws(() => pruneModel(model, calibration, { method: 'wanda', nm: [2, 4], allocation: 'owl' }), PruneError);
   });
 
-  it('wanda prunes block 0 from the dense embeddings and block 1 from the pruned block 0 outputs', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('wanda prunes block 0 from the dense embeddings and block 1 from the pruned block 0 outputs', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const result = pruneModel(model, calibration, { method: 'wanda', sparsity: 0.5, batchSize: NSAMPLES });
     const maskOf = (name: string) => result.modules.find((m) => m.name === name)?.mask;
 
     // An independent recomputation on a fresh copy of the dense model.
-    const byHand = loadDecoder(modelDir('llama'));
+    const byHand = await loadDecoder(modelDir('llama'));
     noGrad(() => {
       const rope = byHand.rope(0, SEQLEN);
       const [layer0] = byHand.model.layers;
@@ -271,10 +271,10 @@ describe('pruneModel', () => {
     });
   });
 
-  it('SparseGPT reconstructs the dense logits better than wanda at 50%', () => {
-    const dense = logits(loadDecoder(modelDir('llama')), calibration);
-    const errorOf = (method: 'wanda' | 'sparsegpt') => {
-      const model = loadDecoder(modelDir('llama'));
+  it('SparseGPT reconstructs the dense logits better than wanda at 50%', async () => {
+    const dense = logits(await loadDecoder(modelDir('llama')), calibration);
+    const errorOf = async (method: 'wanda' | 'sparsegpt') => {
+      const model = await loadDecoder(modelDir('llama'));
       const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
       assert.ok(
         result.achievedSparsity >= 0.5 && result.achievedSparsity < 0.6,
@@ -282,13 +282,13 @@ describe('pruneModel', () => {
       );
       return meanSquaredError(logits(model, calibration), dense);
     };
-    const wanda = errorOf('wanda');
-    const sparsegpt = errorOf('sparsegpt');
+    const wanda = await errorOf('wanda');
+    const sparsegpt = await errorOf('sparsegpt');
     assert.ok(sparsegpt < wanda, `sparsegpt ${sparsegpt} vs wanda ${wanda}`);
   });
 
-  it('SparseGPT prunes bf16 weights in place and keeps their dtype', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('SparseGPT prunes bf16 weights in place and keeps their dtype', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     for (const [name, t] of model.namedParameters()) {
       if (name.includes('_proj')) model.setParameter(name, t.to('bf16'));
     }
@@ -304,8 +304,8 @@ describe('pruneModel', () => {
     assert.ok(logits(model, calibration).every(Number.isFinite));
   });
 
-  it('rejects a sparsity that contradicts N:M and calibration samples of unequal length', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('rejects a sparsity that contradicts N:M and calibration samples of unequal length', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     assert.throws(() => pruneModel(model, calibration, { method: 'wanda', sparsity: 0.6, nm: [2, 4] }), /contradicts/);
     assert.throws(
       () => pruneModel(model, [new Int32Array(4), new Int32Array(5)], { method: 'wanda', sparsity: 0.5 }),

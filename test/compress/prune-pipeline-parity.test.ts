@@ -42,8 +42,8 @@ function label({ options: o }: GoldenConfig): string {
 describe('pruneModel against the independent PyTorch pipeline (tools/prune_pipeline.py)', () => {
   const calibration = golden.calibration.map((ids) => Int32Array.from(ids));
   for (const config of golden.configs) {
-    it(`${label(config)}: same block sparsities, masks and pruned logits`, () => {
-      const model = loadDecoder(dir);
+    it(`${label(config)}: same block sparsities, masks and pruned logits`, async () => {
+      const model = await loadDecoder(dir);
       const { nm, ...options } = config.options;
       const result = pruneModel(model, calibration, { ...options, nm: nm && [nm[0], nm[1]] });
 

@@ -191,7 +191,7 @@ describe('train', () => {
     });
     assert.equal(trainerState(outDir).step, 2);
     assert.deepEqual(weights(model), before[1]);
-    assert.deepEqual(weights(loadDecoder(join(outDir, 'checkpoint'))), before[1]);
+    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), before[1]);
   });
 
   it('resuming after a crash drops metrics logged past the checkpoint and a line cut short', async () => {
@@ -243,7 +243,7 @@ describe('train', () => {
     assert.deepEqual([result.stopped, result.step], ['aborted', 3]);
     assert.equal(trainerState(outDir).step, 3);
     assert.ok(existsSync(join(outDir, 'checkpoint', 'optimizer.safetensors')));
-    assert.deepEqual(weights(loadDecoder(join(outDir, 'checkpoint'))), weights(model));
+    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), weights(model));
     const records = readMetrics(outDir);
     assert.deepEqual(
       records.map((r) => r.step),
