@@ -103,7 +103,8 @@ export async function demo(argv: string[]): Promise<number> {
     const onProgress = progressOf(i + 2, name);
     const model = await loadDecoder(modelDir);
     const pruneStart = performance.now();
-    const result = pruneModel(model, samples, {
+    const result = await pruneModel(model, {
+      calibration: samples,
       method: config.method,
       sparsity: config.sparsity,
       nm: config.nm,

@@ -185,17 +185,21 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     return result.perplexity;
   };
   const before = await measure('eval before');
-  const result = asUsage('prune', () =>
-    pruneModel(model, samples, {
-      method,
-      sparsity,
-      nm,
-      allocation,
-      owlM,
-      owlLambda,
-      magnitudeGroup,
-      skip: values.skip ?? [],
-      onProgress,
+  // asUsage on the rejection: pruneModel's PruneErrors (bad pattern, skip glob) are usage errors.
+  const result = await pruneModel(model, {
+    calibration: samples,
+    method,
+    sparsity,
+    nm,
+    allocation,
+    owlM,
+    owlLambda,
+    magnitudeGroup,
+    skip: values.skip ?? [],
+    onProgress,
+  }).catch((err: unknown) =>
+    asUsage('prune', () => {
+      throw err;
     }),
   );
   const after = await measure('eval after');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PruneError, pruneModel, unstructuredMask, wandaScores } from '../../src/compress/prune/index.js';
 import { noGrad } from '../../src/engine/autograd.js';
+import { OperationAbortedError } from '../../src/engine/errors.js';
 import { Rng } from '../../src/engine/rng.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
@@ -127,7 +128,7 @@ describe('pruneModel', () => {
     it(`${name}: wanda and magnitude prune ⌊in·s⌋ of every row of every block Linear, and logits stay finite`, async () => {
       for (const method of ['wanda', 'magnitude'] as const) {
         const model = await loadDecoder(modelDir(name));
-        const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
+        const result = await pruneModel(model, { calibration, method, sparsity: 0.5 });
         assert.equal(result.modules.length, 7 * model.config.numLayers);
         for (const [index, layer] of model.model.layers.entries()) {
           for (const [short, lin] of Object.entries(blockLinears(layer))) {
@@ -147,7 +148,7 @@ describe('pruneModel', () => {
   it('never prunes embeddings, norms or lm_head', async () => {
     const model = await loadDecoder(modelDir('llama'));
     const before = weightsOf(model);
-    pruneModel(model, calibration, { method: 'sparsegpt', sparsity: 0.5 });
+    await pruneModel(model, { calibration, method: 'sparsegpt', sparsity: 0.5 });
     for (const [name, values] of weightsOf(model)) {
       if (!/layers\.\d+\.(self_attn|mlp)\./.test(name)) assert.deepEqual(values, before.get(name), name);
     }
@@ -155,19 +156,19 @@ describe('pruneModel', () => {
 
   it('magnitude needs no calibration; its layer group prunes ⌊out·in·s⌋ per matrix', async () => {
     const model = await loadDecoder(modelDir('llama'));
-    const result = pruneModel(model, [], { method: 'magnitude', sparsity: 0.3, magnitudeGroup: 'layer' });
+    const result = await pruneModel(model, { method: 'magnitude', sparsity: 0.3, magnitudeGroup: 'layer' });
     for (const m of result.modules) {
       const expected = Math.floor(m.shape[0] * m.shape[1] * 0.3);
       assert.equal(m.mask.filter((keep) => keep === 0).length, expected, m.name);
     }
     assert.equal(result.seconds.calibration, undefined);
-    assert.throws(() => pruneModel(model, [], { method: 'wanda', sparsity: 0.5 }), PruneError);
+    await assert.rejects(pruneModel(model, { method: 'wanda', sparsity: 0.5 }), PruneError);
   });
 
   for (const method of ['magnitude', 'wanda', 'sparsegpt'] as const) {
     it(`${method} 2:4 holds in every group of 4 input columns of every pruned Linear`, async () => {
       const model = await loadDecoder(modelDir('qwen2'));
-      const result = pruneModel(model, calibration, { method, nm: [2, 4] });
+      const result = await pruneModel(model, { calibration, method, nm: [2, 4] });
       assert.equal(result.pattern, 'N:M');
       assert.equal(result.targetSparsity, 0.5);
       for (const m of result.modules) {
@@ -184,7 +185,8 @@ describe('pruneModel', () => {
   it('leaves the modules matched by skip globs dense', async () => {
     const model = await loadDecoder(modelDir('mistral'));
     const before = weightsOf(model);
-    const result = pruneModel(model, calibration, {
+    const result = await pruneModel(model, {
+      calibration: calibration,
       method: 'wanda',
       sparsity: 0.5,
       skip: ['model.layers.0.*', 'model.layers.*.mlp.down_proj'],
@@ -202,8 +204,8 @@ describe('pruneModel', () => {
         .map((n) => `model.layers.1.self_attn.${n}`)
         .concat(['gate_proj', 'up_proj'].map((n) => `model.layers.1.mlp.${n}`)),
     );
-    assert.throws(
-      () => pruneModel(model, calibration, { method: 'wanda', sparsity: 0.5, skip: ['model.layer.*'] }),
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, skip: ['model.layer.*'] }),
       /matches no module/,
     );
   });
@@ -211,7 +213,8 @@ describe('pruneModel', () => {
   it('OWL: block sparsities from the dense outlier ratios average to the target', async () => {
     const model = await loadDecoder(modelDir('llama'));
     const phases: string[] = [];
-    const result = pruneModel(model, calibration, {
+    const result = await pruneModel(model, {
+      calibration: calibration,
       method: 'wanda',
       sparsity: 0.5,
       allocation: 'owl',
@@ -236,12 +239,20 @@ describe('pruneModel', () => {
         assert.equal(row.filter((keep) => keep === 0).length, expected, m.name);
       }
     }
-    assert.throws(() => pruneModel(model, calibration, { method: 'wanda', nm: [2, 4], allocation: 'owl' }), PruneError);
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', nm: [2, 4], allocation: 'owl' }),
+      PruneError,
+    );
   });
 
   it('wanda prunes block 0 from the dense embeddings and block 1 from the pruned block 0 outputs', async () => {
     const model = await loadDecoder(modelDir('llama'));
-    const result = pruneModel(model, calibration, { method: 'wanda', sparsity: 0.5, batchSize: NSAMPLES });
+    const result = await pruneModel(model, {
+      calibration: calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      batchSize: NSAMPLES,
+    });
     const maskOf = (name: string) => result.modules.find((m) => m.name === name)?.mask;
 
     // An independent recomputation on a fresh copy of the dense model.
@@ -275,7 +286,7 @@ describe('pruneModel', () => {
     const dense = logits(await loadDecoder(modelDir('llama')), calibration);
     const errorOf = async (method: 'wanda' | 'sparsegpt') => {
       const model = await loadDecoder(modelDir('llama'));
-      const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
+      const result = await pruneModel(model, { calibration, method, sparsity: 0.5 });
       assert.ok(
         result.achievedSparsity >= 0.5 && result.achievedSparsity < 0.6,
         `${method} ${result.achievedSparsity}`,
@@ -292,7 +303,7 @@ describe('pruneModel', () => {
     for (const [name, t] of model.namedParameters()) {
       if (name.includes('_proj')) model.setParameter(name, t.to('bf16'));
     }
-    const result = pruneModel(model, calibration, { method: 'sparsegpt', nm: [2, 4] });
+    const result = await pruneModel(model, { calibration, method: 'sparsegpt', nm: [2, 4] });
     for (const m of result.modules) {
       const w = model.namedParameters().get(`${m.name}.weight`) as Tensor;
       assert.equal(w.dtype, 'bf16');
@@ -304,11 +315,64 @@ describe('pruneModel', () => {
     assert.ok(logits(model, calibration).every(Number.isFinite));
   });
 
+  it('magnitude runs with no calibration at all; wanda without it says how to give it', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const result = await pruneModel(model, { method: 'magnitude', sparsity: 0.5 });
+    assert.equal(result.achievedSparsity, 0.5);
+    for (const method of ['wanda', 'sparsegpt'] as const) {
+      await assert.rejects(
+        pruneModel(model, { method, sparsity: 0.5 }),
+        (err: unknown) =>
+          err instanceof PruneError &&
+          err.message ===
+            `pruneModel: ${method} needs calibration samples: pass options.calibration (e.g. corpusCalibration(tokenizer, documents))`,
+      );
+    }
+    await assert.rejects(
+      pruneModel(model, { method: 'magnitude', sparsity: 0.5, allocation: 'owl' }),
+      /owl allocation needs/,
+    );
+  });
+
+  it('lets the event loop run between blocks and stops with OperationAbortedError when aborted', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const controller = new AbortController();
+    const events: string[] = [];
+    const pruning = pruneModel(model, {
+      calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      signal: controller.signal,
+      onProgress: (p) => {
+        events.push(`${p.phase} ${p.done}`);
+        setImmediate(() => events.push(`after ${p.phase} ${p.done}`));
+      },
+    });
+    // Queued behind pruneModel's first yield (after block 0's statistics): runs once block 0 is pruned, mid-run.
+    setImmediate(() => {
+      events.push('abort');
+      controller.abort();
+    });
+    await assert.rejects(
+      pruning.finally(() => events.push('rejected')),
+      (err: unknown) => err instanceof OperationAbortedError && err.message === 'aborted',
+    );
+    assert.deepEqual(events, ['prune 1', 'abort', 'after prune 1', 'rejected']);
+    // Aborted between blocks: block 0 is pruned, block 1 still dense.
+    assert.ok(model.model.layers[0].selfAttn.qProj.weight.floatData().some((v) => v === 0));
+    assert.ok(model.model.layers[1].selfAttn.qProj.weight.floatData().every((v) => v !== 0));
+
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, signal: AbortSignal.abort() }),
+      OperationAbortedError,
+    );
+  });
+
   it('rejects a sparsity that contradicts N:M and calibration samples of unequal length', async () => {
     const model = await loadDecoder(modelDir('llama'));
-    assert.throws(() => pruneModel(model, calibration, { method: 'wanda', sparsity: 0.6, nm: [2, 4] }), /contradicts/);
-    assert.throws(
-      () => pruneModel(model, [new Int32Array(4), new Int32Array(5)], { method: 'wanda', sparsity: 0.5 }),
+    await assert.rejects(pruneModel(model, { calibration, method: 'wanda', sparsity: 0.6, nm: [2, 4] }), /contradicts/);
+    await assert.rejects(
+      pruneModel(model, { calibration: [new Int32Array(4), new Int32Array(5)], method: 'wanda', sparsity: 0.5 }),
       /same, non-zero length/,
     );
   });

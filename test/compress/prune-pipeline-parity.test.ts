@@ -45,7 +45,7 @@ describe('pruneModel against the independent PyTorch pipeline (tools/prune_pipel
     it(`${label(config)}: same block sparsities, masks and pruned logits`, async () => {
       const model = await loadDecoder(dir);
       const { nm, ...options } = config.options;
-      const result = pruneModel(model, calibration, { ...options, nm: nm && [nm[0], nm[1]] });
+      const result = await pruneModel(model, { calibration, ...options, nm: nm && [nm[0], nm[1]] });
 
       result.blocks.forEach((block, i) => {
         const expected = config.blocks[i];

@@ -9,7 +9,14 @@ export {
 export { PruneError } from './errors.js';
 export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstructuredMask } from './mask.js';
 export { outlierRatio, owlSparsities } from './owl.js';
-export { type PrunedModule, type PruneMethod, type PruneOptions, type PruneResult, pruneModel } from './pipeline.js';
+export {
+  type PrunedModule,
+  type PruneMethod,
+  type PruneModelOptions,
+  type PruneOptions,
+  type PruneResult,
+  pruneModel,
+} from './pipeline.js';
 export { magnitudeScores, wandaScores } from './scores.js';
 export { type SparseGptOptions, type SparseGptResult, sparsegptPrune } from './sparsegpt.js';
 export { InputStats, type InputStatsOptions } from './stats.js';
