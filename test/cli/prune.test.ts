@@ -84,7 +84,9 @@ describe('lithe prune', () => {
       'nm',
       'pattern',
       'perplexity',
+      'prunedSparsity',
       'seconds',
+      'skipped',
       'targetSparsity',
     ]);
     assert.equal(report.method, 'wanda');
@@ -95,8 +97,9 @@ describe('lithe prune', () => {
     assert.equal(report.achievedSparsity, 0.5);
     assert.equal(report.blocks.length, 4);
     for (const block of report.blocks) {
-      assert.deepEqual(Object.keys(block).sort(), ['index', 'outlierRatio', 'sparsity']);
+      assert.deepEqual(Object.keys(block).sort(), ['index', 'outlierRatio', 'sparsity', 'targetSparsity']);
       assert.equal(block.outlierRatio, null);
+      assert.equal(block.targetSparsity, 0.5);
       assert.equal(block.sparsity, 0.5);
     }
     assert.equal(report.modules.length, 28);
@@ -129,6 +132,14 @@ describe('lithe prune', () => {
     assert.equal(report.calibration, null);
     assert.equal(report.perplexity, null);
     assert.equal(report.modules.length, 3 * 7);
+    assert.equal(report.skipped.length, 7);
+    assert.equal(report.prunedSparsity, 0.5);
+    assert.ok(report.achievedSparsity > 0.3 && report.achievedSparsity < 0.5, String(report.achievedSparsity));
+    assert.deepEqual(
+      report.blocks.map((b: { sparsity: number }) => b.sparsity),
+      [0, 0.5, 0.5, 0.5],
+    );
+    assert.match(readFileSync(join(work, 'nm', 'report.html'), 'utf8'), /Left dense/);
     const model = await loadDecoder(join(work, 'nm'));
     for (const [name, linear] of blockLinears(model)) {
       const w = linear.weight.floatData();
@@ -161,7 +172,7 @@ describe('lithe prune', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.allocation, 'owl');
-    const sparsities: number[] = report.blocks.map((b: { sparsity: number }) => b.sparsity);
+    const sparsities: number[] = report.blocks.map((b: { targetSparsity: number }) => b.targetSparsity);
     assert.ok(new Set(sparsities).size > 1, String(sparsities));
     const mean = sparsities.reduce((a, b) => a + b, 0) / sparsities.length;
     assert.ok(Math.abs(mean - 0.5) < 1e-9, String(mean));

@@ -195,7 +195,7 @@ describe('pruneModel', () => {
       'model.layers.1.mlp.down_proj',
       ...Object.keys(blockLinears(model.model.layers[0])).map((n) => `model.layers.0.${n}`),
     ];
-    assert.deepEqual([...result.skipped].sort(), [...dense].sort());
+    assert.deepEqual(result.skipped.map((m) => m.name).sort(), [...dense].sort());
     for (const name of dense)
       assert.deepEqual(model.namedParameters().get(`${name}.weight`)?.toArray(), before.get(`${name}.weight`));
     assert.deepEqual(
@@ -207,6 +207,60 @@ describe('pruneModel', () => {
     await assert.rejects(
       pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, skip: ['model.layer.*'] }),
       /matches no module/,
+    );
+  });
+
+  it('with skip, achievedSparsity counts the zeros of all block Linears, prunedSparsity those of the pruned', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    // A dense weight with zeros of its own: they count toward the model's sparsity, not the pruned figure.
+    const skippedWeight = model.model.layers[1].mlp.downProj.weight;
+    skippedWeight.data.fill(0, 0, 100);
+    const result = await pruneModel(model, {
+      calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      skip: ['model.layers.0.self_attn.*', 'model.layers.1.mlp.down_proj'],
+    });
+    const zerosOf = (w: Tensor) => w.floatData().filter((v) => v === 0).length;
+    const count = (layers: DecoderLayer[], withSkipped = true) => {
+      let zeros = 0;
+      let total = 0;
+      for (const layer of layers) {
+        for (const [short, lin] of Object.entries(blockLinears(layer))) {
+          const skipped = layer === model.model.layers[0] ? short.startsWith('self_attn') : short === 'mlp.down_proj';
+          if (skipped && !withSkipped) continue;
+          zeros += zerosOf(lin.weight);
+          total += lin.weight.size;
+        }
+      }
+      return zeros / total;
+    };
+    const layers = model.model.layers;
+    assert.equal(result.achievedSparsity, count(layers));
+    assert.ok(result.achievedSparsity < 0.5, `${result.achievedSparsity}`);
+    assert.equal(result.prunedSparsity, 0.5);
+    assert.equal(result.prunedSparsity, count(layers, false));
+    // Per block: the target allocation asked for, and the zeros measured over all its Linears.
+    assert.deepEqual(
+      result.blocks.map((b) => b.targetSparsity),
+      [0.5, 0.5],
+    );
+    assert.deepEqual(
+      result.blocks.map((b) => b.sparsity),
+      [count([layers[0]]), count([layers[1]])],
+    );
+    assert.ok(result.blocks[0].sparsity < result.blocks[1].sparsity);
+    // The skipped modules with their shapes and own sparsity.
+    const [c, f] = [model.config.hiddenSize, model.config.intermediateSize];
+    assert.deepEqual(
+      result.skipped.find((m) => m.name === 'model.layers.1.mlp.down_proj'),
+      { name: 'model.layers.1.mlp.down_proj', shape: [c, f], sparsity: 100 / (c * f) },
+    );
+    assert.deepEqual(
+      result.skipped.map((m) => m.name),
+      ['q_proj', 'k_proj', 'v_proj', 'o_proj']
+        .map((n) => `model.layers.0.self_attn.${n}`)
+        .concat('model.layers.1.mlp.down_proj'),
     );
   });
 
@@ -222,7 +276,7 @@ describe('pruneModel', () => {
       onProgress: (p) => phases.push(`${p.phase} ${p.done}/${p.total} ${p.unit}`),
     });
     assert.deepEqual(phases, ['outliers 1/2 block', 'outliers 2/2 block', 'prune 1/2 block', 'prune 2/2 block']);
-    const sparsities = result.blocks.map((b) => b.sparsity);
+    const sparsities = result.blocks.map((b) => b.targetSparsity);
     assert.ok(Math.abs((sparsities[0] + sparsities[1]) / 2 - 0.5) < 1e-12);
     // Two blocks with different ratios land at S ± λ; more outliers, less pruning.
     assert.deepEqual(

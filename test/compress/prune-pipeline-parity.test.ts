@@ -50,8 +50,8 @@ describe('pruneModel against the independent PyTorch pipeline (tools/prune_pipel
       result.blocks.forEach((block, i) => {
         const expected = config.blocks[i];
         assert.ok(
-          Math.abs(block.sparsity - expected.sparsity) <= 1e-6,
-          `block ${i}: ${block.sparsity} vs ${expected.sparsity}`,
+          Math.abs(block.targetSparsity - expected.sparsity) <= 1e-6,
+          `block ${i}: ${block.targetSparsity} vs ${expected.sparsity}`,
         );
         if (expected.outlierRatio === null) assert.equal(block.outlierRatio, null);
         else assert.ok(Math.abs((block.outlierRatio ?? Number.NaN) - expected.outlierRatio) <= 1e-9);

@@ -10,6 +10,7 @@ export { PruneError } from './errors.js';
 export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstructuredMask } from './mask.js';
 export { outlierRatio, owlSparsities } from './owl.js';
 export {
+  type ModuleSparsity,
   type PrunedModule,
   type PruneMethod,
   type PruneModelOptions,

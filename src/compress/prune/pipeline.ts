@@ -44,13 +44,17 @@ export type PruneModelOptions = PruneOptions & {
   signal?: AbortSignal;
 };
 
-export interface PrunedModule {
+/** A block Linear's measured sparsity. */
+export interface ModuleSparsity {
   /** Full dotted name, e.g. 'model.layers.3.mlp.down_proj'. */
   name: string;
   /** Weight shape [out, in]. */
   shape: [number, number];
-  /** Zeros / weights after pruning. */
+  /** Zeros / weights after pruning (a skipped module counts the zeros it already had). */
   sparsity: number;
+}
+
+export interface PrunedModule extends ModuleSparsity {
   /** 1 = kept, 0 = pruned: out·in entries, row-major. */
   mask: Uint8Array;
 }
@@ -61,13 +65,18 @@ export interface PruneResult {
   pattern: 'unstructured' | 'N:M';
   nm: [number, number] | null;
   targetSparsity: number;
-  /** Zeros / weights over all pruned Linears together. */
+  /** Zeros / weights over all block Linears, the skipped ones (with their own zeros) included: the model's figure. */
   achievedSparsity: number;
-  /** Per block: its OWL outlier ratio (percent; null without OWL) and the sparsity its Linears were pruned to. */
-  blocks: { index: number; outlierRatio: number | null; sparsity: number }[];
+  /** Zeros / weights over the pruned Linears only. */
+  prunedSparsity: number;
+  /**
+   * Per block: its OWL outlier ratio (percent; null without OWL), the sparsity allocation asked of its pruned
+   * Linears, and the measured zeros / weights over all its Linears (skipped included).
+   */
+  blocks: { index: number; outlierRatio: number | null; targetSparsity: number; sparsity: number }[];
   modules: PrunedModule[];
-  /** Names of the block Linears left dense by `skip`. */
-  skipped: string[];
+  /** The block Linears left dense by `skip`. */
+  skipped: ModuleSparsity[];
   /**
    * calibration: running calibration data through the blocks and gathering statistics (absent when none is
    * needed: magnitude with uniform allocation); pruning: scoring, masking and SparseGPT's updates.
@@ -143,6 +152,9 @@ function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm
   w.data.set(fromFloat(copy, w.shape).to(w.dtype).data as never, w.offset);
   return mask;
 }
+
+/** zeros / total, 0 when there are no weights (every Linear skipped). */
+const ratio = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
 
 function countZeros(w: Tensor): number {
   const data = asFloat(w).floatData();
@@ -314,9 +326,11 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
   const needsStats = method !== 'magnitude';
   const inputs = needsStats ? embedded() : [];
   const modules: PrunedModule[] = [];
-  const skipped: string[] = [];
-  let zeros = 0;
-  let total = 0;
+  const skipped: ModuleSparsity[] = [];
+  const blocks: PruneResult['blocks'] = [];
+  // Zeros and weights of the pruned Linears, and of all block Linears.
+  const pruned = { zeros: 0, total: 0 };
+  const all = { zeros: 0, total: 0 };
   for (const [index, layer] of layers.entries()) {
     const groups = inputGroups(layer);
     // Groups whose Linears are all skipped need no statistics (SparseGPT's Hessians are the costly part).
@@ -325,27 +339,35 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
       record(layer, inputs, active, method === 'sparsegpt');
       await yieldOrAbort(signal);
     }
+    const block = { zeros: 0, total: 0 };
     timed(pruningTime, () => {
       for (const group of groups) {
         for (const linear of group.linears) {
-          if (isSkipped(linear)) {
-            skipped.push(nameOf(linear));
-            continue;
-          }
-          const mask = pruneLinear(linear, group.stats, blockSparsities[index]);
+          const mask = isSkipped(linear) ? null : pruneLinear(linear, group.stats, blockSparsities[index]);
           const [out, inFeatures] = linear.weight.shape;
-          const moduleZeros = countZeros(linear.weight);
-          zeros += moduleZeros;
-          total += linear.weight.size;
-          modules.push({
-            name: nameOf(linear),
-            shape: [out, inFeatures],
-            sparsity: moduleZeros / linear.weight.size,
-            mask,
-          });
+          const { size } = linear.weight;
+          const zeros = countZeros(linear.weight);
+          const measured: ModuleSparsity = { name: nameOf(linear), shape: [out, inFeatures], sparsity: zeros / size };
+          block.zeros += zeros;
+          block.total += size;
+          if (mask) {
+            pruned.zeros += zeros;
+            pruned.total += size;
+            modules.push({ ...measured, mask });
+          } else {
+            skipped.push(measured);
+          }
         }
         group.stats = null; // release this group's statistics (SparseGPT's Hessians) as soon as it is done
       }
+    });
+    all.zeros += block.zeros;
+    all.total += block.total;
+    blocks.push({
+      index,
+      outlierRatio: outlierRatios ? outlierRatios[index] : null,
+      targetSparsity: blockSparsities[index],
+      sparsity: ratio(block),
     });
     if (needsStats && index + 1 < layers.length) advance(layer, inputs);
     report(index + 1);
@@ -358,12 +380,9 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     pattern: nm ? 'N:M' : 'unstructured',
     nm: nm ? [nm[0], nm[1]] : null,
     targetSparsity,
-    achievedSparsity: total === 0 ? 0 : zeros / total,
-    blocks: layers.map((_, index) => ({
-      index,
-      outlierRatio: outlierRatios ? outlierRatios[index] : null,
-      sparsity: blockSparsities[index],
-    })),
+    achievedSparsity: ratio(all),
+    prunedSparsity: ratio(pruned),
+    blocks,
     modules,
     skipped,
     seconds: needsCalibration
