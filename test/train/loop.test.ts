@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { perplexity } from '../../src/eval/perplexity.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { parseDecoderConfig } from '../../src/models/llama/config.js';
@@ -273,6 +274,21 @@ describe('train', () => {
         [5, 102],
       ],
     );
+  });
+
+  it('awaits an async evaluate, such as perplexity', async () => {
+    const { model, optimizer, batcher } = setUp();
+    const records: TrainRecord[] = [];
+    const ids = Int32Array.from({ length: 64 }, (_, i) => i % model.config.vocabSize);
+    await train(model, batcher, {
+      optimizer,
+      steps: 2,
+      evaluate: () => perplexity(model, ids, { seqlen: 16 }),
+      onLog: (r) => records.push(r),
+    });
+    const [last] = records.slice(-1);
+    assert.equal(last.step, 2);
+    assert.ok(Number.isFinite(last.valPerplexity) && (last.valPerplexity as number) > 1, String(last.valPerplexity));
   });
 
   it('rejects resume without a checkpoint and checkpointing without an outDir', async () => {
