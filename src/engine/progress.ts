@@ -26,7 +26,7 @@ export function progressReporter(onProgress: OnProgress | undefined, phase: stri
   };
 }
 
-/** Throws an OperationAbortedError once signal has fired, so a long operation does no (more) work for nobody. */
+/** Throws an OperationAbortedError once signal has fired: a long operation checks it before starting and between steps. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new OperationAbortedError();
 }

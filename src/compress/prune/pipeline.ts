@@ -154,7 +154,7 @@ function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm
 }
 
 /** zeros / total, 0 when there are no weights (every Linear skipped). */
-const ratio = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
+const zeroFraction = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
 
 function countZeros(w: Tensor): number {
   const data = asFloat(w).floatData();
@@ -367,7 +367,7 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
       index,
       outlierRatio: outlierRatios ? outlierRatios[index] : null,
       targetSparsity: blockSparsities[index],
-      sparsity: ratio(block),
+      sparsity: zeroFraction(block),
     });
     if (needsStats && index + 1 < layers.length) advance(layer, inputs);
     report(index + 1);
@@ -380,8 +380,8 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     pattern: nm ? 'N:M' : 'unstructured',
     nm: nm ? [nm[0], nm[1]] : null,
     targetSparsity,
-    achievedSparsity: ratio(all),
-    prunedSparsity: ratio(pruned),
+    achievedSparsity: zeroFraction(all),
+    prunedSparsity: zeroFraction(pruned),
     blocks,
     modules,
     skipped,

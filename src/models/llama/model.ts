@@ -87,6 +87,7 @@ function blockLinearDims(config: DecoderConfig) {
   };
 }
 
+/** A block Linear of these dimensions, drawn with the config's initializer range (or zeros, to be loaded). */
 function newLinear(dims: LinearDims, config: DecoderConfig, init: Init): Linear {
   return new Linear(dims.inFeatures, dims.outFeatures, { bias: dims.bias, initStd: config.initializerRange, ...init });
 }
