@@ -49,7 +49,7 @@ const mcGolden = JSON.parse(
   acc_norm: number;
 };
 const items = readChoiceTask(join(repoRoot, 'test', 'golden', 'tasks', 'sotu-cloze.jsonl'));
-const mcModel = loadDecoder(model);
+const mcModel = await loadDecoder(model);
 const tokenizer = loadTokenizer(model);
 let worst = 0;
 noGrad(() => {
@@ -60,7 +60,7 @@ noGrad(() => {
     });
   });
 });
-const mc = multipleChoice(mcModel, tokenizer, items);
+const mc = await multipleChoice(mcModel, tokenizer, items);
 console.log(
   `multiple choice (${items.length} items): transformers acc ${mcGolden.acc.toFixed(4)} acc_norm ${mcGolden.acc_norm.toFixed(4)}`,
 );

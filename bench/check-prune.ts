@@ -22,6 +22,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../src/io/tokenizer.js';
+import type { PruneReport } from '../src/report/prune-report.js';
 import { MODEL_DIR, NSAMPLES, SEQLEN, writeCalibration, writeEvalText } from './prune-data.js';
 import { findPython, repoRoot } from './python.js';
 
@@ -58,6 +59,7 @@ for (const method of ['wanda', 'sparsegpt'] as const) {
   CONFIGS.push({ label: `${method} 2:4`, method, flags: ['--method', method, '--nm', '2:4'], owl: false });
 }
 
+/** tools/prune_pipeline.py --json (its block sparsities are OWL's targets). */
 interface PruneJson {
   blocks: { index: number; outlierRatio: number | null; sparsity: number }[];
   modules: { name: string; sparsity: number }[];
@@ -68,10 +70,10 @@ interface PruneJson {
 }
 
 /** Run a command that prints one JSON object on stdout; stderr (progress) is dropped unless it fails. */
-function runJson(command: string, args: string[]): PruneJson {
+function runJson<T>(command: string, args: string[]): T {
   const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${run.stderr.slice(-4000)}`);
-  return JSON.parse(run.stdout) as PruneJson;
+  return JSON.parse(run.stdout) as T;
 }
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -106,7 +108,7 @@ function main(): number {
     for (const config of CONFIGS.filter((c) => !only || only.includes(c.label))) {
       const t0 = performance.now();
       const out = join(work, 'pruned');
-      const lithe = runJson(process.execPath, [
+      const lithe: PruneReport = runJson(process.execPath, [
         join(repoRoot, 'bin', 'lithe.js'),
         'prune',
         '--model',
@@ -118,7 +120,7 @@ function main(): number {
         '--json',
       ]);
       // The dense perplexity once per side: lithe prune always measures it, PyTorch only the first time.
-      const torch = runJson(python, [
+      const torch: PruneJson = runJson(python, [
         join(repoRoot, 'tools', 'prune_pipeline.py'),
         '--model',
         MODEL_DIR,
@@ -134,7 +136,7 @@ function main(): number {
       denseTorch ??= torch.perplexity?.before ?? null;
 
       const owlDelta = config.owl
-        ? Math.max(...lithe.blocks.map((b, i) => Math.abs(b.sparsity - torch.blocks[i].sparsity)))
+        ? Math.max(...lithe.blocks.map((b, i) => Math.abs(b.targetSparsity - torch.blocks[i].sparsity)))
         : null;
       const cmp = torch.comparison as NonNullable<PruneJson['comparison']>;
       let maskOk: boolean;

@@ -21,7 +21,7 @@ const GRAD_LIMIT = 1e-4;
 const golden = loadTrainGolden();
 
 // Gradients of one full forward/backward of the initial model, per tensor: max |Δ| / max |g_torch|.
-const model = loadGoldenModel();
+const model = await loadGoldenModel();
 const { inputs, targets } = new GoldenBatcher().batch(0);
 crossEntropy(model.forward(inputs), targets).backward();
 const grads = loadGoldenGrads();

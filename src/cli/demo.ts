@@ -92,17 +92,18 @@ export async function demo(argv: string[]): Promise<number> {
   const runs = DEMO_CONFIGS.length + 1;
   const progressOf = (run: number, name: string) => (p: Progress) =>
     bar({ ...p, phase: `[${run}/${runs}] ${name}: ${p.phase}` });
-  const dense = loadDecoder(modelDir);
+  const dense = await loadDecoder(modelDir);
   const parameters = [...dense.namedParameters().values()].reduce((n, t) => n + t.size, 0);
-  const densePerplexity = perplexity(dense, evalIds, { seqlen, onProgress: progressOf(1, 'dense') }).perplexity;
+  const densePerplexity = (await perplexity(dense, evalIds, { seqlen, onProgress: progressOf(1, 'dense') })).perplexity;
 
   const rows: DemoRow[] = [];
   for (const [i, config] of DEMO_CONFIGS.entries()) {
     const name = `${config.label} ${config.nm ? `${config.nm[0]}:${config.nm[1]}` : `${config.sparsity * 100}%`}`;
     const onProgress = progressOf(i + 2, name);
-    const model = loadDecoder(modelDir);
+    const model = await loadDecoder(modelDir);
     const pruneStart = performance.now();
-    const result = pruneModel(model, samples, {
+    const result = await pruneModel(model, {
+      calibration: samples,
       method: config.method,
       sparsity: config.sparsity,
       nm: config.nm,
@@ -117,7 +118,7 @@ export async function demo(argv: string[]): Promise<number> {
       nm: config.nm ? `${config.nm[0]}:${config.nm[1]}` : null,
       targetSparsity: result.targetSparsity,
       achievedSparsity: result.achievedSparsity,
-      perplexity: perplexity(model, evalIds, { seqlen, onProgress }).perplexity,
+      perplexity: (await perplexity(model, evalIds, { seqlen, onProgress })).perplexity,
       seconds,
     });
   }

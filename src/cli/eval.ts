@@ -58,7 +58,7 @@ export function evalTokens(tokenizer: LitheTokenizer, spec: string, perDocument:
 }
 
 /** `lithe eval --model DIR (--data FILE|corpus:split | --task FILE.jsonl) [--seqlen 256] [--batch 4] [--json]` */
-export function evalCommand(argv: string[]): number {
+export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('eval', argv, {
     model: { type: 'string' },
     data: { type: 'string' },
@@ -75,11 +75,11 @@ export function evalCommand(argv: string[]): number {
   const batchSize = positiveIntFlag('batch', values.batch, 4);
   const maxWindows =
     values['max-windows'] === undefined ? undefined : positiveIntFlag('max-windows', values['max-windows'], 1);
-  const model = loadDecoder(values.model);
+  const model = await loadDecoder(values.model);
   const tokenizer = loadTokenizer(values.model);
   const onProgress = stderrProgress();
   if (values.task) {
-    const result = multipleChoice(model, tokenizer, readChoiceTask(values.task), { onProgress });
+    const result = await multipleChoice(model, tokenizer, readChoiceTask(values.task), { onProgress });
     const out = { acc: result.acc, acc_norm: result.accNorm, items: result.items, seconds: result.seconds };
     process.stdout.write(
       values.json
@@ -89,7 +89,7 @@ export function evalCommand(argv: string[]): number {
     return 0;
   }
   const ids = evalTokens(tokenizer, values.data as string, values['per-document'] === true);
-  const result = perplexity(model, ids, { seqlen, batchSize, maxWindows, onProgress });
+  const result = await perplexity(model, ids, { seqlen, batchSize, maxWindows, onProgress });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {

@@ -5,7 +5,7 @@ import { generate } from '../models/generate.js';
 import { numberFlag, parseFlags, positiveIntFlag } from './args.js';
 
 /** `lithe generate --model DIR --prompt TEXT [--max-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--seed 0]` */
-export function generateCommand(argv: string[]): number {
+export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('generate', argv, {
     model: { type: 'string' },
     prompt: { type: 'string' },
@@ -17,7 +17,7 @@ export function generateCommand(argv: string[]): number {
   });
   if (!values.model) throw new UsageError('generate: --model DIR is required');
   if (values.prompt === undefined) throw new UsageError('generate: --prompt TEXT is required');
-  const model = loadDecoder(values.model);
+  const model = await loadDecoder(values.model);
   const tokenizer = loadTokenizer(values.model);
   const prompt = tokenizer.encode(values.prompt, { addSpecialTokens: false });
   if (prompt.length === 0) throw new UsageError('generate: the prompt encodes to no tokens');

@@ -176,29 +176,33 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
 
   const onProgress = stderrProgress();
-  const model = loadDecoder(values.model, { onProgress });
+  const model = await loadDecoder(values.model, { onProgress });
   let evalSeconds = 0;
-  const measure = (phase: string) => {
+  const measure = async (phase: string) => {
     if (!evalIds) return Number.NaN;
-    const result = perplexity(model, evalIds, { seqlen, onProgress: (p) => onProgress({ ...p, phase }) });
+    const result = await perplexity(model, evalIds, { seqlen, onProgress: (p) => onProgress({ ...p, phase }) });
     evalSeconds += result.seconds;
     return result.perplexity;
   };
-  const before = measure('eval before');
-  const result = asUsage('prune', () =>
-    pruneModel(model, samples, {
-      method,
-      sparsity,
-      nm,
-      allocation,
-      owlM,
-      owlLambda,
-      magnitudeGroup,
-      skip: values.skip ?? [],
-      onProgress,
+  const before = await measure('eval before');
+  // asUsage on the rejection: pruneModel's PruneErrors (bad pattern, skip glob) are usage errors.
+  const result = await pruneModel(model, {
+    calibration: samples,
+    method,
+    sparsity,
+    nm,
+    allocation,
+    owlM,
+    owlLambda,
+    magnitudeGroup,
+    skip: values.skip ?? [],
+    onProgress,
+  }).catch((err: unknown) =>
+    asUsage('prune', () => {
+      throw err;
     }),
   );
-  const after = measure('eval after');
+  const after = await measure('eval after');
   const report = buildPruneReport(result, {
     calibration,
     perplexity: evalIds ? { before, after } : null,

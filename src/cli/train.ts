@@ -82,7 +82,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   let model: DecoderForCausalLM;
   if (values.model) {
     if (values.preset) throw new UsageError('train: give --preset or --model, not both');
-    model = loadDecoder(values.model);
+    model = await loadDecoder(values.model);
   } else {
     const presetName = values.preset ?? 'tiny';
     if (!(presetName in PRESETS)) throw new UsageError(`--preset must be tiny or small, got '${presetName}'`);

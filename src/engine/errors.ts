@@ -27,3 +27,10 @@ export class EnvError extends UsageError {
     super(`${variable}=${JSON.stringify(value)} is not valid: ${allowed}`);
   }
 }
+
+/** A long operation stopped because its AbortSignal fired; what it changed in place so far stays changed. */
+export class OperationAbortedError extends LitheError {
+  constructor() {
+    super('aborted');
+  }
+}

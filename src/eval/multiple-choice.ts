@@ -1,6 +1,6 @@
 import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
-import { type OnProgress, progressReporter } from '../engine/progress.js';
+import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
 import { logSoftmax } from '../ops/softmax.js';
 import type { CausalLM } from './perplexity.js';
@@ -25,6 +25,8 @@ export interface MultipleChoiceOptions {
   /** Longest input the model takes; longer inputs keep their end (default 2048). */
   maxLength?: number;
   onProgress?: OnProgress;
+  /** Aborting stops between items with an OperationAbortedError. */
+  signal?: AbortSignal;
 }
 
 export interface MultipleChoiceResult {
@@ -79,35 +81,47 @@ export function continuationLogProb(
   return total;
 }
 
-/** Multiple-choice accuracy (acc and acc_norm) following lm-evaluation-harness. */
-export function multipleChoice(
+/** Index of the choice with the highest summed log-probability, and of the highest per UTF-8 byte. */
+function bestChoices(
+  model: CausalLM,
+  tokenizer: TextEncoder,
+  item: ChoiceItem,
+  delimiter: string,
+  maxLength: number | undefined,
+): { best: number; bestNorm: number } {
+  let best = -1;
+  let bestNorm = -1;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  let bestNormScore = Number.NEGATIVE_INFINITY;
+  item.choices.forEach((choice, c) => {
+    const lp = continuationLogProb(model, tokenizer, item.context, delimiter + choice, maxLength);
+    const norm = lp / Math.max(1, utf8.encode(choice).length);
+    if (lp > bestScore) [bestScore, best] = [lp, c];
+    if (norm > bestNormScore) [bestNormScore, bestNorm] = [norm, c];
+  });
+  return { best, bestNorm };
+}
+
+/** Multiple-choice accuracy (acc and acc_norm) following lm-evaluation-harness; yields to the event loop per item. */
+export async function multipleChoice(
   model: CausalLM,
   tokenizer: TextEncoder,
   items: ChoiceItem[],
   options: MultipleChoiceOptions = {},
-): MultipleChoiceResult {
+): Promise<MultipleChoiceResult> {
   const delimiter = options.targetDelimiter ?? ' ';
   const start = performance.now();
   const report = progressReporter(options.onProgress, 'eval', items.length, 'item');
   let correct = 0;
   let correctNorm = 0;
-  noGrad(() => {
-    items.forEach((item, n) => {
-      let best = -1;
-      let bestNorm = -1;
-      let bestScore = Number.NEGATIVE_INFINITY;
-      let bestNormScore = Number.NEGATIVE_INFINITY;
-      item.choices.forEach((choice, c) => {
-        const lp = continuationLogProb(model, tokenizer, item.context, delimiter + choice, options.maxLength);
-        const norm = lp / Math.max(1, utf8.encode(choice).length);
-        if (lp > bestScore) [bestScore, best] = [lp, c];
-        if (norm > bestNormScore) [bestNormScore, bestNorm] = [norm, c];
-      });
-      if (best === item.answer) correct++;
-      if (bestNorm === item.answer) correctNorm++;
-      report(n + 1);
-    });
-  });
+  throwIfAborted(options.signal);
+  for (const [n, item] of items.entries()) {
+    const { best, bestNorm } = noGrad(() => bestChoices(model, tokenizer, item, delimiter, options.maxLength));
+    if (best === item.answer) correct++;
+    if (bestNorm === item.answer) correctNorm++;
+    report(n + 1);
+    await yieldOrAbort(options.signal);
+  }
   const count = Math.max(1, items.length);
   return {
     acc: correct / count,

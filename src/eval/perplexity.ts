@@ -1,6 +1,6 @@
 import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
-import { type OnProgress, progressReporter } from '../engine/progress.js';
+import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
 import { crossEntropy } from '../ops/loss.js';
 
@@ -17,6 +17,8 @@ export interface PerplexityOptions {
   /** Score only the first N windows (default: all). */
   maxWindows?: number;
   onProgress?: OnProgress;
+  /** Aborting stops between forward batches with an OperationAbortedError. */
+  signal?: AbortSignal;
 }
 
 export interface PerplexityResult {
@@ -27,12 +29,42 @@ export interface PerplexityResult {
   seconds: number;
 }
 
+/** lossSum plus the mean next-token loss of each window w0 .. w0+n-1 (one forward pass), added in window order. */
+function addWindowLosses(
+  lossSum: number,
+  model: CausalLM,
+  ids: Int32Array,
+  w0: number,
+  n: number,
+  seqlen: number,
+): number {
+  const batch = new Tensor(ids.slice(w0 * seqlen, (w0 + n) * seqlen), [n, seqlen], 'i32');
+  const logits = model.forward(batch); // [n, T, V]
+  // Position i predicts token i+1; the last position has no target and is ignored (no copy of the logits).
+  const targets = new Tensor(new Int32Array(n * seqlen).fill(-100), [n * seqlen], 'i32');
+  for (let b = 0; b < n; b++) {
+    targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * seqlen);
+  }
+  const perToken = crossEntropy(logits, targets, { reduction: 'none' }).floatData();
+  let sum = lossSum;
+  for (let b = 0; b < n; b++) {
+    let s = 0;
+    for (let i = 0; i < seqlen - 1; i++) s += perToken[b * seqlen + i];
+    sum += s / (seqlen - 1);
+  }
+  return sum;
+}
+
 /**
  * Perplexity as Wanda and OWL measure it: cut the token stream into non-overlapping windows of
  * seqlen (dropping the remainder), take each window's mean next-token loss, and return
- * exp(mean over windows).
+ * exp(mean over windows). Yields to the event loop after each forward batch.
  */
-export function perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions = {}): PerplexityResult {
+export async function perplexity(
+  model: CausalLM,
+  ids: Int32Array,
+  options: PerplexityOptions = {},
+): Promise<PerplexityResult> {
   const seqlen = options.seqlen ?? 256;
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(seqlen) || seqlen < 2) throw new LitheError(`seqlen must be an integer >= 2, got ${seqlen}`);
@@ -43,25 +75,13 @@ export function perplexity(model: CausalLM, ids: Int32Array, options: Perplexity
   const start = performance.now();
   const report = progressReporter(options.onProgress, 'eval', windows * seqlen, 'tok');
   let lossSum = 0;
-  noGrad(() => {
-    for (let w0 = 0; w0 < windows; w0 += batchSize) {
-      const n = Math.min(batchSize, windows - w0);
-      const batch = new Tensor(ids.slice(w0 * seqlen, (w0 + n) * seqlen), [n, seqlen], 'i32');
-      const logits = model.forward(batch); // [n, T, V]
-      // Position i predicts token i+1; the last position has no target and is ignored (no copy of the logits).
-      const targets = new Tensor(new Int32Array(n * seqlen).fill(-100), [n * seqlen], 'i32');
-      for (let b = 0; b < n; b++) {
-        targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * seqlen);
-      }
-      const perToken = crossEntropy(logits, targets, { reduction: 'none' }).floatData();
-      for (let b = 0; b < n; b++) {
-        let s = 0;
-        for (let i = 0; i < seqlen - 1; i++) s += perToken[b * seqlen + i];
-        lossSum += s / (seqlen - 1);
-      }
-      report((w0 + n) * seqlen);
-    }
-  });
+  throwIfAborted(options.signal);
+  for (let w0 = 0; w0 < windows; w0 += batchSize) {
+    const n = Math.min(batchSize, windows - w0);
+    lossSum = noGrad(() => addWindowLosses(lossSum, model, ids, w0, n, seqlen));
+    report((w0 + n) * seqlen);
+    await yieldOrAbort(options.signal);
+  }
   return {
     perplexity: Math.exp(lossSum / windows),
     windows,

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DType } from '../engine/dtype.js';
-import { type OnProgress, progressReporter } from '../engine/progress.js';
+import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
+import { shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
-import { DecoderForCausalLM } from '../models/llama/model.js';
+import { DecoderForCausalLM, expectedParameterShapes } from '../models/llama/model.js';
 import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
 import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
@@ -39,37 +40,44 @@ export function readDecoderConfig(dir: string): DecoderConfig {
 
 export interface LoadOptions {
   onProgress?: OnProgress;
+  /** Aborting stops between tensor reads with an OperationAbortedError. */
+  signal?: AbortSignal;
+}
+
+/** How many of a float tensor's values are NaN or ±Inf (one pass). */
+function countNonFinite(data: ArrayLike<number>): number {
+  let count = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
+  return count;
 }
 
 /**
  * Load a Hugging Face decoder checkpoint directory (config.json + model.safetensors or a sharded
- * index). Weights are held in f32 for compute whatever their stored dtype.
+ * index). Weights are held in f32 for compute whatever their stored dtype. Config and checkpoint are
+ * checked against each other (names and shapes, from the headers) before the model is allocated, so a
+ * config that does not describe the checkpoint fails fast instead of eating memory; a NaN or ±Inf
+ * weight is an error. Yields to the event loop after each tensor read.
  */
-export function loadDecoder(dir: string, options: LoadOptions = {}): DecoderForCausalLM {
+export async function loadDecoder(dir: string, options: LoadOptions = {}): Promise<DecoderForCausalLM> {
   if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
   const config = readDecoderConfig(dir);
-  const model = new DecoderForCausalLM(config, { init: false });
   const reader = openCheckpoint(dir);
   try {
-    const expected = model.namedParameters();
-    const report = progressReporter(options.onProgress, 'load', expected.size, 'tensor');
-    let done = 0;
-    for (const [name, param] of expected) {
+    const expected: string[] = [];
+    for (const [name, shape] of expectedParameterShapes(config)) {
       if (!reader.has(name)) throw new CheckpointError(dir, 'missing from the checkpoint', name);
-      const stored = reader.read(name);
-      if (stored.shape.join(',') !== param.shape.join(',')) {
-        throw new CheckpointError(dir, `has shape [${stored.shape}], the config implies [${param.shape}]`, name);
+      const stored = reader.info(name).shape;
+      if (!shapesEqual(stored, shape)) {
+        throw new CheckpointError(dir, `has shape [${stored}], the config implies [${shape}]`, name);
       }
-      model.setParameter(name, stored.to('f32'));
-      report(++done);
+      expected.push(name);
     }
+    const known = new Set(expected);
     const unexpected = reader
       .keys()
       .filter(
         (k) =>
-          !expected.has(k) &&
-          !(config.tieWordEmbeddings && k === 'lm_head.weight') &&
-          !k.endsWith('rotary_emb.inv_freq'),
+          !known.has(k) && !(config.tieWordEmbeddings && k === 'lm_head.weight') && !k.endsWith('rotary_emb.inv_freq'),
       );
     if (unexpected.length > 0) {
       throw new CheckpointError(
@@ -77,10 +85,22 @@ export function loadDecoder(dir: string, options: LoadOptions = {}): DecoderForC
         `holds tensors this ${config.architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
       );
     }
+
+    throwIfAborted(options.signal);
+    const model = new DecoderForCausalLM(config, { init: false });
+    const report = progressReporter(options.onProgress, 'load', expected.length, 'tensor');
+    for (const [i, name] of expected.entries()) {
+      const weights = reader.read(name).to('f32');
+      const bad = countNonFinite(weights.floatData());
+      if (bad > 0) throw new CheckpointError(dir, `${name} holds ${bad} NaN / Inf values`);
+      model.setParameter(name, weights);
+      report(i + 1);
+      await yieldOrAbort(options.signal);
+    }
+    return model;
   } finally {
     reader.close();
   }
-  return model;
 }
 
 export interface SaveOptions {

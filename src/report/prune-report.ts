@@ -1,4 +1,4 @@
-import type { PruneResult } from '../compress/prune/pipeline.js';
+import type { ModuleSparsity, PruneResult } from '../compress/prune/pipeline.js';
 import type { TaskFormat } from '../data/tasks.js';
 import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
 
@@ -20,9 +20,14 @@ export interface PruneReport {
   pattern: PruneResult['pattern'];
   nm: [number, number] | null;
   targetSparsity: number;
+  /** Over all block Linears, skipped ones included. */
   achievedSparsity: number;
+  /** Over the pruned Linears only. */
+  prunedSparsity: number;
   blocks: PruneResult['blocks'];
-  modules: { name: string; shape: [number, number]; sparsity: number }[];
+  modules: ModuleSparsity[];
+  /** The block Linears left dense by --skip. */
+  skipped: ModuleSparsity[];
   calibration: CalibrationInfo | null;
   perplexity: { before: number; after: number } | null;
   seconds: { calibration: number; pruning: number; eval: number };
@@ -37,6 +42,9 @@ export interface PruneReportExtras {
   evalSeconds?: number;
 }
 
+/** A module's report entry, without the mask (the weights' zeros hold it). */
+const moduleEntry = ({ name, shape, sparsity }: ModuleSparsity): ModuleSparsity => ({ name, shape, sparsity });
+
 /** The report record of a pruning run (masks left out: they are in the weights' zeros). */
 export function buildPruneReport(result: PruneResult, extras: PruneReportExtras): PruneReport {
   return {
@@ -46,8 +54,15 @@ export function buildPruneReport(result: PruneResult, extras: PruneReportExtras)
     nm: result.nm,
     targetSparsity: result.targetSparsity,
     achievedSparsity: result.achievedSparsity,
-    blocks: result.blocks.map(({ index, outlierRatio, sparsity }) => ({ index, outlierRatio, sparsity })),
-    modules: result.modules.map(({ name, shape, sparsity }) => ({ name, shape, sparsity })),
+    prunedSparsity: result.prunedSparsity,
+    blocks: result.blocks.map(({ index, outlierRatio, targetSparsity, sparsity }) => ({
+      index,
+      outlierRatio,
+      targetSparsity,
+      sparsity,
+    })),
+    modules: result.modules.map(moduleEntry),
+    skipped: result.skipped.map(moduleEntry),
     calibration: extras.calibration,
     perplexity: extras.perplexity,
     seconds: {
@@ -61,7 +76,10 @@ export function buildPruneReport(result: PruneResult, extras: PruneReportExtras)
 const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
 const seconds = (s: number) => `${s.toFixed(2)} s`;
 
-/** report.html: summary, per-block sparsity chart (with OWL's outlier ratios), perplexity, timings, module table. */
+/**
+ * report.html: summary, per-block measured sparsity against the target (with OWL's per-block targets and outlier
+ * ratios), perplexity, timings, and tables of the pruned and the dense-left modules.
+ */
 export function pruneReportHtml(report: PruneReport): string {
   const isOwl = report.blocks.some((b) => b.outlierRatio !== null);
   const pattern = report.nm ? `${report.nm[0]}:${report.nm[1]}` : report.pattern;
@@ -70,8 +88,10 @@ export function pruneReportHtml(report: PruneReport): string {
     ['allocation', report.allocation],
     ['pattern', pattern],
     ['target sparsity', percent(report.targetSparsity)],
-    ['achieved sparsity', percent(report.achievedSparsity)],
+    ['achieved sparsity (all block Linears)', percent(report.achievedSparsity)],
+    ['sparsity of the pruned modules', percent(report.prunedSparsity)],
     ['pruned modules', String(report.modules.length)],
+    ['left dense', String(report.skipped.length)],
     [
       'calibration',
       report.calibration
@@ -80,9 +100,12 @@ export function pruneReportHtml(report: PruneReport): string {
     ],
   ]);
   const chart = barChartSvg({
-    title: isOwl ? 'Sparsity and outlier ratio per block' : 'Sparsity per block',
+    title: isOwl ? 'Measured sparsity, OWL target and outlier ratio per block' : 'Measured sparsity per block',
     categories: report.blocks.map((b) => String(b.index)),
-    bars: [{ name: 'block sparsity (%)', values: report.blocks.map((b) => b.sparsity * 100) }],
+    bars: [
+      { name: 'measured sparsity (%)', values: report.blocks.map((b) => b.sparsity * 100) },
+      ...(isOwl ? [{ name: 'OWL block target (%)', values: report.blocks.map((b) => b.targetSparsity * 100) }] : []),
+    ],
     yLabel: 'sparsity (%)',
     reference: { value: report.targetSparsity * 100, label: 'target (%)' },
     line: isOwl
@@ -108,10 +131,11 @@ export function pruneReportHtml(report: PruneReport): string {
     ['pruning', seconds(report.seconds.pruning)],
     ['eval', seconds(report.seconds.eval)],
   ]);
-  const modules = htmlTable(
-    ['module', 'shape', 'sparsity'],
-    report.modules.map((m) => [m.name, `${m.shape[0]} × ${m.shape[1]}`, percent(m.sparsity)]),
-  );
+  const moduleTable = (modules: ModuleSparsity[]) =>
+    htmlTable(
+      ['module', 'shape', 'sparsity'],
+      modules.map((m) => [m.name, `${m.shape[0]} × ${m.shape[1]}`, percent(m.sparsity)]),
+    );
   return htmlPage(
     `lithe prune: ${report.method}, ${pattern === 'unstructured' ? percent(report.targetSparsity) : pattern} ${report.allocation}`,
     [
@@ -119,7 +143,8 @@ export function pruneReportHtml(report: PruneReport): string {
       htmlSection('Blocks', chart),
       htmlSection('Perplexity', perplexity),
       htmlSection('Timings', timings),
-      htmlSection('Modules', modules),
+      htmlSection('Modules', moduleTable(report.modules)),
+      ...(report.skipped.length > 0 ? [htmlSection('Left dense', moduleTable(report.skipped))] : []),
     ].join('\n'),
   );
 }

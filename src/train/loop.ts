@@ -77,8 +77,8 @@ export interface TrainOptions {
   logEvery?: number;
   /** Call `evaluate` every this many steps; it is always called at the last one. */
   evalEvery?: number;
-  /** Validation metric, run without gradients. */
-  evaluate?: () => { perplexity: number };
+  /** Validation metric, run without gradients; may be async (perplexity is). */
+  evaluate?: () => { perplexity: number } | Promise<{ perplexity: number }>;
   /** Checkpoint every this many steps; a final checkpoint is always written when outDir is set. */
   checkpointEvery?: number;
   /**
@@ -298,7 +298,7 @@ async function runTraining(
         elapsedSeconds: elapsed(),
       };
       if (taken.gradNorm !== undefined) record.gradNorm = taken.gradNorm;
-      if (evaluateNow) record.valPerplexity = noGrad(() => evaluate().perplexity);
+      if (evaluateNow) record.valPerplexity = (await noGrad(evaluate)).perplexity;
       tokensSinceLog = 0;
       lastLogTime = now;
       if (out && metricsFile) {

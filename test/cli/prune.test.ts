@@ -41,7 +41,7 @@ const blockLinears = (model: DecoderForCausalLM) =>
   ][];
 
 describe('lithe prune', () => {
-  it('wanda 50% writes a loadable checkpoint, report.json, report.html and the same object on stdout', () => {
+  it('wanda 50% writes a loadable checkpoint, report.json, report.html and the same object on stdout', async () => {
     const r = prune('wanda', '--method', 'wanda', '--sparsity', '0.5', '--eval', evalText, '--json');
     assert.equal(r.status, 0, r.stderr);
     const out = join(work, 'wanda');
@@ -59,7 +59,7 @@ describe('lithe prune', () => {
     );
 
     // Every pruned row has ⌊in · s⌋ zeros.
-    const model = loadDecoder(out);
+    const model = await loadDecoder(out);
     const linears = blockLinears(model);
     assert.equal(linears.length, 4 * 7);
     for (const [name, linear] of linears) {
@@ -85,7 +85,9 @@ describe('lithe prune', () => {
       'nm',
       'pattern',
       'perplexity',
+      'prunedSparsity',
       'seconds',
+      'skipped',
       'targetSparsity',
     ]);
     assert.equal(report.method, 'wanda');
@@ -96,8 +98,9 @@ describe('lithe prune', () => {
     assert.equal(report.achievedSparsity, 0.5);
     assert.equal(report.blocks.length, 4);
     for (const block of report.blocks) {
-      assert.deepEqual(Object.keys(block).sort(), ['index', 'outlierRatio', 'sparsity']);
+      assert.deepEqual(Object.keys(block).sort(), ['index', 'outlierRatio', 'sparsity', 'targetSparsity']);
       assert.equal(block.outlierRatio, null);
+      assert.equal(block.targetSparsity, 0.5);
       assert.equal(block.sparsity, 0.5);
     }
     assert.equal(report.modules.length, 28);
@@ -120,7 +123,7 @@ describe('lithe prune', () => {
     assert.match(html, new RegExp(report.perplexity.after.toFixed(3)));
   });
 
-  it('N:M prunes n of every m input columns', () => {
+  it('N:M prunes n of every m input columns', async () => {
     const r = prune('nm', '--method', 'magnitude', '--nm', '2:4', '--skip', 'model.layers.0.*', '--json');
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
@@ -130,7 +133,15 @@ describe('lithe prune', () => {
     assert.equal(report.calibration, null);
     assert.equal(report.perplexity, null);
     assert.equal(report.modules.length, 3 * 7);
-    const model = loadDecoder(join(work, 'nm'));
+    assert.equal(report.skipped.length, 7);
+    assert.equal(report.prunedSparsity, 0.5);
+    assert.ok(report.achievedSparsity > 0.3 && report.achievedSparsity < 0.5, String(report.achievedSparsity));
+    assert.deepEqual(
+      report.blocks.map((b: { sparsity: number }) => b.sparsity),
+      [0, 0.5, 0.5, 0.5],
+    );
+    assert.match(readFileSync(join(work, 'nm', 'report.html'), 'utf8'), /Left dense/);
+    const model = await loadDecoder(join(work, 'nm'));
     for (const [name, linear] of blockLinears(model)) {
       const w = linear.weight.floatData();
       const zeros = (g: number) => [0, 1, 2, 3].filter((k) => w[g * 4 + k] === 0).length;
@@ -138,10 +149,10 @@ describe('lithe prune', () => {
     }
   });
 
-  it('magnitude --group layer cuts each matrix as a whole: rows keep different counts, the matrix the target', () => {
+  it('magnitude --group layer cuts each matrix as a whole: rows keep different counts, the matrix the target', async () => {
     const r = prune('layer', '--method', 'magnitude', '--sparsity', '0.5', '--group', 'layer', '--json');
     assert.equal(r.status, 0, r.stderr);
-    const model = loadDecoder(join(work, 'layer'));
+    const model = await loadDecoder(join(work, 'layer'));
     let unevenRows = false;
     for (const [name, linear] of blockLinears(model)) {
       const [rows, cols] = linear.weight.shape;
@@ -162,7 +173,7 @@ describe('lithe prune', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.allocation, 'owl');
-    const sparsities: number[] = report.blocks.map((b: { sparsity: number }) => b.sparsity);
+    const sparsities: number[] = report.blocks.map((b: { targetSparsity: number }) => b.targetSparsity);
     assert.ok(new Set(sparsities).size > 1, String(sparsities));
     const mean = sparsities.reduce((a, b) => a + b, 0) / sparsities.length;
     assert.ok(Math.abs(mean - 0.5) < 1e-9, String(mean));

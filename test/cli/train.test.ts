@@ -33,7 +33,7 @@ const small = [
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'train', ...args], { encoding: 'utf8' });
 
 describe('lithe train', () => {
-  it('trains from a preset with overrides and writes metrics, a checkpoint and the final model', () => {
+  it('trains from a preset with overrides and writes metrics, a checkpoint and the final model', async () => {
     const out = join(work, 'run');
     const r = run('--out', out, '--tokenizer', tokenizer, '--data', text, ...small, '--steps', '6', '--log-every', '2');
     assert.equal(r.status, 0, r.stderr);
@@ -49,7 +49,7 @@ describe('lithe train', () => {
       [2, 4, 6],
     );
     assert.ok(existsSync(join(out, 'checkpoint', 'trainer-state.json')));
-    const model = loadDecoder(join(out, 'model'));
+    const model = await loadDecoder(join(out, 'model'));
     assert.equal(model.config.numLayers, 1);
     assert.ok(existsSync(join(out, 'model', 'tokenizer.json')));
     // --resume continues to a larger step count from the checkpoint.

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PruneError, pruneModel, unstructuredMask, wandaScores } from '../../src/compress/prune/index.js';
 import { noGrad } from '../../src/engine/autograd.js';
+import { OperationAbortedError } from '../../src/engine/errors.js';
 import { Rng } from '../../src/engine/rng.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
@@ -124,10 +125,10 @@ describe('pruneModel', () => {
   const calibration = randomCalibration();
 
   for (const name of MODELS) {
-    it(`${name}: wanda and magnitude prune ⌊in·s⌋ of every row of every block Linear, and logits stay finite`, () => {
+    it(`${name}: wanda and magnitude prune ⌊in·s⌋ of every row of every block Linear, and logits stay finite`, async () => {
       for (const method of ['wanda', 'magnitude'] as const) {
-        const model = loadDecoder(modelDir(name));
-        const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
+        const model = await loadDecoder(modelDir(name));
+        const result = await pruneModel(model, { calibration, method, sparsity: 0.5 });
         assert.equal(result.modules.length, 7 * model.config.numLayers);
         for (const [index, layer] of model.model.layers.entries()) {
           for (const [short, lin] of Object.entries(blockLinears(layer))) {
@@ -144,30 +145,30 @@ describe('pruneModel', () => {
     });
   }
 
-  it('never prunes embeddings, norms or lm_head', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('never prunes embeddings, norms or lm_head', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const before = weightsOf(model);
-    pruneModel(model, calibration, { method: 'sparsegpt', sparsity: 0.5 });
+    await pruneModel(model, { calibration, method: 'sparsegpt', sparsity: 0.5 });
     for (const [name, values] of weightsOf(model)) {
       if (!/layers\.\d+\.(self_attn|mlp)\./.test(name)) assert.deepEqual(values, before.get(name), name);
     }
   });
 
-  it('magnitude needs no calibration; its layer group prunes ⌊out·in·s⌋ per matrix', () => {
-    const model = loadDecoder(modelDir('llama'));
-    const result = pruneModel(model, [], { method: 'magnitude', sparsity: 0.3, magnitudeGroup: 'layer' });
+  it('magnitude needs no calibration; its layer group prunes ⌊out·in·s⌋ per matrix', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const result = await pruneModel(model, { method: 'magnitude', sparsity: 0.3, magnitudeGroup: 'layer' });
     for (const m of result.modules) {
       const expected = Math.floor(m.shape[0] * m.shape[1] * 0.3);
       assert.equal(m.mask.filter((keep) => keep === 0).length, expected, m.name);
     }
     assert.equal(result.seconds.calibration, undefined);
-    assert.throws(() => pruneModel(model, [], { method: 'wanda', sparsity: 0.5 }), PruneError);
+    await assert.rejects(pruneModel(model, { method: 'wanda', sparsity: 0.5 }), PruneError);
   });
 
   for (const method of ['magnitude', 'wanda', 'sparsegpt'] as const) {
-    it(`${method} 2:4 holds in every group of 4 input columns of every pruned Linear`, () => {
-      const model = loadDecoder(modelDir('qwen2'));
-      const result = pruneModel(model, calibration, { method, nm: [2, 4] });
+    it(`${method} 2:4 holds in every group of 4 input columns of every pruned Linear`, async () => {
+      const model = await loadDecoder(modelDir('qwen2'));
+      const result = await pruneModel(model, { calibration, method, nm: [2, 4] });
       assert.equal(result.pattern, 'N:M');
       assert.equal(result.targetSparsity, 0.5);
       for (const m of result.modules) {
@@ -181,10 +182,11 @@ describe('pruneModel', () => {
     });
   }
 
-  it('leaves the modules matched by skip globs dense', () => {
-    const model = loadDecoder(modelDir('mistral'));
+  it('leaves the modules matched by skip globs dense', async () => {
+    const model = await loadDecoder(modelDir('mistral'));
     const before = weightsOf(model);
-    const result = pruneModel(model, calibration, {
+    const result = await pruneModel(model, {
+      calibration: calibration,
       method: 'wanda',
       sparsity: 0.5,
       skip: ['model.layers.0.*', 'model.layers.*.mlp.down_proj'],
@@ -193,7 +195,7 @@ describe('pruneModel', () => {
       'model.layers.1.mlp.down_proj',
       ...Object.keys(blockLinears(model.model.layers[0])).map((n) => `model.layers.0.${n}`),
     ];
-    assert.deepEqual([...result.skipped].sort(), [...dense].sort());
+    assert.deepEqual(result.skipped.map((m) => m.name).sort(), [...dense].sort());
     for (const name of dense)
       assert.deepEqual(model.namedParameters().get(`${name}.weight`)?.toArray(), before.get(`${name}.weight`));
     assert.deepEqual(
@@ -202,16 +204,71 @@ describe('pruneModel', () => {
         .map((n) => `model.layers.1.self_attn.${n}`)
         .concat(['gate_proj', 'up_proj'].map((n) => `model.layers.1.mlp.${n}`)),
     );
-    assert.throws(
-      () => pruneModel(model, calibration, { method: 'wanda', sparsity: 0.5, skip: ['model.layer.*'] }),
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, skip: ['model.layer.*'] }),
       /matches no module/,
     );
   });
 
-  it('OWL: block sparsities from the dense outlier ratios average to the target', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('with skip, achievedSparsity counts the zeros of all block Linears, prunedSparsity those of the pruned', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    // A dense weight with zeros of its own: they count toward the model's sparsity, not the pruned figure.
+    const skippedWeight = model.model.layers[1].mlp.downProj.weight;
+    skippedWeight.data.fill(0, 0, 100);
+    const result = await pruneModel(model, {
+      calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      skip: ['model.layers.0.self_attn.*', 'model.layers.1.mlp.down_proj'],
+    });
+    const zerosOf = (w: Tensor) => w.floatData().filter((v) => v === 0).length;
+    const count = (layers: DecoderLayer[], withSkipped = true) => {
+      let zeros = 0;
+      let total = 0;
+      for (const layer of layers) {
+        for (const [short, lin] of Object.entries(blockLinears(layer))) {
+          const skipped = layer === model.model.layers[0] ? short.startsWith('self_attn') : short === 'mlp.down_proj';
+          if (skipped && !withSkipped) continue;
+          zeros += zerosOf(lin.weight);
+          total += lin.weight.size;
+        }
+      }
+      return zeros / total;
+    };
+    const layers = model.model.layers;
+    assert.equal(result.achievedSparsity, count(layers));
+    assert.ok(result.achievedSparsity < 0.5, `${result.achievedSparsity}`);
+    assert.equal(result.prunedSparsity, 0.5);
+    assert.equal(result.prunedSparsity, count(layers, false));
+    // Per block: the target allocation asked for, and the zeros measured over all its Linears.
+    assert.deepEqual(
+      result.blocks.map((b) => b.targetSparsity),
+      [0.5, 0.5],
+    );
+    assert.deepEqual(
+      result.blocks.map((b) => b.sparsity),
+      [count([layers[0]]), count([layers[1]])],
+    );
+    assert.ok(result.blocks[0].sparsity < result.blocks[1].sparsity);
+    // The skipped modules with their shapes and own sparsity.
+    const [c, f] = [model.config.hiddenSize, model.config.intermediateSize];
+    assert.deepEqual(
+      result.skipped.find((m) => m.name === 'model.layers.1.mlp.down_proj'),
+      { name: 'model.layers.1.mlp.down_proj', shape: [c, f], sparsity: 100 / (c * f) },
+    );
+    assert.deepEqual(
+      result.skipped.map((m) => m.name),
+      ['q_proj', 'k_proj', 'v_proj', 'o_proj']
+        .map((n) => `model.layers.0.self_attn.${n}`)
+        .concat('model.layers.1.mlp.down_proj'),
+    );
+  });
+
+  it('OWL: block sparsities from the dense outlier ratios average to the target', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     const phases: string[] = [];
-    const result = pruneModel(model, calibration, {
+    const result = await pruneModel(model, {
+      calibration: calibration,
       method: 'wanda',
       sparsity: 0.5,
       allocation: 'owl',
@@ -219,7 +276,7 @@ describe('pruneModel', () => {
       onProgress: (p) => phases.push(`${p.phase} ${p.done}/${p.total} ${p.unit}`),
     });
     assert.deepEqual(phases, ['outliers 1/2 block', 'outliers 2/2 block', 'prune 1/2 block', 'prune 2/2 block']);
-    const sparsities = result.blocks.map((b) => b.sparsity);
+    const sparsities = result.blocks.map((b) => b.targetSparsity);
     assert.ok(Math.abs((sparsities[0] + sparsities[1]) / 2 - 0.5) < 1e-12);
     // Two blocks with different ratios land at S ± λ; more outliers, less pruning.
     assert.deepEqual(
@@ -236,16 +293,24 @@ describe('pruneModel', () => {
         assert.equal(row.filter((keep) => keep === 0).length, expected, m.name);
       }
     }
-    assert.throws(() => pruneModel(model, calibration, { method: 'wanda', nm: [2, 4], allocation: 'owl' }), PruneError);
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', nm: [2, 4], allocation: 'owl' }),
+      PruneError,
+    );
   });
 
-  it('wanda prunes block 0 from the dense embeddings and block 1 from the pruned block 0 outputs', () => {
-    const model = loadDecoder(modelDir('llama'));
-    const result = pruneModel(model, calibration, { method: 'wanda', sparsity: 0.5, batchSize: NSAMPLES });
+  it('wanda prunes block 0 from the dense embeddings and block 1 from the pruned block 0 outputs', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const result = await pruneModel(model, {
+      calibration: calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      batchSize: NSAMPLES,
+    });
     const maskOf = (name: string) => result.modules.find((m) => m.name === name)?.mask;
 
     // An independent recomputation on a fresh copy of the dense model.
-    const byHand = loadDecoder(modelDir('llama'));
+    const byHand = await loadDecoder(modelDir('llama'));
     noGrad(() => {
       const rope = byHand.rope(0, SEQLEN);
       const [layer0] = byHand.model.layers;
@@ -271,28 +336,28 @@ describe('pruneModel', () => {
     });
   });
 
-  it('SparseGPT reconstructs the dense logits better than wanda at 50%', () => {
-    const dense = logits(loadDecoder(modelDir('llama')), calibration);
-    const errorOf = (method: 'wanda' | 'sparsegpt') => {
-      const model = loadDecoder(modelDir('llama'));
-      const result = pruneModel(model, calibration, { method, sparsity: 0.5 });
+  it('SparseGPT reconstructs the dense logits better than wanda at 50%', async () => {
+    const dense = logits(await loadDecoder(modelDir('llama')), calibration);
+    const errorOf = async (method: 'wanda' | 'sparsegpt') => {
+      const model = await loadDecoder(modelDir('llama'));
+      const result = await pruneModel(model, { calibration, method, sparsity: 0.5 });
       assert.ok(
         result.achievedSparsity >= 0.5 && result.achievedSparsity < 0.6,
         `${method} ${result.achievedSparsity}`,
       );
       return meanSquaredError(logits(model, calibration), dense);
     };
-    const wanda = errorOf('wanda');
-    const sparsegpt = errorOf('sparsegpt');
+    const wanda = await errorOf('wanda');
+    const sparsegpt = await errorOf('sparsegpt');
     assert.ok(sparsegpt < wanda, `sparsegpt ${sparsegpt} vs wanda ${wanda}`);
   });
 
-  it('SparseGPT prunes bf16 weights in place and keeps their dtype', () => {
-    const model = loadDecoder(modelDir('llama'));
+  it('SparseGPT prunes bf16 weights in place and keeps their dtype', async () => {
+    const model = await loadDecoder(modelDir('llama'));
     for (const [name, t] of model.namedParameters()) {
       if (name.includes('_proj')) model.setParameter(name, t.to('bf16'));
     }
-    const result = pruneModel(model, calibration, { method: 'sparsegpt', nm: [2, 4] });
+    const result = await pruneModel(model, { calibration, method: 'sparsegpt', nm: [2, 4] });
     for (const m of result.modules) {
       const w = model.namedParameters().get(`${m.name}.weight`) as Tensor;
       assert.equal(w.dtype, 'bf16');
@@ -304,11 +369,64 @@ describe('pruneModel', () => {
     assert.ok(logits(model, calibration).every(Number.isFinite));
   });
 
-  it('rejects a sparsity that contradicts N:M and calibration samples of unequal length', () => {
-    const model = loadDecoder(modelDir('llama'));
-    assert.throws(() => pruneModel(model, calibration, { method: 'wanda', sparsity: 0.6, nm: [2, 4] }), /contradicts/);
-    assert.throws(
-      () => pruneModel(model, [new Int32Array(4), new Int32Array(5)], { method: 'wanda', sparsity: 0.5 }),
+  it('magnitude runs with no calibration at all; wanda without it says how to give it', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const result = await pruneModel(model, { method: 'magnitude', sparsity: 0.5 });
+    assert.equal(result.achievedSparsity, 0.5);
+    for (const method of ['wanda', 'sparsegpt'] as const) {
+      await assert.rejects(
+        pruneModel(model, { method, sparsity: 0.5 }),
+        (err: unknown) =>
+          err instanceof PruneError &&
+          err.message ===
+            `pruneModel: ${method} needs calibration samples: pass options.calibration (e.g. corpusCalibration(tokenizer, documents))`,
+      );
+    }
+    await assert.rejects(
+      pruneModel(model, { method: 'magnitude', sparsity: 0.5, allocation: 'owl' }),
+      /owl allocation needs/,
+    );
+  });
+
+  it('lets the event loop run between blocks and stops with OperationAbortedError when aborted', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    const controller = new AbortController();
+    const events: string[] = [];
+    const pruning = pruneModel(model, {
+      calibration,
+      method: 'wanda',
+      sparsity: 0.5,
+      signal: controller.signal,
+      onProgress: (p) => {
+        events.push(`${p.phase} ${p.done}`);
+        setImmediate(() => events.push(`after ${p.phase} ${p.done}`));
+      },
+    });
+    // Queued behind pruneModel's first yield (after block 0's statistics): runs once block 0 is pruned, mid-run.
+    setImmediate(() => {
+      events.push('abort');
+      controller.abort();
+    });
+    await assert.rejects(
+      pruning.finally(() => events.push('rejected')),
+      (err: unknown) => err instanceof OperationAbortedError && err.message === 'aborted',
+    );
+    assert.deepEqual(events, ['prune 1', 'abort', 'after prune 1', 'rejected']);
+    // Aborted between blocks: block 0 is pruned, block 1 still dense.
+    assert.ok(model.model.layers[0].selfAttn.qProj.weight.floatData().some((v) => v === 0));
+    assert.ok(model.model.layers[1].selfAttn.qProj.weight.floatData().every((v) => v !== 0));
+
+    await assert.rejects(
+      pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, signal: AbortSignal.abort() }),
+      OperationAbortedError,
+    );
+  });
+
+  it('rejects a sparsity that contradicts N:M and calibration samples of unequal length', async () => {
+    const model = await loadDecoder(modelDir('llama'));
+    await assert.rejects(pruneModel(model, { calibration, method: 'wanda', sparsity: 0.6, nm: [2, 4] }), /contradicts/);
+    await assert.rejects(
+      pruneModel(model, { calibration: [new Int32Array(4), new Int32Array(5)], method: 'wanda', sparsity: 0.5 }),
       /same, non-zero length/,
     );
   });

@@ -20,8 +20,8 @@ import type { Linear } from '../../src/nn/linear.js';
 const llamaDir = fileURLToPath(new URL('../../../test/golden/models/llama', import.meta.url));
 
 describe('pruning the Linears of a real decoder block', () => {
-  it('prunes every Linear of block 0 in place and the model still runs', () => {
-    const model = loadDecoder(llamaDir);
+  it('prunes every Linear of block 0 in place and the model still runs', async () => {
+    const model = await loadDecoder(llamaDir);
     const { selfAttn, mlp } = model.model.layers[0];
     const linears: Linear[] = [
       selfAttn.qProj,

@@ -42,7 +42,7 @@ export function loadTrainGolden(): TrainGolden {
   return JSON.parse(readFileSync(join(TRAIN_GOLDEN_DIR, 'loss-curve.json'), 'utf8')) as TrainGolden;
 }
 
-export function loadGoldenModel(): DecoderForCausalLM {
+export function loadGoldenModel(): Promise<DecoderForCausalLM> {
   return loadDecoder(TRAIN_GOLDEN_DIR);
 }
 
@@ -105,7 +105,7 @@ export interface GoldenRun {
  */
 export async function trainOnGolden(golden: TrainGolden, steps: number): Promise<GoldenRun> {
   const { hyper } = golden;
-  const model = loadGoldenModel();
+  const model = await loadGoldenModel();
   const optimizer = new AdamW(decayGroups(model, { weightDecay: hyper.weightDecay }), {
     lr: hyper.lr,
     betas: hyper.betas,

@@ -312,7 +312,7 @@ describe('saveDecoder into existing directories', () => {
     assert.deepEqual(readdirSync(foreign), ['data.csv']);
     await saveDecoder(model, foreign, { overwrite: true });
     assert.equal(readFileSync(join(foreign, 'data.csv'), 'utf8'), '1,2,3');
-    assert.deepEqual(loadDecoder(foreign).config, loadDecoder(dir).config);
+    assert.deepEqual((await loadDecoder(foreign)).config, (await loadDecoder(dir)).config);
   });
 
   it('refuses an output that contains an input, and writes into an already-open OutputDir', async () => {

@@ -23,17 +23,17 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describe('decoder matches transformers logits', () => {
   for (const name of ['llama', 'qwen2', 'mistral']) {
-    it(`${name}: full forward within 1e-4`, () => {
+    it(`${name}: full forward within 1e-4`, async () => {
       const ref = JSON.parse(readFileSync(`${golden(name)}/logits.json`, 'utf8')) as GoldenLogits;
-      const model = loadDecoder(golden(name));
+      const model = await loadDecoder(golden(name));
       const logits = noGrad(() => model.forward(tensor(ref.input_ids, undefined, { dtype: 'i32' })));
       assert.deepEqual(logits.shape, ref.shape);
       const diff = maxAbsDiff(logits.toArray(), ref.logits);
       assert.ok(diff < 1e-4, `max abs diff ${diff}`);
     });
-    it(`${name}: incremental decoding with a KV cache gives the same logits`, () => {
+    it(`${name}: incremental decoding with a KV cache gives the same logits`, async () => {
       const ref = JSON.parse(readFileSync(`${golden(name)}/logits.json`, 'utf8')) as GoldenLogits;
-      const model = loadDecoder(golden(name));
+      const model = await loadDecoder(golden(name));
       const ids = tensor(ref.input_ids, undefined, { dtype: 'i32' });
       const t = ids.shape[1];
       noGrad(() => {

@@ -22,11 +22,11 @@ const golden = JSON.parse(
 ) as EmbeddedGolden;
 
 describe('the embedded model (models/lithe-tiny)', () => {
-  it('tokenizes and scores a prompt as transformers does with the same files', () => {
+  it('tokenizes and scores a prompt as transformers does with the same files', async () => {
     const tokenizer = loadTokenizer(EMBEDDED_MODEL_DIR);
     const ids = tokenizer.encode(golden.prompt);
     assert.deepEqual([...ids], golden.ids);
-    const model = loadDecoder(EMBEDDED_MODEL_DIR);
+    const model = await loadDecoder(EMBEDDED_MODEL_DIR);
     const t = ids.length;
     const logits = noGrad(() => model.forward(new Tensor(ids, [1, t], 'i32'))); // [1, T, V]
     const data = logits.floatData();

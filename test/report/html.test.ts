@@ -42,13 +42,14 @@ describe('prune report', () => {
     pattern: 'unstructured',
     nm: null,
     targetSparsity: 0.5,
-    achievedSparsity: 0.5,
+    achievedSparsity: 0.25,
+    prunedSparsity: 0.5,
     blocks: [
-      { index: 0, outlierRatio: 1.5, sparsity: 0.45 },
-      { index: 1, outlierRatio: 0.5, sparsity: 0.55 },
+      { index: 0, outlierRatio: 1.5, targetSparsity: 0.45, sparsity: 0.4375 },
+      { index: 1, outlierRatio: 0.5, targetSparsity: 0.55, sparsity: 0.125 },
     ],
     modules: [{ name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5, mask: new Uint8Array(8) }],
-    skipped: [],
+    skipped: [{ name: 'model.layers.1.mlp.down_proj', shape: [2, 4], sparsity: 0.125 }],
     seconds: { calibration: 2, pruning: 3 },
   };
 
@@ -61,12 +62,22 @@ describe('prune report', () => {
       evalSeconds: 4,
     });
     assert.deepEqual(report.modules, [{ name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5 }]);
+    assert.deepEqual(report.skipped, result.skipped);
+    assert.deepEqual(report.blocks, result.blocks);
+    assert.equal(report.achievedSparsity, 0.25);
+    assert.equal(report.prunedSparsity, 0.5);
     assert.deepEqual(report.seconds, { calibration: 3, pruning: 3, eval: 4 });
     assert.deepEqual(report.calibration, calibration);
     assert.deepEqual(report.perplexity, { before: 10, after: 12 });
     const html = pruneReportHtml(report);
     assert.match(html, /<svg/);
     assert.match(html, /outlier ratio/);
+    // Bars: each block's measured sparsity and, with OWL, its target; the overall target is the dashed line.
+    assert.match(html, /<title>0: measured sparsity \(%\) 43\.8<\/title>/);
+    assert.match(html, /<title>1: OWL block target \(%\) 55<\/title>/);
+    assert.equal((html.match(/<rect [^>]*><title>/g) ?? []).length, 4);
+    assert.match(html, /<title>target \(%\) 50<\/title>/);
+    assert.match(html, /<h2>Left dense<\/h2>[\s\S]*model\.layers\.1\.mlp\.down_proj[\s\S]*12\.50%/);
     assert.match(html, /12\.000/);
     assert.match(html, /\+?20\.0%/);
   });
@@ -75,5 +86,18 @@ describe('prune report', () => {
     const report = buildPruneReport({ ...result, seconds: { pruning: 1 } }, { calibration: null, perplexity: null });
     assert.deepEqual(report.seconds, { calibration: 0, pruning: 1, eval: 0 });
     assert.match(pruneReportHtml(report), /Not measured/);
+    const uniform = pruneReportHtml(
+      buildPruneReport(
+        {
+          ...result,
+          allocation: 'uniform',
+          blocks: result.blocks.map((b) => ({ ...b, outlierRatio: null, targetSparsity: 0.5 })),
+          skipped: [],
+        },
+        { calibration: null, perplexity: null },
+      ),
+    );
+    assert.equal((uniform.match(/<rect [^>]*><title>/g) ?? []).length, 2);
+    assert.doesNotMatch(uniform, /Left dense|OWL block target/);
   });
 });

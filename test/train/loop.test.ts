@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Tensor } from '../../src/engine/tensor.js';
+import { perplexity } from '../../src/eval/perplexity.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { parseDecoderConfig } from '../../src/models/llama/config.js';
@@ -192,7 +193,7 @@ describe('train', () => {
     });
     assert.equal(trainerState(outDir).step, 2);
     assert.deepEqual(weights(model), before[1]);
-    assert.deepEqual(weights(loadDecoder(join(outDir, 'checkpoint'))), before[1]);
+    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), before[1]);
   });
 
   it('resuming after a crash drops metrics logged past the checkpoint and a line cut short', async () => {
@@ -244,7 +245,7 @@ describe('train', () => {
     assert.deepEqual([result.stopped, result.step], ['aborted', 3]);
     assert.equal(trainerState(outDir).step, 3);
     assert.ok(existsSync(join(outDir, 'checkpoint', 'optimizer.safetensors')));
-    assert.deepEqual(weights(loadDecoder(join(outDir, 'checkpoint'))), weights(model));
+    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), weights(model));
     const records = readMetrics(outDir);
     assert.deepEqual(
       records.map((r) => r.step),
@@ -306,6 +307,21 @@ describe('train', () => {
       mul(crossEntropy(m.forward(inputs), targets), Number.NaN);
     await assert.rejects(train(model, batcher, { optimizer, steps: 2, outDir, hooks: { lossFn: nan } }), TrainError);
     assert.equal(existsSync(outDir), false);
+  });
+
+  it('awaits an async evaluate, such as perplexity', async () => {
+    const { model, optimizer, batcher } = setUp();
+    const records: TrainRecord[] = [];
+    const ids = Int32Array.from({ length: 64 }, (_, i) => i % model.config.vocabSize);
+    await train(model, batcher, {
+      optimizer,
+      steps: 2,
+      evaluate: () => perplexity(model, ids, { seqlen: 16 }),
+      onLog: (r) => records.push(r),
+    });
+    const [last] = records.slice(-1);
+    assert.equal(last.step, 2);
+    assert.ok(Number.isFinite(last.valPerplexity) && (last.valPerplexity as number) > 1, String(last.valPerplexity));
   });
 
   it('rejects resume without a checkpoint and checkpointing without an outDir', async () => {

@@ -16,8 +16,8 @@ const golden = loadTrainGolden();
 const PREFIX = 30;
 
 describe('training matches PyTorch on a tiny LLaMA (test/golden/train, tools/make_train_golden.py)', () => {
-  it('gradients of a full forward/backward are within 1e-4 of torch (max |Δ| / max |g| per tensor)', (t) => {
-    const model = loadGoldenModel();
+  it('gradients of a full forward/backward are within 1e-4 of torch (max |Δ| / max |g| per tensor)', async (t) => {
+    const model = await loadGoldenModel();
     const { inputs, targets } = new GoldenBatcher().batch(0);
     const loss = crossEntropy(model.forward(inputs), targets);
     assert.ok(relativeDiff(loss.item(), golden.gradLoss) < 1e-6, `loss ${loss.item()} vs torch ${golden.gradLoss}`);

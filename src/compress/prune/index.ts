@@ -9,7 +9,15 @@ export {
 export { PruneError } from './errors.js';
 export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstructuredMask } from './mask.js';
 export { outlierRatio, owlSparsities } from './owl.js';
-export { type PrunedModule, type PruneMethod, type PruneOptions, type PruneResult, pruneModel } from './pipeline.js';
+export {
+  type ModuleSparsity,
+  type PrunedModule,
+  type PruneMethod,
+  type PruneModelOptions,
+  type PruneOptions,
+  type PruneResult,
+  pruneModel,
+} from './pipeline.js';
 export {
   type PruneRecipe,
   parseRecipe,

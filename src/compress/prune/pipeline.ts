@@ -1,5 +1,5 @@
 import { noGrad } from '../../engine/autograd.js';
-import { type OnProgress, progressReporter } from '../../engine/progress.js';
+import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../../engine/progress.js';
 import { asFloat, fromFloat, Tensor } from '../../engine/tensor.js';
 import type { DecoderForCausalLM, DecoderLayer, Rope } from '../../models/llama/model.js';
 import { Linear } from '../../nn/linear.js';
@@ -36,13 +36,25 @@ export interface PruneOptions {
   onProgress?: OnProgress;
 }
 
-export interface PrunedModule {
+/** pruneModel's options: what to prune, plus the calibration data and an abort signal. */
+export type PruneModelOptions = PruneOptions & {
+  /** nsamples arrays of seqlen ids, e.g. corpusCalibration(tokenizer, documents); wanda, sparsegpt and owl need them. */
+  calibration?: readonly Int32Array[];
+  /** Aborting stops between blocks with an OperationAbortedError; the blocks pruned so far stay pruned. */
+  signal?: AbortSignal;
+};
+
+/** A block Linear's measured sparsity. */
+export interface ModuleSparsity {
   /** Full dotted name, e.g. 'model.layers.3.mlp.down_proj'. */
   name: string;
   /** Weight shape [out, in]. */
   shape: [number, number];
-  /** Zeros / weights after pruning. */
+  /** Zeros / weights after pruning (a skipped module counts the zeros it already had). */
   sparsity: number;
+}
+
+export interface PrunedModule extends ModuleSparsity {
   /** 1 = kept, 0 = pruned: out·in entries, row-major. */
   mask: Uint8Array;
 }
@@ -53,13 +65,18 @@ export interface PruneResult {
   pattern: 'unstructured' | 'N:M';
   nm: [number, number] | null;
   targetSparsity: number;
-  /** Zeros / weights over all pruned Linears together. */
+  /** Zeros / weights over all block Linears, the skipped ones (with their own zeros) included: the model's figure. */
   achievedSparsity: number;
-  /** Per block: its OWL outlier ratio (percent; null without OWL) and the sparsity its Linears were pruned to. */
-  blocks: { index: number; outlierRatio: number | null; sparsity: number }[];
+  /** Zeros / weights over the pruned Linears only. */
+  prunedSparsity: number;
+  /**
+   * Per block: its OWL outlier ratio (percent; null without OWL), the sparsity allocation asked of its pruned
+   * Linears, and the measured zeros / weights over all its Linears (skipped included).
+   */
+  blocks: { index: number; outlierRatio: number | null; targetSparsity: number; sparsity: number }[];
   modules: PrunedModule[];
-  /** Names of the block Linears left dense by `skip`. */
-  skipped: string[];
+  /** The block Linears left dense by `skip`. */
+  skipped: ModuleSparsity[];
   /**
    * calibration: running calibration data through the blocks and gathering statistics (absent when none is
    * needed: magnitude with uniform allocation); pruning: scoring, masking and SparseGPT's updates.
@@ -136,6 +153,9 @@ function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm
   return mask;
 }
 
+/** zeros / total, 0 when there are no weights (every Linear skipped). */
+const zeroFraction = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
+
 function countZeros(w: Tensor): number {
   const data = asFloat(w).floatData();
   let zeros = 0;
@@ -143,11 +163,11 @@ function countZeros(w: Tensor): number {
   return zeros;
 }
 
-/** Elapsed seconds of fn, added to a running total. */
+/** Elapsed seconds of fn, run off the tape (forwards through weights that require grad), added to a running total. */
 function timed<T>(totals: { seconds: number }, fn: () => T): T {
   const start = performance.now();
   try {
-    return fn();
+    return noGrad(fn);
   } finally {
     totals.seconds += (performance.now() - start) / 1000;
   }
@@ -162,16 +182,17 @@ function timed<T>(totals: { seconds: number }, fn: () => T): T {
  *   pruned, then the pruned block runs again and its outputs become the next block's inputs;
  * - with allocation 'owl', a first pass over the dense model gives each block's outlier ratio from the
  *   Wanda scores of all its Linears, and owlSparsities turns them into the blocks' sparsities.
- * Magnitude with uniform allocation needs no calibration (pass []). Embeddings, norms and lm_head are never pruned.
+ * Magnitude with uniform allocation needs no calibration. Embeddings, norms and lm_head are never pruned.
  * Memory: one block's activations (nsamples × seqlen × hidden) plus the current block's statistics; q/k/v share
  * one Hessian and gate/up another, so SparseGPT holds four per block.
+ * It yields to the event loop after each block's statistics pass and after each block's pruning (and per block of
+ * OWL's pass), reporting progress per block. An aborted signal stops it there with an OperationAbortedError,
+ * leaving the model half-pruned: reload it to start again.
  */
-export function pruneModel(
-  model: DecoderForCausalLM,
-  calibration: readonly Int32Array[],
-  options: PruneOptions,
-): PruneResult {
+export async function pruneModel(model: DecoderForCausalLM, options: PruneModelOptions): Promise<PruneResult> {
   const {
+    calibration = [],
+    signal,
     method,
     nm,
     allocation = 'uniform',
@@ -201,7 +222,11 @@ export function pruneModel(
   const layers = model.model.layers;
   const needsCalibration = method !== 'magnitude' || allocation === 'owl';
   if (needsCalibration) {
-    if (calibration.length === 0) throw new PruneError(`pruneModel: ${method} with ${allocation} needs calibration`);
+    if (calibration.length === 0) {
+      throw new PruneError(
+        `pruneModel: ${method === 'magnitude' ? 'owl allocation' : method} needs calibration samples: pass options.calibration (e.g. corpusCalibration(tokenizer, documents))`,
+      );
+    }
     const seqlen = calibration[0].length;
     if (seqlen === 0 || calibration.some((s) => s.length !== seqlen)) {
       throw new PruneError('pruneModel: calibration samples must all have the same, non-zero length');
@@ -259,99 +284,109 @@ export function pruneModel(
       for (let i = 0; i < inputs.length; i++) inputs[i] = runBlock(layer, inputs[i]);
     });
 
-  return noGrad(() => {
-    // OWL's first pass: outlier ratios of the dense model, dense outputs feeding the next block.
-    let outlierRatios: number[] | null = null;
-    if (allocation === 'owl') {
-      const report = progressReporter(onProgress, 'outliers', layers.length, 'block');
-      const inputs = embedded();
-      outlierRatios = layers.map((layer, index) => {
-        const groups = inputGroups(layer);
-        record(layer, inputs, groups, false, index + 1 < layers.length);
-        const ratio = timed(pruningTime, () =>
-          outlierRatio(
-            groups.flatMap((g) =>
-              g.linears.map((linear) => wandaScores(linear.weight, (g.stats as InputStats).normsSq)),
-            ),
-            owlM,
-          ),
-        );
-        report(index + 1);
-        return ratio;
-      });
-    }
-    const blockSparsities = outlierRatios
-      ? owlSparsities(outlierRatios, targetSparsity, owlLambda)
-      : layers.map(() => targetSparsity);
-
-    /** Prune one Linear in place at the block's sparsity; returns its mask. */
-    const pruneLinear = (linear: Linear, stats: InputStats | null, sparsity: number): Uint8Array => {
-      const w = linear.weight;
-      if (nm) checkNm(nm[0], nm[1], w.shape[1], `pruneModel (${nameOf(linear)})`);
-      if (method === 'sparsegpt') return sparsegptInPlace(w, (stats as InputStats).hessian(), sparsity, nm);
-      const scores = method === 'wanda' ? wandaScores(w, (stats as InputStats).normsSq) : magnitudeScores(w);
-      const mask = nm
-        ? nmMask(scores, nm[0], nm[1])
-        : unstructuredMask(scores, sparsity, { group: method === 'magnitude' ? magnitudeGroup : 'row' });
-      applyMask(w, mask);
-      return mask;
-    };
-
-    const report = progressReporter(onProgress, 'prune', layers.length, 'block');
-    const needsStats = method !== 'magnitude';
-    const inputs = needsStats ? embedded() : [];
-    const modules: PrunedModule[] = [];
-    const skipped: string[] = [];
-    let zeros = 0;
-    let total = 0;
-    layers.forEach((layer, index) => {
+  throwIfAborted(signal);
+  // OWL's first pass: outlier ratios of the dense model, dense outputs feeding the next block.
+  let outlierRatios: number[] | null = null;
+  if (allocation === 'owl') {
+    const report = progressReporter(onProgress, 'outliers', layers.length, 'block');
+    const inputs = embedded();
+    outlierRatios = [];
+    for (const [index, layer] of layers.entries()) {
       const groups = inputGroups(layer);
-      // Groups whose Linears are all skipped need no statistics (SparseGPT's Hessians are the costly part).
-      const active = groups.filter((group) => group.linears.some((linear) => !isSkipped(linear)));
-      if (needsStats) record(layer, inputs, active, method === 'sparsegpt');
-      timed(pruningTime, () => {
-        for (const group of groups) {
-          for (const linear of group.linears) {
-            if (isSkipped(linear)) {
-              skipped.push(nameOf(linear));
-              continue;
-            }
-            const mask = pruneLinear(linear, group.stats, blockSparsities[index]);
-            const [out, inFeatures] = linear.weight.shape;
-            const moduleZeros = countZeros(linear.weight);
-            zeros += moduleZeros;
-            total += linear.weight.size;
-            modules.push({
-              name: nameOf(linear),
-              shape: [out, inFeatures],
-              sparsity: moduleZeros / linear.weight.size,
-              mask,
-            });
-          }
-          group.stats = null; // release this group's statistics (SparseGPT's Hessians) as soon as it is done
-        }
-      });
-      if (needsStats && index + 1 < layers.length) advance(layer, inputs);
+      record(layer, inputs, groups, false, index + 1 < layers.length);
+      const ratio = timed(pruningTime, () =>
+        outlierRatio(
+          groups.flatMap((g) => g.linears.map((linear) => wandaScores(linear.weight, (g.stats as InputStats).normsSq))),
+          owlM,
+        ),
+      );
+      outlierRatios.push(ratio);
       report(index + 1);
-    });
+      await yieldOrAbort(signal);
+    }
+  }
+  const blockSparsities = outlierRatios
+    ? owlSparsities(outlierRatios, targetSparsity, owlLambda)
+    : layers.map(() => targetSparsity);
 
-    return {
-      method,
-      allocation,
-      pattern: nm ? 'N:M' : 'unstructured',
-      nm: nm ? [nm[0], nm[1]] : null,
-      targetSparsity,
-      achievedSparsity: total === 0 ? 0 : zeros / total,
-      blocks: layers.map((_, index) => ({
-        index,
-        outlierRatio: outlierRatios ? outlierRatios[index] : null,
-        sparsity: blockSparsities[index],
-      })),
-      modules,
-      skipped,
-      seconds: needsCalibration
-        ? { calibration: calibrationTime.seconds, pruning: pruningTime.seconds }
-        : { pruning: pruningTime.seconds },
-    };
-  });
+  /** Prune one Linear in place at the block's sparsity; returns its mask. */
+  const pruneLinear = (linear: Linear, stats: InputStats | null, sparsity: number): Uint8Array => {
+    const w = linear.weight;
+    if (nm) checkNm(nm[0], nm[1], w.shape[1], `pruneModel (${nameOf(linear)})`);
+    if (method === 'sparsegpt') return sparsegptInPlace(w, (stats as InputStats).hessian(), sparsity, nm);
+    const scores = method === 'wanda' ? wandaScores(w, (stats as InputStats).normsSq) : magnitudeScores(w);
+    const mask = nm
+      ? nmMask(scores, nm[0], nm[1])
+      : unstructuredMask(scores, sparsity, { group: method === 'magnitude' ? magnitudeGroup : 'row' });
+    applyMask(w, mask);
+    return mask;
+  };
+
+  const report = progressReporter(onProgress, 'prune', layers.length, 'block');
+  const needsStats = method !== 'magnitude';
+  const inputs = needsStats ? embedded() : [];
+  const modules: PrunedModule[] = [];
+  const skipped: ModuleSparsity[] = [];
+  const blocks: PruneResult['blocks'] = [];
+  // Zeros and weights of the pruned Linears, and of all block Linears.
+  const pruned = { zeros: 0, total: 0 };
+  const all = { zeros: 0, total: 0 };
+  for (const [index, layer] of layers.entries()) {
+    const groups = inputGroups(layer);
+    // Groups whose Linears are all skipped need no statistics (SparseGPT's Hessians are the costly part).
+    const active = groups.filter((group) => group.linears.some((linear) => !isSkipped(linear)));
+    if (needsStats) {
+      record(layer, inputs, active, method === 'sparsegpt');
+      await yieldOrAbort(signal);
+    }
+    const block = { zeros: 0, total: 0 };
+    timed(pruningTime, () => {
+      for (const group of groups) {
+        for (const linear of group.linears) {
+          const mask = isSkipped(linear) ? null : pruneLinear(linear, group.stats, blockSparsities[index]);
+          const [out, inFeatures] = linear.weight.shape;
+          const { size } = linear.weight;
+          const zeros = countZeros(linear.weight);
+          const measured: ModuleSparsity = { name: nameOf(linear), shape: [out, inFeatures], sparsity: zeros / size };
+          block.zeros += zeros;
+          block.total += size;
+          if (mask) {
+            pruned.zeros += zeros;
+            pruned.total += size;
+            modules.push({ ...measured, mask });
+          } else {
+            skipped.push(measured);
+          }
+        }
+        group.stats = null; // release this group's statistics (SparseGPT's Hessians) as soon as it is done
+      }
+    });
+    all.zeros += block.zeros;
+    all.total += block.total;
+    blocks.push({
+      index,
+      outlierRatio: outlierRatios ? outlierRatios[index] : null,
+      targetSparsity: blockSparsities[index],
+      sparsity: zeroFraction(block),
+    });
+    if (needsStats && index + 1 < layers.length) advance(layer, inputs);
+    report(index + 1);
+    await yieldOrAbort(signal);
+  }
+
+  return {
+    method,
+    allocation,
+    pattern: nm ? 'N:M' : 'unstructured',
+    nm: nm ? [nm[0], nm[1]] : null,
+    targetSparsity,
+    achievedSparsity: zeroFraction(all),
+    prunedSparsity: zeroFraction(pruned),
+    blocks,
+    modules,
+    skipped,
+    seconds: needsCalibration
+      ? { calibration: calibrationTime.seconds, pruning: pruningTime.seconds }
+      : { pruning: pruningTime.seconds },
+  };
 }

@@ -54,6 +54,67 @@ export class KVCache {
   }
 }
 
+/** Dimensions of one Linear: weight [outFeatures, inFeatures], and a bias [outFeatures] or none. */
+interface LinearDims {
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+}
+
+/**
+ * A block's Linears by submodule and HF name: the one table the modules are built from and
+ * expectedParameterShapes reads, so a checkpoint is checked against exactly the shapes the model has.
+ */
+function blockLinearDims(config: DecoderConfig) {
+  const { hiddenSize: c, numHeads: h, numKvHeads: hkv, headDim: d, intermediateSize: f } = config;
+  const dims = (inFeatures: number, outFeatures: number, bias: boolean): LinearDims => ({
+    inFeatures,
+    outFeatures,
+    bias,
+  });
+  return {
+    self_attn: {
+      q_proj: dims(c, h * d, config.qkvBias),
+      k_proj: dims(c, hkv * d, config.qkvBias),
+      v_proj: dims(c, hkv * d, config.qkvBias),
+      o_proj: dims(h * d, c, config.oBias),
+    },
+    mlp: {
+      gate_proj: dims(c, f, config.mlpBias),
+      up_proj: dims(c, f, config.mlpBias),
+      down_proj: dims(f, c, config.mlpBias),
+    },
+  };
+}
+
+/** A block Linear of these dimensions, drawn with the config's initializer range (or zeros, to be loaded). */
+function newLinear(dims: LinearDims, config: DecoderConfig, init: Init): Linear {
+  return new Linear(dims.inFeatures, dims.outFeatures, { bias: dims.bias, initStd: config.initializerRange, ...init });
+}
+
+/**
+ * Every parameter's HF name and shape, in the model's order, from the config alone (nothing allocated).
+ * Lazy, so that checking a checkpoint against a config claiming absurdly many layers stops at the first
+ * missing tensor; `new Map(expectedParameterShapes(config))` is the whole map.
+ */
+export function* expectedParameterShapes(config: DecoderConfig): Generator<[string, number[]]> {
+  const { hiddenSize: c, vocabSize: v } = config;
+  yield ['model.embed_tokens.weight', [v, c]];
+  const blocks = Object.entries(blockLinearDims(config));
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const [module, linears] of blocks) {
+      for (const [name, { inFeatures, outFeatures, bias }] of Object.entries(linears)) {
+        yield [`model.layers.${i}.${module}.${name}.weight`, [outFeatures, inFeatures]];
+        if (bias) yield [`model.layers.${i}.${module}.${name}.bias`, [outFeatures]];
+      }
+    }
+    yield [`model.layers.${i}.input_layernorm.weight`, [c]];
+    yield [`model.layers.${i}.post_attention_layernorm.weight`, [c]];
+  }
+  yield ['model.norm.weight', [c]];
+  if (!config.tieWordEmbeddings) yield ['lm_head.weight', [v, c]];
+}
+
 /** Multi-head self-attention with grouped-query heads and RoPE; HF names q/k/v/o_proj. */
 export class Attention extends Module {
   readonly qProj: Linear;
@@ -67,11 +128,12 @@ export class Attention extends Module {
     init: Init,
   ) {
     super();
-    const { hiddenSize: c, numHeads: h, numKvHeads: hkv, headDim: d, initializerRange: std } = config;
-    this.qProj = this.addChild('q_proj', new Linear(c, h * d, { bias: config.qkvBias, initStd: std, ...init }));
-    this.kProj = this.addChild('k_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, ...init }));
-    this.vProj = this.addChild('v_proj', new Linear(c, hkv * d, { bias: config.qkvBias, initStd: std, ...init }));
-    this.oProj = this.addChild('o_proj', new Linear(h * d, c, { bias: config.oBias, initStd: std, ...init }));
+    const dims = blockLinearDims(config).self_attn;
+    const child = (name: keyof typeof dims) => this.addChild(name, newLinear(dims[name], config, init));
+    this.qProj = child('q_proj');
+    this.kProj = child('k_proj');
+    this.vProj = child('v_proj');
+    this.oProj = child('o_proj');
   }
 
   // x: [B, T, C] -> [B, T, C]
@@ -99,10 +161,11 @@ export class Mlp extends Module {
 
   constructor(config: DecoderConfig, init: Init) {
     super();
-    const { hiddenSize: c, intermediateSize: f, mlpBias: bias, initializerRange: std } = config;
-    this.gateProj = this.addChild('gate_proj', new Linear(c, f, { bias, initStd: std, ...init }));
-    this.upProj = this.addChild('up_proj', new Linear(c, f, { bias, initStd: std, ...init }));
-    this.downProj = this.addChild('down_proj', new Linear(f, c, { bias, initStd: std, ...init }));
+    const dims = blockLinearDims(config).mlp;
+    const child = (name: keyof typeof dims) => this.addChild(name, newLinear(dims[name], config, init));
+    this.gateProj = child('gate_proj');
+    this.upProj = child('up_proj');
+    this.downProj = child('down_proj');
   }
 
   forward(x: Tensor): Tensor {
