@@ -25,6 +25,15 @@ describe('package entry', () => {
       'AdamW',
       'clipGradNorm',
       'backendInfo',
+      'oneshot',
+      'pruneModel',
+      'buildPruneReport',
+      'pruneReportHtml',
+      'demoReportHtml',
+      'parseRecipe',
+      'resolveModelPath',
+      'openOutputDir',
+      'encodeDocumentsCached',
     ]) {
       assert.equal(typeof (lithe as Record<string, unknown>)[name], 'function', name);
     }

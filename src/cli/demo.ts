@@ -3,15 +3,18 @@ import { corpusCalibration } from '../compress/prune/calibration.js';
 import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
 import { loadTextSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
+import { ensureFits } from '../engine/memory.js';
 import type { Progress } from '../engine/progress.js';
-import { perplexity } from '../eval/perplexity.js';
 import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
 import { withOutputDir } from '../io/output-dir.js';
-import { loadTokenizer } from '../io/tokenizer.js';
+import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { EMBEDDED_MODEL_DIR, hasEmbeddedModel } from '../models/embedded.js';
+import { calibrationBytes, parameterBytes } from '../models/llama/memory.js';
 import { type DemoReport, type DemoRow, demoReportHtml, demoSetting } from '../report/demo-report.js';
-import { asUsage, parseFlags, positiveIntFlag } from './args.js';
-import { evalTokens } from './eval.js';
+import { runInfo } from '../report/run-info.js';
+import { evalTokens, evaluatePerplexity } from '../workflows/evaluate.js';
+import { commandLine, resolveModel, warnPastContext } from './common.js';
+import { type CommandSpec, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 interface DemoConfig {
@@ -52,95 +55,127 @@ export function demoTable(report: DemoReport): string {
   return `${lines.join('\n')}\n`;
 }
 
+export const demoSpec = {
+  name: 'demo',
+  summary:
+    'prune the embedded model (lithe-tiny) at 50% and 70% with magnitude, Wanda, Wanda+OWL, SparseGPT and ' +
+    'SparseGPT+OWL, plus 2:4 Wanda and SparseGPT; prints a table and writes report.html and results.json',
+  usage: '[flags]',
+  flags: {
+    model: {
+      kind: 'string',
+      value: 'DIR',
+      defaultText: 'lithe-tiny (embedded)',
+      help: 'model directory, or org/name in the Hugging Face cache',
+    },
+    revision: { kind: 'string', value: 'REV', default: 'main', help: 'Hugging Face cache revision of --model' },
+    out: { kind: 'string', value: 'DIR', default: 'lithe-demo', help: 'where report.html and results.json go' },
+    overwrite: { kind: 'boolean', help: 'write into a non-empty directory lithe did not write (deletes nothing)' },
+    nsamples: { kind: 'int', default: 128, max: 1e7, help: 'calibration samples, shared by every setting' },
+    seqlen: { kind: 'int', default: 256, max: 1 << 20, help: 'tokens per calibration sample' },
+    calib: {
+      kind: 'string',
+      value: 'SOURCE',
+      default: 'sotu:train',
+      help: 'calibration text: a corpus, .txt or .jsonl',
+    },
+    eval: { kind: 'string', value: 'SOURCE', default: 'sotu:test', help: 'perplexity text' },
+    'eval-seqlen': {
+      kind: 'int',
+      default: 256,
+      min: 2,
+      max: 1 << 20,
+      help: 'perplexity window length (lithe eval --seqlen)',
+    },
+    'eval-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+    json: { kind: 'boolean', help: 'print the results as one JSON object' },
+  },
+  examples: ['npx lithe demo', 'lithe demo --out demo-llama --model ../shared/models/llama-ref --eval-windows 64'],
+} as const satisfies CommandSpec;
+
 /**
- * `lithe demo [--model DIR] [--out DIR] [--nsamples N] [--seqlen T] [--calib SOURCE] [--eval SOURCE] [--json]`:
- * prune the embedded model (or DIR) with every DEMO_CONFIGS setting, each from the dense weights with the
- * same calibration samples (default sotu:train), evaluate each on --eval (default sotu:test), print a table
- * and write OUT/report.html and OUT/results.json (default OUT: ./lithe-demo).
+ * `lithe demo`: prune the embedded model (or --model) with every DEMO_CONFIGS setting, each from the dense weights
+ * with the same calibration samples, evaluate each as `lithe eval` does, print a table and write report.html and
+ * results.json. The output directory is checked and locked before any work.
  */
 export async function demo(argv: string[]): Promise<number> {
-  const { values } = parseFlags('demo', argv, {
-    model: { type: 'string' },
-    out: { type: 'string' },
-    nsamples: { type: 'string' },
-    seqlen: { type: 'string' },
-    calib: { type: 'string' },
-    eval: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  const modelDir = values.model ?? EMBEDDED_MODEL_DIR;
-  if (!values.model && !hasEmbeddedModel()) {
+  const values = parseCommand(demoSpec, argv);
+  if (values.model === undefined && !hasEmbeddedModel()) {
     throw new UsageError(`demo: the embedded model is missing from ${EMBEDDED_MODEL_DIR}; pass --model DIR`);
   }
-  const outDir = values.out ?? 'lithe-demo';
-  const nsamples = positiveIntFlag('nsamples', values.nsamples, 128);
-  const seqlen = positiveIntFlag('seqlen', values.seqlen, 256);
-  const calibSource = values.calib ?? 'sotu:train';
-  const evalSource = values.eval ?? 'sotu:test';
+  const modelDir = values.model === undefined ? EMBEDDED_MODEL_DIR : resolveModel(values.model, values.revision);
+  const { nsamples, seqlen } = values;
   const seed = 0;
   const start = performance.now();
   // A bad model directory fails here, before the calibration text is encoded.
-  readDecoderConfig(modelDir);
+  const config = readDecoderConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
-  const samples = asUsage('demo', () =>
-    corpusCalibration(tokenizer, loadTextSource(calibSource).documents, { nsamples, seqlen, seed }),
+  checkTokenizerFits(tokenizer, config, modelDir);
+  warnPastContext(config, 'seqlen', seqlen);
+  warnPastContext(config, 'eval-seqlen', values['eval-seqlen']);
+  ensureFits(
+    2 * parameterBytes(config) + calibrationBytes(config, nsamples, seqlen, 'sparsegpt'),
+    `demo: calibration with ${nsamples} samples × ${seqlen} tokens`,
   );
-  const evalIds = asUsage('demo', () => evalTokens(tokenizer, evalSource, false));
-  if (evalIds.length <= seqlen) throw new UsageError(`demo: --eval ${evalSource} is shorter than one window`);
+  const outOptions = { inputs: [modelDir], overwrite: values.overwrite, what: '--out', kind: 'demo' };
+  return withOutputDir(values.out, outOptions, async (out) => {
+    const samples = corpusCalibration(tokenizer, loadTextSource(values.calib).documents, { nsamples, seqlen, seed });
+    const evalIds = evalTokens(tokenizer, values.eval, false);
+    const protocol = { data: values.eval, seqlen: values['eval-seqlen'], windows: values['eval-windows'] };
 
-  const bar = stderrProgress();
-  const runs = DEMO_CONFIGS.length + 1;
-  const progressOf = (run: number, name: string) => (p: Progress) =>
-    bar({ ...p, phase: `[${run}/${runs}] ${name}: ${p.phase}` });
-  const dense = await loadDecoder(modelDir);
-  const parameters = [...dense.namedParameters().values()].reduce((n, t) => n + t.size, 0);
-  const densePerplexity = (await perplexity(dense, evalIds, { seqlen, onProgress: progressOf(1, 'dense') })).perplexity;
+    const bar = stderrProgress();
+    const runs = DEMO_CONFIGS.length + 1;
+    const progressOf = (run: number, name: string) => (p: Progress) =>
+      bar({ ...p, phase: `[${run}/${runs}] ${name}: ${p.phase}` });
+    const dense = await loadDecoder(modelDir);
+    const parameters = [...dense.namedParameters().values()].reduce((n, t) => n + t.size, 0);
+    const denseResult = await evaluatePerplexity(dense, evalIds, protocol, { onProgress: progressOf(1, 'dense') });
 
-  const rows: DemoRow[] = [];
-  for (const [i, config] of DEMO_CONFIGS.entries()) {
-    const name = `${config.label} ${config.nm ? `${config.nm[0]}:${config.nm[1]}` : `${config.sparsity * 100}%`}`;
-    const onProgress = progressOf(i + 2, name);
-    const model = await loadDecoder(modelDir);
-    const pruneStart = performance.now();
-    const result = await pruneModel(model, {
-      calibration: samples,
-      method: config.method,
-      sparsity: config.sparsity,
-      nm: config.nm,
-      allocation: config.allocation,
-      onProgress,
-    });
-    const seconds = since(pruneStart);
-    rows.push({
-      label: config.label,
-      method: config.method,
-      allocation: config.allocation,
-      nm: config.nm ? `${config.nm[0]}:${config.nm[1]}` : null,
-      targetSparsity: result.targetSparsity,
-      achievedSparsity: result.achievedSparsity,
-      perplexity: (await perplexity(model, evalIds, { seqlen, onProgress })).perplexity,
-      seconds,
-    });
-  }
-  const report: DemoReport = {
-    model: values.model ?? 'lithe-tiny (embedded)',
-    parameters,
-    calibration: { source: calibSource, nsamples: samples.length, seqlen, seed },
-    eval: { source: evalSource, tokens: evalIds.length, seqlen },
-    densePerplexity,
-    rows,
-    totalSeconds: since(start),
-  };
-  await withOutputDir(outDir, { what: '--out' }, (out) => {
+    const rows: DemoRow[] = [];
+    for (const [i, config] of DEMO_CONFIGS.entries()) {
+      const name = `${config.label} ${config.nm ? `${config.nm[0]}:${config.nm[1]}` : `${config.sparsity * 100}%`}`;
+      const onProgress = progressOf(i + 2, name);
+      const model = await loadDecoder(modelDir);
+      const pruneStart = performance.now();
+      const result = await pruneModel(model, {
+        method: config.method,
+        sparsity: config.sparsity,
+        nm: config.nm,
+        allocation: config.allocation,
+        calibration: samples,
+        onProgress,
+      });
+      const seconds = since(pruneStart);
+      rows.push({
+        label: config.label,
+        method: config.method,
+        allocation: config.allocation,
+        nm: config.nm ? `${config.nm[0]}:${config.nm[1]}` : null,
+        targetSparsity: result.targetSparsity,
+        achievedSparsity: result.achievedSparsity,
+        perplexity: (await evaluatePerplexity(model, evalIds, protocol, { onProgress })).perplexity,
+        seconds,
+      });
+    }
+    const report: DemoReport = {
+      run: runInfo(commandLine(['lithe', 'demo', ...argv]), values.model ?? 'lithe-tiny (embedded)', modelDir),
+      model: values.model ?? 'lithe-tiny (embedded)',
+      parameters,
+      calibration: { source: values.calib, nsamples: samples.length, seqlen, seed },
+      eval: denseResult.protocol,
+      densePerplexity: denseResult.perplexity,
+      rows,
+      totalSeconds: since(start),
+    };
     out.writeFile('results.json', `${JSON.stringify(report, null, 2)}\n`);
     out.writeFile('report.html', demoReportHtml(report));
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write(demoTable(report));
+      process.stdout.write(
+        `\nperplexity on ${protocol.data}: ${report.eval.windows} windows × ${protocol.seqlen} tokens\n${report.totalSeconds.toFixed(0)} s; wrote ${join(values.out, 'report.html')} and results.json\n`,
+      );
+    }
+    return 0;
   });
-  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else {
-    process.stdout.write(demoTable(report));
-    process.stdout.write(
-      `\n${report.totalSeconds.toFixed(0)} s; wrote ${join(outDir, 'report.html')} and results.json\n`,
-    );
-  }
-  return 0;
 }

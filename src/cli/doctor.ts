@@ -1,11 +1,23 @@
 import { availableParallelism } from 'node:os';
 import { backendInfo } from '../backends/registry.js';
-import { parseFlags } from './args.js';
-import { litheVersion } from './version.js';
+import { litheVersion } from '../version.js';
+import { type CommandSpec, parseCommand } from './flags.js';
+
+export const doctorSpec = {
+  name: 'doctor',
+  summary: 'show the compute backend (native or ts), threads, SIMD level and the native addon status',
+  usage: '[--json]',
+  flags: { json: { kind: 'boolean', help: 'print the report as one JSON object' } },
+  examples: ['lithe doctor', 'LITHE_BACKEND=ts lithe doctor --json'],
+  notes: [
+    'Environment: LITHE_BACKEND=native|ts forces a backend; LITHE_THREADS=N sets the native thread count; ' +
+      'LITHE_MEMORY_LIMIT=BYTES (or 8G) caps the memory lithe plans to use.',
+  ],
+} as const satisfies CommandSpec;
 
 /** `lithe doctor`: which kernels lithe runs on, and why. */
-export function doctor(argv: string[]): number {
-  const { values } = parseFlags('doctor', argv, { json: { type: 'boolean' } });
+export function doctorCommand(argv: string[]): number {
+  const values = parseCommand(doctorSpec, argv);
   const info = backendInfo();
   const report = {
     lithe: litheVersion(),

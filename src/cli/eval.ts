@@ -1,12 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DataError } from '../data/corpora.js';
-import { formatDocuments, loadTextSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
+import { ensureFits } from '../engine/memory.js';
 import { type ChoiceItem, multipleChoice } from '../eval/multiple-choice.js';
 import { perplexity } from '../eval/perplexity.js';
-import { loadDecoder } from '../io/checkpoint.js';
-import { encodeDocuments, type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
-import { parseFlags, positiveIntFlag } from './args.js';
+import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
+import { forwardBytes, parameterBytes } from '../models/llama/memory.js';
+import { evalTokens } from '../workflows/evaluate.js';
+import { resolveModel, warnPastContext } from './common.js';
+import { type CommandSpec, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 /** Rows {context, choices[], answer} of a multiple-choice task file. */
@@ -42,45 +45,84 @@ export function readChoiceTask(file: string): ChoiceItem[] {
   return items;
 }
 
-/**
- * The token stream to score. By default the whole text is encoded once without special tokens
- * (a .txt file as it is; a corpus or .jsonl as `lithe data export` writes it). With perDocument,
- * each document is encoded on its own and followed by EOS, as llama-ref's README measured.
- */
-export function evalTokens(tokenizer: LitheTokenizer, spec: string, perDocument: boolean): Int32Array {
-  if (!perDocument && spec.endsWith('.txt') && existsSync(spec)) {
-    return tokenizer.encode(readFileSync(spec, 'utf8'), { addSpecialTokens: false });
-  }
-  const documents = loadTextSource(spec).documents;
-  return perDocument
-    ? encodeDocuments(tokenizer, documents)
-    : tokenizer.encode(formatDocuments(documents), { addSpecialTokens: false });
-}
+export const evalSpec = {
+  name: 'eval',
+  summary: 'perplexity on a text (--data) or multiple-choice accuracy on a task file (--task)',
+  usage: '--model DIR (--data SOURCE | --task FILE.jsonl) [flags]',
+  flags: {
+    model: {
+      kind: 'string',
+      value: 'DIR',
+      required: true,
+      help: 'model directory, or org/name in the Hugging Face cache',
+    },
+    revision: {
+      kind: 'string',
+      value: 'REV',
+      default: 'main',
+      help: 'Hugging Face cache revision (branch, tag or commit)',
+    },
+    data: {
+      kind: 'string',
+      value: 'SOURCE',
+      help: 'text to score: sotu:train|val|test, moby:train|test, a .txt or a .jsonl of {"text"} rows',
+    },
+    task: {
+      kind: 'string',
+      value: 'FILE',
+      help: 'multiple-choice rows {"context", "choices": [...], "answer": index}',
+    },
+    seqlen: { kind: 'int', default: 256, max: 1 << 20, help: 'window length in tokens (perplexity)' },
+    batch: { kind: 'int', default: 4, max: 4096, help: 'windows per forward pass' },
+    'max-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+    'per-document': {
+      kind: 'boolean',
+      help: 'encode each document on its own followed by EOS, instead of the whole text at once',
+    },
+    'per-item': { kind: 'boolean', help: "with --task --json: include each item's log-likelihoods and prediction" },
+    json: { kind: 'boolean', help: 'print the result as one JSON object' },
+  },
+  examples: [
+    'lithe eval --model models/lithe-tiny --data sotu:test',
+    'lithe eval --model models/lithe-tiny --task tasks.jsonl --json --per-item',
+  ],
+  notes: [
+    'Perplexity: the text is encoded once without special tokens and cut into non-overlapping windows of --seqlen; ' +
+      'the result is exp(mean window loss), as Wanda and OWL measure it. Multiple choice: acc and acc_norm ' +
+      '(byte-length normalised) as lm-evaluation-harness computes them.',
+  ],
+} as const satisfies CommandSpec;
 
-/** `lithe eval --model DIR (--data FILE|corpus:split | --task FILE.jsonl) [--seqlen 256] [--batch 4] [--json]` */
+/** `lithe eval`: perplexity or multiple-choice accuracy. */
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('eval', argv, {
-    model: { type: 'string' },
-    data: { type: 'string' },
-    task: { type: 'string' },
-    seqlen: { type: 'string' },
-    batch: { type: 'string' },
-    'max-windows': { type: 'string' },
-    json: { type: 'boolean' },
-    'per-document': { type: 'boolean' },
-  });
-  if (!values.model) throw new UsageError('eval: --model DIR is required');
+  const values = parseCommand(evalSpec, argv);
   if (!values.data === !values.task) throw new UsageError('eval: give exactly one of --data and --task');
-  const seqlen = positiveIntFlag('seqlen', values.seqlen, 256);
-  const batchSize = positiveIntFlag('batch', values.batch, 4);
-  const maxWindows =
-    values['max-windows'] === undefined ? undefined : positiveIntFlag('max-windows', values['max-windows'], 1);
-  const model = await loadDecoder(values.model);
-  const tokenizer = loadTokenizer(values.model);
+  const modelDir = resolveModel(values.model, values.revision);
+  const config = readDecoderConfig(modelDir);
+  const tokenizer = loadTokenizer(modelDir);
+  const task = values.task === undefined ? null : readChoiceTask(values.task);
+  const ids = values.data === undefined ? null : evalTokens(tokenizer, values.data, values['per-document']);
+  if (ids) {
+    warnPastContext(config, 'seqlen', values.seqlen);
+    ensureFits(
+      parameterBytes(config) + forwardBytes(config, values.batch, values.seqlen),
+      `eval: a forward pass of --batch ${values.batch} × --seqlen ${values.seqlen}`,
+    );
+  }
   const onProgress = stderrProgress();
-  if (values.task) {
-    const result = await multipleChoice(model, tokenizer, readChoiceTask(values.task), { onProgress });
-    const out = { acc: result.acc, acc_norm: result.accNorm, items: result.items, seconds: result.seconds };
+  const model = await loadDecoder(modelDir, { onProgress });
+  checkTokenizerFits(tokenizer, model.config, modelDir);
+  if (task) {
+    const result = await multipleChoice(model, tokenizer, task, { onProgress });
+    const out = {
+      model: values.model,
+      task: values.task,
+      acc: result.acc,
+      acc_norm: result.accNorm,
+      items: result.items,
+      seconds: result.seconds,
+      ...(values['per-item'] ? { perItem: result.perItem } : {}),
+    };
     process.stdout.write(
       values.json
         ? `${JSON.stringify(out)}\n`
@@ -88,13 +130,23 @@ export async function evalCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const ids = evalTokens(tokenizer, values.data as string, values['per-document'] === true);
-  const result = await perplexity(model, ids, { seqlen, batchSize, maxWindows, onProgress });
+  const result = await perplexity(model, ids as Int32Array, {
+    seqlen: values.seqlen,
+    batchSize: values.batch,
+    maxWindows: values['max-windows'],
+    onProgress,
+  });
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    const protocol = {
+      model: values.model,
+      data: values.data,
+      seqlen: values.seqlen,
+      perDocument: values['per-document'],
+    };
+    process.stdout.write(`${JSON.stringify({ ...protocol, ...result })}\n`);
   } else {
     process.stdout.write(
-      `perplexity ${result.perplexity.toFixed(4)}  (${result.windows} windows × ${seqlen} = ${result.tokens} tokens, ${result.seconds.toFixed(1)} s, ${(result.tokens / result.seconds).toFixed(0)} tok/s)\n`,
+      `perplexity ${result.perplexity.toFixed(4)}  (${result.windows} windows × ${values.seqlen} = ${result.tokens} tokens, ${result.seconds.toFixed(1)} s, ${(result.tokens / result.seconds).toFixed(0)} tok/s)\n`,
     );
   }
   return 0;

@@ -1,36 +1,83 @@
 import { UsageError } from '../engine/errors.js';
-import { loadDecoder } from '../io/checkpoint.js';
-import { loadTokenizer } from '../io/tokenizer.js';
+import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { generate } from '../models/generate.js';
-import { numberFlag, parseFlags, positiveIntFlag } from './args.js';
+import { resolveModel, warnPastContext } from './common.js';
+import { type CommandSpec, parseCommand } from './flags.js';
 
-/** `lithe generate --model DIR --prompt TEXT [--max-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--seed 0]` */
+export const generateSpec = {
+  name: 'generate',
+  summary: 'continue a prompt: greedy, or sampled with --temperature, --top-k and --top-p',
+  usage: '--model DIR --prompt TEXT [flags]',
+  flags: {
+    model: {
+      kind: 'string',
+      value: 'DIR',
+      required: true,
+      help: 'model directory, or org/name in the Hugging Face cache',
+    },
+    revision: {
+      kind: 'string',
+      value: 'REV',
+      default: 'main',
+      help: 'Hugging Face cache revision (branch, tag or commit)',
+    },
+    prompt: {
+      kind: 'string',
+      value: 'TEXT',
+      default: '',
+      allowEmpty: true,
+      help: "the text to continue; empty starts from the tokenizer's BOS",
+    },
+    'max-tokens': { kind: 'int', default: 64, max: 1 << 20, help: 'new tokens to generate at most' },
+    temperature: { kind: 'number', default: 0, min: 0, max: 100, help: '0 is greedy decoding' },
+    'top-k': { kind: 'int', default: 0, min: 0, help: 'sample from the k most likely tokens only (0: no limit)' },
+    'top-p': {
+      kind: 'number',
+      default: 1,
+      min: 0,
+      max: 1,
+      help: 'sample from the smallest set of tokens whose probability reaches p (1: no limit)',
+    },
+    seed: { kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'sampling seed' },
+    'no-special-tokens': {
+      kind: 'boolean',
+      help: "encode the prompt without the tokenizer's special tokens (by default BOS is added as transformers does)",
+    },
+  },
+  examples: [
+    "lithe generate --model models/lithe-tiny --prompt 'The state of the Union is'",
+    "lithe generate --model models/lithe-tiny --prompt 'We will' --temperature 0.8 --top-p 0.9 --seed 1",
+  ],
+} as const satisfies CommandSpec;
+
+/** `lithe generate`: every flag is checked and the model loaded before anything is printed. */
 export async function generateCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('generate', argv, {
-    model: { type: 'string' },
-    prompt: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    seed: { type: 'string' },
-  });
-  if (!values.model) throw new UsageError('generate: --model DIR is required');
-  if (values.prompt === undefined) throw new UsageError('generate: --prompt TEXT is required');
-  const model = await loadDecoder(values.model);
-  const tokenizer = loadTokenizer(values.model);
-  const prompt = tokenizer.encode(values.prompt, { addSpecialTokens: false });
-  if (prompt.length === 0) throw new UsageError('generate: the prompt encodes to no tokens');
+  const values = parseCommand(generateSpec, argv);
+  const modelDir = resolveModel(values.model, values.revision);
+  const config = readDecoderConfig(modelDir);
+  const tokenizer = loadTokenizer(modelDir);
+  checkTokenizerFits(tokenizer, config, modelDir);
+  // The tokenizer's own post-processor decides the special tokens (BOS for LLaMA-style ones), as transformers does.
+  let prompt = tokenizer.encode(values.prompt, { addSpecialTokens: !values['no-special-tokens'] });
+  if (prompt.length === 0) {
+    if (tokenizer.bosTokenId === null) {
+      throw new UsageError('generate: the prompt is empty and the tokenizer has no BOS token to start from');
+    }
+    prompt = Int32Array.of(tokenizer.bosTokenId);
+  }
+  warnPastContext(config, 'max-tokens', prompt.length + values['max-tokens']);
+  const model = await loadDecoder(modelDir);
   const stop = tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId];
   process.stdout.write(values.prompt);
   const emitted: number[] = [];
   let printed = '';
   generate(model, prompt, {
-    maxNewTokens: positiveIntFlag('max-tokens', values['max-tokens'], 64),
-    temperature: numberFlag('temperature', values.temperature, 0, 0, 100),
-    topK: numberFlag('top-k', values['top-k'], 0, 0, Number.MAX_SAFE_INTEGER),
-    topP: numberFlag('top-p', values['top-p'], 1, 0, 1),
-    seed: numberFlag('seed', values.seed, 0, 0, 2 ** 32 - 1),
+    maxNewTokens: values['max-tokens'],
+    temperature: values.temperature,
+    topK: values['top-k'],
+    topP: values['top-p'],
+    seed: values.seed,
     stopTokenIds: stop,
     onToken: (id) => {
       if (stop.includes(id)) return;

@@ -1,73 +1,131 @@
+import { PruneError } from '../compress/prune/errors.js';
+import { RecipeError } from '../compress/prune/recipe.js';
+import { DataError } from '../data/corpora.js';
 import { LitheError, UsageError } from '../engine/errors.js';
-import { data } from './data.js';
-import { demo } from './demo.js';
-import { doctor } from './doctor.js';
-import { evalCommand } from './eval.js';
-import { generateCommand } from './generate.js';
-import { pruneCommand } from './prune.js';
-import { tokenizerCommand } from './tokenizer.js';
-import { trainCommand } from './train.js';
-import { litheVersion } from './version.js';
+import { MemoryError } from '../engine/memory.js';
+import { CheckpointError, OutputError, outputErrorFrom } from '../io/errors.js';
+import { ModelNotFoundError } from '../io/hf-cache.js';
+import { TokenizerError } from '../io/tokenizer.js';
+import { ConfigError } from '../models/llama/config.js';
+import { BpeTrainingError } from '../tokenizer/bpe-trainer.js';
+import { litheVersion } from '../version.js';
+import { dataExportCommand, dataExportSpec } from './data.js';
+import { demo, demoSpec } from './demo.js';
+import { doctorCommand, doctorSpec } from './doctor.js';
+import { evalCommand, evalSpec } from './eval.js';
+import { type CommandSpec, closest, commandHelp, EXIT_CODES } from './flags.js';
+import { generateCommand, generateSpec } from './generate.js';
+import { pruneCommand, pruneSpec } from './prune.js';
+import { tokenizerTrainCommand, tokenizerTrainSpec } from './tokenizer.js';
+import { trainCommand, trainSpec } from './train.js';
 
-const HELP = `lithe: make neural networks smaller, cheaper to train and better aligned
+interface Command {
+  spec: CommandSpec;
+  run: (argv: string[]) => number | Promise<number>;
+}
 
-Usage: lithe <command> [flags]
+/** Every command, by the words typed after `lithe`; a group's subcommands sit one level down. */
+export const COMMANDS: Record<string, Command | Record<string, Command>> = {
+  demo: { spec: demoSpec, run: demo },
+  prune: { spec: pruneSpec, run: pruneCommand },
+  eval: { spec: evalSpec, run: evalCommand },
+  generate: { spec: generateSpec, run: generateCommand },
+  train: { spec: trainSpec, run: trainCommand },
+  tokenizer: { train: { spec: tokenizerTrainSpec, run: tokenizerTrainCommand } },
+  data: { export: { spec: dataExportSpec, run: dataExportCommand } },
+  doctor: { spec: doctorSpec, run: doctorCommand },
+};
+
+const isCommand = (entry: Command | Record<string, Command>): entry is Command => 'spec' in entry;
+
+/** Errors about what the user gave (flags, files, models, recipes, output paths, sizes): exit code 2. */
+const USAGE_ERRORS = [
+  UsageError,
+  DataError,
+  PruneError,
+  RecipeError,
+  ConfigError,
+  CheckpointError,
+  TokenizerError,
+  ModelNotFoundError,
+  OutputError,
+  MemoryError,
+  BpeTrainingError,
+];
+
+/** Every command as `lithe` + its words, with its spec. */
+export function allCommands(): Command[] {
+  return Object.values(COMMANDS).flatMap((entry) => (isCommand(entry) ? [entry] : Object.values(entry)));
+}
+
+function globalHelp(): string {
+  const rows = allCommands().map(
+    ({ spec }) => `  ${spec.name.padEnd(17)}${spec.summary}\n  ${' '.repeat(17)}lithe ${spec.name} ${spec.usage}`,
+  );
+  return `lithe: make neural networks smaller, cheaper to train and better aligned
+
+Usage: lithe <command> [flags]     lithe <command> --help shows a command's flags, defaults and examples
 
 Commands:
-  eval        perplexity (--data FILE|corpus:split) or multiple-choice accuracy (--task FILE.jsonl)
-                lithe eval --model DIR --data sotu:test [--seqlen 256] [--batch 4] [--per-document] [--json]
-                lithe eval --model DIR --task FILE.jsonl [--json]
-  generate    continue a prompt: greedy, or sampled with --temperature, --top-k, --top-p, --seed
-                lithe generate --model DIR --prompt TEXT [--max-tokens 64]
-  prune       prune a checkpoint's block Linears; writes the pruned checkpoint plus report.json and report.html
-                lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M]
-                  [--group row|layer] (magnitude: compare weights per output row, default, or per matrix)
-                  [--allocation uniform|owl --owl-m 5 --owl-lambda 0.08] [--skip GLOB]... [--calib sotu:train]
-                  [--calib-format plain|icl|cot --icl-k 3 --calib-template FILE]
-                  [--nsamples 128] [--seqlen T] [--seed 0] [--eval FILE|corpus:split] [--json]
-                calibration: a corpus, a .txt, a .jsonl of {"text"} rows, arithmetic (generated word
-                problems), or a .jsonl of {"question", "answer", "rationale"?} rows (laid out by --calib-format)
-  train       train a LLaMA-style model from a preset (tiny, small) or continue a checkpoint
-                lithe train --out DIR --tokenizer DIR [--preset tiny] [--data sotu:train] [--val sotu:val]
-                  [--steps 200] [--batch 16] [--seqlen 256] [--lr 1e-3] [--resume] [--save-dtype bf16]
-  tokenizer   train a GPT-2-style byte-level BPE; writes DIR/tokenizer.json (Python tokenizers loads it too)
-                lithe tokenizer train --corpus sotu:train --vocab 8192 --out DIR [--min-frequency 0]
-                  [--special TOKEN]... (default <|endoftext|>; repeat for several)
-                corpus: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
-  data        lithe data export --corpus sotu:test --out FILE
-                corpora: sotu:train|val|test, moby:train|test, or a .txt / .jsonl file
-  doctor      show the compute backend (native or ts), threads and native addon status
-  demo        prune the embedded model (lithe-tiny) at 50% and 70% with magnitude, Wanda, Wanda+OWL,
-              SparseGPT, SparseGPT+OWL, plus 2:4 Wanda and SparseGPT; prints a table, writes report.html
-                lithe demo [--out lithe-demo] [--model DIR] [--nsamples 128] [--seqlen 256]
-                  [--calib sotu:train] [--eval sotu:test] [--json]
+${rows.join('\n')}
 
 Flags:
   -h, --help      show this help
   -v, --version   print the version
 
 Environment:
-  LITHE_BACKEND=ts   force the TypeScript kernels
-  LITHE_THREADS=N    threads for the native kernels
-`;
+  LITHE_BACKEND=native|ts   force a backend (default: native when the addon loads)
+  LITHE_THREADS=N           threads for the native kernels
+  LITHE_MEMORY_LIMIT=BYTES  what lithe may plan to use (default 90% of RAM; suffixes K, M, G)
+  LITHE_CACHE=DIR           cached token ids (default ~/.cache/lithe)
+  HF_HOME, HF_HUB_CACHE     where --model org/name is looked up (nothing is downloaded)
 
-const COMMANDS: Record<string, (argv: string[]) => number | Promise<number>> = {
-  data,
-  demo,
-  doctor,
-  eval: evalCommand,
-  generate: generateCommand,
-  train: trainCommand,
-  prune: pruneCommand,
-  tokenizer: tokenizerCommand,
-};
+Exit codes: ${EXIT_CODES}.
+`;
+}
+
+/** The command named by argv's first words, and the rest of argv. */
+function findCommand(argv: string[]): { command: Command; rest: string[] } | { help: string } {
+  const [first, second, ...rest] = argv;
+  const entry = COMMANDS[first];
+  if (!entry) {
+    const hint = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command '${first}'${hint ? ` (did you mean ${hint}?)` : ''} (see lithe --help)`);
+  }
+  if (isCommand(entry)) return { command: entry, rest: argv.slice(1) };
+  const subcommands = Object.keys(entry).join(', ');
+  if (second === undefined || second === '--help' || second === '-h') {
+    if (second === undefined)
+      throw new UsageError(`${first}: missing subcommand (${subcommands}); see lithe ${first} --help`);
+    return {
+      help: Object.values(entry)
+        .map((c) => commandHelp(c.spec))
+        .join('\n'),
+    };
+  }
+  const sub = entry[second];
+  if (!sub) throw new UsageError(`${first}: unknown subcommand '${second}' (${subcommands})`);
+  return { command: sub, rest };
+}
+
+/** Exit code and one line for an error: lithe's own as they are, ordinary I/O errors with their path, others as internal. */
+export function describeError(err: unknown): { code: number; line: string } {
+  if (err instanceof LitheError) {
+    return { code: USAGE_ERRORS.some((type) => err instanceof type) ? 2 : 1, line: err.message };
+  }
+  // An ordinary I/O failure (EACCES, ENOSPC, ...) outside lithe's own checks: one line with the path, not a stack.
+  const io = outputErrorFrom(err, (err as NodeJS.ErrnoException).path ?? '', 'use');
+  if (io instanceof OutputError) return { code: 1, line: io.message };
+  const detail = process.env.LITHE_DEBUG ? (err as Error).stack : (err as Error).message;
+  return { code: 1, line: `internal error: ${detail}` };
+}
 
 /** Run the CLI; returns the exit code. Errors lithe expects are one line on stderr, never a stack. */
 export async function main(argv: string[]): Promise<number> {
-  const [first, ...rest] = argv;
+  const [first] = argv;
   try {
     if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
-      process.stdout.write(HELP);
+      process.stdout.write(globalHelp());
       return 0;
     }
     if (first === '-v' || first === '--version') {
@@ -75,20 +133,19 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (first.startsWith('-')) throw new UsageError(`unknown flag '${first}' (see lithe --help)`);
-    const command = COMMANDS[first];
-    if (!command) throw new UsageError(`unknown command '${first}' (see lithe --help)`);
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(HELP);
+    const found = findCommand(argv);
+    if ('help' in found) {
+      process.stdout.write(found.help);
       return 0;
     }
-    return await command(rest);
-  } catch (err) {
-    if (err instanceof LitheError) {
-      process.stderr.write(`lithe: ${err.message}\n`);
-      return err instanceof UsageError ? 2 : 1;
+    if (found.rest.includes('--help') || found.rest.includes('-h')) {
+      process.stdout.write(commandHelp(found.command.spec));
+      return 0;
     }
-    const detail = process.env.LITHE_DEBUG ? (err as Error).stack : (err as Error).message;
-    process.stderr.write(`lithe: internal error: ${detail}\n`);
-    return 1;
+    return await found.command.run(found.rest);
+  } catch (err) {
+    const { code, line } = describeError(err);
+    process.stderr.write(`lithe: ${line}\n`);
+    return code;
   }
 }

@@ -1,232 +1,237 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { corpusCalibration, textLinesCalibration } from '../compress/prune/calibration.js';
-import { type PruneMethod, pruneModel } from '../compress/prune/pipeline.js';
-import { calibrationExamples, readTaskTemplate, TASK_FORMATS, taskCalibration } from '../data/tasks.js';
-import { loadTextSource, readSource } from '../data/text-source.js';
+import { TASK_FORMATS } from '../data/tasks.js';
 import { UsageError } from '../engine/errors.js';
-import { perplexity } from '../eval/perplexity.js';
-import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
-import { type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
-import { buildPruneReport, type CalibrationInfo, pruneReportHtml } from '../report/prune-report.js';
-import { asUsage, numberFlag, parseFlags, positiveIntFlag } from './args.js';
-import { evalTokens } from './eval.js';
+import { readDecoderConfig } from '../io/checkpoint.js';
+import { oneshot, type PruneSettings } from '../workflows/oneshot.js';
+import { commandLine, resolveModel, warnPastContext } from './common.js';
+import { type CommandSpec, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
-const METHODS: readonly PruneMethod[] = ['magnitude', 'wanda', 'sparsegpt'];
-const ALLOCATIONS = ['uniform', 'owl'] as const;
-const MAGNITUDE_GROUPS = ['row', 'layer'] as const;
-// The papers' calibration length, capped by what the model can attend to.
-const MAX_DEFAULT_SEQLEN = 2048;
+const RECIPE_FLAGS = ['method', 'sparsity', 'nm', 'allocation', 'owl-m', 'owl-lambda', 'group', 'skip'] as const;
+
+export const pruneSpec = {
+  name: 'prune',
+  summary: "prune a checkpoint's block Linears; writes the pruned checkpoint, report.json, report.html, recipe.yaml",
+  usage: '--model DIR --out DIR (--method M --sparsity S | --nm N:M | --recipe FILE.yaml) [flags]',
+  flags: {
+    model: {
+      kind: 'string',
+      value: 'DIR',
+      required: true,
+      help: 'model directory, or org/name in the Hugging Face cache',
+    },
+    revision: {
+      kind: 'string',
+      value: 'REV',
+      default: 'main',
+      help: 'Hugging Face cache revision (branch, tag or commit)',
+    },
+    out: {
+      kind: 'string',
+      value: 'DIR',
+      required: true,
+      help: 'output directory: new, empty, or a previous lithe output (never the model directory or one holding it)',
+    },
+    overwrite: {
+      kind: 'boolean',
+      help: 'write into a non-empty directory lithe did not write (deletes and replaces nothing lithe did not write)',
+    },
+    recipe: {
+      kind: 'string',
+      value: 'FILE',
+      help: 'an llm-compressor recipe (SparseGPTModifier or WandaPruningModifier) instead of the flags below',
+    },
+    method: {
+      kind: 'choice',
+      choices: ['magnitude', 'wanda', 'sparsegpt'],
+      help: 'pruning score (required without --recipe)',
+    },
+    sparsity: {
+      kind: 'number',
+      min: 0,
+      max: 1,
+      maxExclusive: true,
+      defaultText: 'N/M with --nm',
+      help: "fraction of each pruned Linear's weights removed",
+    },
+    nm: {
+      kind: 'string',
+      value: 'N:M',
+      help: 'semi-structured: prune N of every M consecutive inputs per row (e.g. 2:4)',
+    },
+    group: {
+      kind: 'choice',
+      choices: ['row', 'layer'],
+      defaultText: 'row',
+      help: "magnitude only: compare weights per output row, or per whole matrix (the papers' baseline)",
+    },
+    allocation: {
+      kind: 'choice',
+      choices: ['uniform', 'owl'],
+      default: 'uniform',
+      help: 'per-block sparsity: uniform, or OWL from outlier ratios',
+    },
+    'owl-m': {
+      kind: 'number',
+      default: 5,
+      min: 0,
+      help: "OWL's outlier threshold M (a score above M × the block mean)",
+    },
+    'owl-lambda': {
+      kind: 'number',
+      default: 0.08,
+      min: 0,
+      max: 1,
+      help: "OWL's λ: how far block sparsities spread from the target",
+    },
+    skip: {
+      kind: 'string',
+      value: 'GLOB',
+      multiple: true,
+      help: "module names left dense ('*' any characters), e.g. 'model.layers.0.*'",
+    },
+    calib: {
+      kind: 'string',
+      value: 'SOURCE',
+      default: 'sotu:train',
+      help: 'calibration: a corpus, .txt, .jsonl of {"text"}, arithmetic, or a .jsonl of {"question", "answer", "rationale"?}',
+    },
+    'calib-format': {
+      kind: 'choice',
+      choices: TASK_FORMATS,
+      default: 'plain',
+      help: 'task sources: plain, icl (k solved examples first) or cot',
+    },
+    'icl-k': { kind: 'int', default: 3, min: 0, max: 64, help: 'solved examples before each target (icl, cot)' },
+    'calib-template': { kind: 'string', value: 'FILE', help: 'a task template file for the calibration layout' },
+    nsamples: { kind: 'int', default: 128, max: 1e7, help: 'calibration samples' },
+    seqlen: {
+      kind: 'int',
+      max: 1 << 20,
+      defaultText: "the model's context, at most 2048",
+      help: 'tokens per calibration sample',
+    },
+    seed: { kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'calibration sampling seed' },
+    eval: {
+      kind: 'string',
+      value: 'SOURCE',
+      help: 'measure perplexity before and after on this text, as lithe eval does',
+    },
+    'eval-seqlen': {
+      kind: 'int',
+      default: 256,
+      min: 2,
+      max: 1 << 20,
+      help: 'perplexity window length (lithe eval --seqlen)',
+    },
+    'eval-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+    'save-dtype': {
+      kind: 'choice',
+      choices: ['f32', 'bf16', 'f16'],
+      defaultText: "the model's",
+      help: 'storage dtype of the pruned weights',
+    },
+    json: { kind: 'boolean', help: 'print the report as one JSON object' },
+  },
+  examples: [
+    'lithe prune --model models/lithe-tiny --out pruned --method wanda --sparsity 0.5 --eval sotu:test',
+    'lithe prune --model models/lithe-tiny --out pruned --method sparsegpt --nm 2:4',
+    'lithe prune --model org/name --out pruned --recipe recipe.yaml',
+  ],
+  notes: [
+    'Blocks are pruned one after another: each runs dense on the calibration inputs while its input statistics are ' +
+      'recorded, its Linears are pruned, and its pruned outputs feed the next block. Embeddings, norms and lm_head ' +
+      'are never pruned. The "after" perplexity is measured on the checkpoint as written.',
+  ],
+} as const satisfies CommandSpec;
 
 /** Parse --nm 'N:M' (integers, 0 < N < M). */
 export function parseNm(value: string): [number, number] {
   const match = /^(\d+):(\d+)$/.exec(value);
   const n = match ? Number(match[1]) : Number.NaN;
   const m = match ? Number(match[2]) : Number.NaN;
-  if (!(n > 0 && n < m))
+  if (!(n > 0 && n < m)) {
     throw new UsageError(`prune: --nm must be N:M with integers 0 < N < M (e.g. 2:4), got '${value}'`);
+  }
   return [n, m];
 }
 
-function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new UsageError(`prune: --${name} must be one of ${allowed.join(', ')}, got '${value}'`);
-  }
-  return value as T;
-}
+type PruneValues = ReturnType<typeof parseCommand<typeof pruneSpec.flags>>;
 
-/** True when a .jsonl file's first row is a task example ({question, answer}) rather than {text}. */
-function isTaskFile(source: string): boolean {
-  if (!source.toLowerCase().endsWith('.jsonl')) return false;
-  const first = readSource(source)
-    .split('\n')
-    .find((line) => line.trim() !== '');
-  try {
-    return first !== undefined && typeof JSON.parse(first).question === 'string';
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Calibration samples. Task sources (`arithmetic`, or a .jsonl of {question, answer, rationale?}) are
- * laid out by --calib-format: plain; icl (k solved examples before each target); cot (icl with
- * the examples' rationales). Text sources give random windows (corpus, .txt) or the first nsamples
- * rows cut to seqlen tokens (.jsonl of {text}).
- */
-function calibrationSamples(tokenizer: LitheTokenizer, info: CalibrationInfo, task: TaskOptions): Int32Array[] {
-  if (info.source === 'arithmetic' || isTaskFile(info.source)) {
-    const examples = calibrationExamples(info.source, { seed: info.seed });
-    return taskCalibration(tokenizer, examples, {
-      format: info.format === 'plain' ? 'plain' : 'icl',
-      cot: info.format === 'cot',
-      iclK: task.iclK,
-      template: task.template,
-      nsamples: info.nsamples,
-      seqlen: info.seqlen,
-      seed: info.seed,
-    });
-  }
-  if (info.format !== 'plain') {
-    throw new UsageError(
-      `prune: --calib-format ${info.format} needs a task source (arithmetic or a .jsonl of questions)`,
-    );
-  }
-  const { documents } = loadTextSource(info.source);
-  if (info.source.toLowerCase().endsWith('.jsonl')) {
-    return textLinesCalibration(tokenizer, documents.slice(0, info.nsamples), { seqlen: info.seqlen });
-  }
-  return corpusCalibration(tokenizer, documents, { nsamples: info.nsamples, seqlen: info.seqlen, seed: info.seed });
-}
-
-interface TaskOptions {
-  iclK: number;
-  template?: string;
-}
-
-/** Elapsed seconds since a performance.now() reading. */
-const since = (start: number) => (performance.now() - start) / 1000;
-
-/**
- * `lithe prune --model DIR --out DIR --method magnitude|wanda|sparsegpt --sparsity S [--nm N:M] [--group row|layer]
- *  [--allocation uniform|owl --owl-m M --owl-lambda L] [--skip GLOB]... [--calib SOURCE] [--nsamples N]
- *  [--seqlen T] [--seed K] [--eval FILE|corpus:split] [--json]`
- * Every input is checked (flags, then calibration and eval text) before the model's weights are loaded.
- */
-export async function pruneCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('prune', argv, {
-    model: { type: 'string' },
-    out: { type: 'string' },
-    method: { type: 'string' },
-    sparsity: { type: 'string' },
-    nm: { type: 'string' },
-    allocation: { type: 'string' },
-    'owl-m': { type: 'string' },
-    'owl-lambda': { type: 'string' },
-    group: { type: 'string' },
-    skip: { type: 'string', multiple: true },
-    calib: { type: 'string' },
-    'calib-format': { type: 'string' },
-    'calib-template': { type: 'string' },
-    'icl-k': { type: 'string' },
-    nsamples: { type: 'string' },
-    seqlen: { type: 'string' },
-    seed: { type: 'string' },
-    eval: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (!values.model) throw new UsageError('prune: --model DIR is required');
-  if (!values.out) throw new UsageError('prune: --out DIR is required');
-  if (!values.method) throw new UsageError(`prune: --method ${METHODS.join('|')} is required`);
-  const method = oneOf('method', values.method, METHODS, 'wanda');
+/** The pruning settings the flags describe, checked against each other. */
+function settingsFromFlags(values: PruneValues): PruneSettings {
+  if (!values.method) throw new UsageError('prune: --method magnitude|wanda|sparsegpt is required (or --recipe FILE)');
   const nm = values.nm === undefined ? undefined : parseNm(values.nm);
   if (values.sparsity === undefined && !nm) throw new UsageError('prune: --sparsity S (in [0, 1)) is required');
-  const sparsity =
-    nm && values.sparsity === undefined ? nm[0] / nm[1] : numberFlag('sparsity', values.sparsity, 0, 0, 1, false);
-  if (nm && sparsity !== nm[0] / nm[1]) {
+  if (nm && values.sparsity !== undefined && values.sparsity !== nm[0] / nm[1]) {
     throw new UsageError(
-      `prune: --sparsity ${sparsity} contradicts --nm ${nm[0]}:${nm[1]} (which prunes ${nm[0] / nm[1]})`,
+      `prune: --sparsity ${values.sparsity} contradicts --nm ${nm[0]}:${nm[1]} (which prunes ${nm[0] / nm[1]})`,
     );
   }
-  const allocation = oneOf('allocation', values.allocation, ALLOCATIONS, 'uniform');
-  const magnitudeGroup = oneOf('group', values.group, MAGNITUDE_GROUPS, 'row');
-  if (values.group !== undefined && method !== 'magnitude') {
+  if (values.group !== undefined && values.method !== 'magnitude') {
     throw new UsageError(
       'prune: --group applies to --method magnitude only (Wanda compares per row, SparseGPT per block)',
     );
   }
-  if (nm && allocation !== 'uniform') throw new UsageError('prune: --nm needs --allocation uniform');
-  const owlM = numberFlag('owl-m', values['owl-m'], 5, 0, Number.POSITIVE_INFINITY);
-  const owlLambda = numberFlag('owl-lambda', values['owl-lambda'], 0.08, 0, 1, true);
-  const nsamples = positiveIntFlag('nsamples', values.nsamples, 128);
-  const calibFormat = oneOf('calib-format', values['calib-format'], TASK_FORMATS, 'plain');
-  const iclK = values['icl-k'] === undefined ? 3 : numberFlag('icl-k', values['icl-k'], 3, 0, 64);
-  if (!Number.isInteger(iclK)) throw new UsageError(`prune: --icl-k must be an integer, got '${values['icl-k']}'`);
-  const template = values['calib-template'];
-  const taskOptions: TaskOptions = {
-    iclK,
-    template: template === undefined ? undefined : asUsage('prune', () => readTaskTemplate(template)),
-  };
-  const seed = numberFlag('seed', values.seed, 0, 0, 2 ** 32, false);
-  if (!Number.isInteger(seed)) throw new UsageError(`prune: --seed must be an integer, got '${values.seed}'`);
-  if (!existsSync(values.model)) throw new UsageError(`prune: --model ${values.model}: no such directory`);
-  if (resolve(values.out) === resolve(values.model)) {
-    throw new UsageError('prune: --out must differ from --model (the input checkpoint is never overwritten)');
-  }
-
-  const config = readDecoderConfig(values.model);
-  const seqlen = positiveIntFlag('seqlen', values.seqlen, Math.min(config.maxPositionEmbeddings, MAX_DEFAULT_SEQLEN));
-  const tokenizer = loadTokenizer(values.model);
-  const needsCalibration = method !== 'magnitude' || allocation === 'owl';
-  const calibration: CalibrationInfo | null = needsCalibration
-    ? { source: values.calib ?? 'sotu:train', format: calibFormat, nsamples, seqlen, seed }
-    : null;
-  const samplingStart = performance.now();
-  const samples = calibration ? asUsage('prune', () => calibrationSamples(tokenizer, calibration, taskOptions)) : [];
-  if (calibration) calibration.nsamples = samples.length;
-  const samplingSeconds = since(samplingStart);
-  const evalIds =
-    values.eval === undefined ? null : asUsage('prune', () => evalTokens(tokenizer, values.eval as string, false));
-  if (evalIds && evalIds.length < seqlen) {
-    throw new UsageError(
-      `prune: --eval ${values.eval} has ${evalIds.length} tokens, fewer than one window of ${seqlen}`,
-    );
-  }
-
-  const onProgress = stderrProgress();
-  const model = await loadDecoder(values.model, { onProgress });
-  let evalSeconds = 0;
-  const measure = async (phase: string) => {
-    if (!evalIds) return Number.NaN;
-    const result = await perplexity(model, evalIds, { seqlen, onProgress: (p) => onProgress({ ...p, phase }) });
-    evalSeconds += result.seconds;
-    return result.perplexity;
-  };
-  const before = await measure('eval before');
-  // asUsage on the rejection: pruneModel's PruneErrors (bad pattern, skip glob) are usage errors.
-  const result = await pruneModel(model, {
-    calibration: samples,
-    method,
-    sparsity,
+  if (nm && values.allocation !== 'uniform') throw new UsageError('prune: --nm needs --allocation uniform');
+  return {
+    method: values.method,
+    sparsity: values.sparsity,
     nm,
-    allocation,
-    owlM,
-    owlLambda,
-    magnitudeGroup,
-    skip: values.skip ?? [],
-    onProgress,
-  }).catch((err: unknown) =>
-    asUsage('prune', () => {
-      throw err;
-    }),
-  );
-  const after = await measure('eval after');
-  const report = buildPruneReport(result, {
-    calibration,
-    perplexity: evalIds ? { before, after } : null,
-    samplingSeconds,
-    evalSeconds,
-  });
-  await saveDecoder(model, values.out, {
-    tokenizerFrom: values.model,
-    inputs: [values.model],
-    extraFiles: (out) => {
-      out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
-      out.writeFile('report.html', pruneReportHtml(report));
-    },
-  });
+    allocation: values.allocation,
+    owlM: values['owl-m'],
+    owlLambda: values['owl-lambda'],
+    magnitudeGroup: values.group ?? 'row',
+    skip: values.skip,
+  };
+}
 
+/** `lithe prune`: every input is checked (flags, output directory, calibration and eval text) before any weight is loaded. */
+export async function pruneCommand(argv: string[]): Promise<number> {
+  const values = parseCommand(pruneSpec, argv);
+  if (values.recipe !== undefined) {
+    const clash = RECIPE_FLAGS.find((flag) => values.given.has(flag));
+    if (clash) throw new UsageError(`prune: --${clash} conflicts with --recipe (the recipe says how to prune)`);
+  }
+  const options = values.recipe === undefined ? settingsFromFlags(values) : undefined;
+  const modelDir = resolveModel(values.model, values.revision);
+  const config = readDecoderConfig(modelDir);
+  if (values.seqlen !== undefined) warnPastContext(config, 'seqlen', values.seqlen);
+  if (values.eval !== undefined) warnPastContext(config, 'eval-seqlen', values['eval-seqlen']);
+  const report = await oneshot({
+    model: values.model,
+    revision: values.revision,
+    dataset: values.calib,
+    recipe: values.recipe,
+    options,
+    calibration: {
+      format: values['calib-format'],
+      nsamples: values.nsamples,
+      seqlen: values.seqlen,
+      seed: values.seed,
+      iclK: values['icl-k'],
+      template: values['calib-template'],
+    },
+    evaluate:
+      values.eval === undefined
+        ? undefined
+        : { data: values.eval, seqlen: values['eval-seqlen'], windows: values['eval-windows'] },
+    outputDir: values.out,
+    overwrite: values.overwrite,
+    saveDtype: values['save-dtype'],
+    command: commandLine(['lithe', 'prune', ...argv]),
+    onProgress: stderrProgress(),
+  });
+  for (const warning of report.run.warnings) process.stderr.write(`lithe: warning: ${warning}\n`);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
-  } else {
-    const ppl = report.perplexity
-      ? `, perplexity ${report.perplexity.before.toFixed(3)} -> ${report.perplexity.after.toFixed(3)}`
-      : '';
-    process.stdout.write(
-      `pruned ${report.modules.length} modules with ${method}: sparsity ${(report.achievedSparsity * 100).toFixed(2)}% (target ${(sparsity * 100).toFixed(2)}%)${ppl}\nwrote ${values.out} (report.json, report.html)\n`,
-    );
+    return 0;
   }
+  const ppl = report.perplexity
+    ? `, perplexity ${report.perplexity.before.toFixed(3)} -> ${report.perplexity.after.toFixed(3)} (${report.perplexity.protocol.data}, ${report.perplexity.protocol.windows} × ${report.perplexity.protocol.seqlen} tokens)`
+    : '';
+  const skipped = report.skipped.length > 0 ? `; ${report.skipped.length} modules left dense` : '';
+  process.stdout.write(
+    `pruned ${report.modules.length} modules with ${report.method}: sparsity ${(report.achievedSparsity * 100).toFixed(2)}% of all block Linears (pruned ones ${(report.prunedSparsity * 100).toFixed(2)}%, target ${(report.targetSparsity * 100).toFixed(2)}%)${skipped}${ppl}\nwrote ${values.out} (report.json, report.html, recipe.yaml)\n`,
+  );
   return 0;
 }

@@ -1,19 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTextSource } from '../data/text-source.js';
-import { noGrad } from '../engine/autograd.js';
+import { encodeDocumentsCached } from '../data/token-cache.js';
 import { UsageError } from '../engine/errors.js';
+import { ensureFits } from '../engine/memory.js';
 import { perplexity } from '../eval/perplexity.js';
-import { loadDecoder, saveDecoder } from '../io/checkpoint.js';
-import { encodeDocuments, loadTokenizer } from '../io/tokenizer.js';
-import { parseDecoderConfig } from '../models/llama/config.js';
+import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
+import { openOutputDir } from '../io/output-dir.js';
+import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
+import { type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
+import { parameterBytes, trainStepBytes } from '../models/llama/memory.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { TokenBatcher } from '../train/batches.js';
-import { train } from '../train/loop.js';
+import { holdsTrainingRun, train } from '../train/loop.js';
 import { AdamW } from '../train/optim/adamw.js';
 import { decayGroups } from '../train/optim/optimizer.js';
 import { SGD } from '../train/optim/sgd.js';
 import { cosineSchedule } from '../train/schedule.js';
-import { numberFlag, parseFlags, positiveIntFlag } from './args.js';
+import { resolveModel, warnPastContext } from './common.js';
+import { type CommandSpec, parseCommand } from './flags.js';
+import { stderrProgress } from './progress-bar.js';
 
 /**
  * LLaMA-style presets. `tiny` (2.4M parameters with a 4,096-token vocabulary, tied embeddings) is the
@@ -24,8 +30,130 @@ export const PRESETS = {
   small: { layers: 8, hidden: 384, heads: 6, kvHeads: 2, intermediate: 1024, tieEmbeddings: false },
 } as const;
 
-const HELP_LINE =
-  'lithe train --out DIR --tokenizer DIR|FILE [--preset tiny|small | --model DIR] [--data sotu:train] [--val sotu:val] [--steps N] ...';
+const ARCHITECTURE_FLAGS = ['preset', 'layers', 'hidden', 'heads', 'kv-heads', 'intermediate', 'vocab'] as const;
+
+export const trainSpec = {
+  name: 'train',
+  summary: 'train a LLaMA-style causal LM from a preset (with overrides) or continue a checkpoint',
+  usage: '--out DIR (--tokenizer DIR|FILE [--preset tiny|small] | --model DIR) [flags]',
+  flags: {
+    out: {
+      kind: 'string',
+      value: 'DIR',
+      required: true,
+      help: 'run directory: metrics.jsonl, checkpoint/ (resumable), model/ (the final HF checkpoint)',
+    },
+    model: {
+      kind: 'string',
+      value: 'DIR',
+      help: 'continue training this checkpoint (or org/name in the Hugging Face cache) instead of a preset',
+    },
+    revision: { kind: 'string', value: 'REV', default: 'main', help: 'Hugging Face cache revision of --model' },
+    tokenizer: {
+      kind: 'string',
+      value: 'DIR|FILE',
+      help: "tokenizer directory or tokenizer.json (default with --model: the model's own)",
+    },
+    preset: {
+      kind: 'choice',
+      choices: Object.keys(PRESETS),
+      defaultText: 'tiny (without --model)',
+      help: "tiny: lithe-tiny's shape (4 layers, hidden 192, 4/2 heads, MLP 512); small: llama-ref's (8, 384, 6/2, 1024)",
+    },
+    layers: { kind: 'int', max: 1024, defaultText: "the preset's", help: 'decoder layers' },
+    hidden: { kind: 'int', max: 65536, defaultText: "the preset's", help: 'hidden size' },
+    heads: { kind: 'int', max: 1024, defaultText: "the preset's", help: 'attention heads' },
+    'kv-heads': {
+      kind: 'int',
+      max: 1024,
+      defaultText: "the preset's",
+      help: 'key/value heads (grouped-query attention)',
+    },
+    intermediate: { kind: 'int', max: 1 << 18, defaultText: "the preset's", help: 'MLP intermediate size' },
+    vocab: {
+      kind: 'int',
+      max: 1 << 22,
+      defaultText: "the tokenizer's",
+      help: 'embedding rows (at least the tokenizer size)',
+    },
+    data: { kind: 'string', value: 'SOURCE', default: 'sotu:train', help: 'training text: a corpus, .txt or .jsonl' },
+    val: { kind: 'string', value: 'SOURCE', help: 'validation text for perplexity during training (e.g. sotu:val)' },
+    seqlen: { kind: 'int', default: 256, max: 1 << 16, help: 'tokens per training sequence' },
+    batch: { kind: 'int', default: 16, max: 1 << 16, help: 'sequences per micro-batch' },
+    'grad-accum': { kind: 'int', default: 1, max: 1 << 16, help: 'micro-batches per optimiser step' },
+    steps: { kind: 'int', default: 200, max: 1e9, help: 'optimiser steps in total (counting those before --resume)' },
+    lr: { kind: 'number', default: 1e-3, min: 0, max: 10, help: 'peak learning rate' },
+    'min-lr-ratio': { kind: 'number', default: 0.1, min: 0, max: 1, help: 'final LR of the cosine schedule / peak' },
+    warmup: { kind: 'int', min: 0, defaultText: 'steps / 20', help: 'linear warmup steps (0: none)' },
+    'weight-decay': { kind: 'number', default: 0.1, min: 0, max: 10, help: 'decoupled weight decay (not on norms)' },
+    clip: { kind: 'number', default: 1, min: 0, help: 'clip the global gradient norm to this (0: no clipping)' },
+    optimizer: { kind: 'choice', choices: ['adamw', 'sgd'], default: 'adamw', help: 'AdamW (betas 0.9, 0.95) or SGD' },
+    momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
+    seed: { kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the initialisation and the batch order' },
+    'log-every': { kind: 'int', default: 10, help: 'log (stderr and metrics.jsonl) every N steps' },
+    'eval-every': { kind: 'int', default: 100, help: 'validation perplexity every N steps (with --val)' },
+    'eval-windows': { kind: 'int', default: 16, help: 'validation windows of --seqlen tokens' },
+    'checkpoint-every': { kind: 'int', default: 100, help: 'write checkpoint/ every N steps' },
+    'save-dtype': {
+      kind: 'choice',
+      choices: ['f32', 'bf16', 'f16'],
+      defaultText: "the --model's dtype, else f32",
+      help: 'storage dtype of model/ and checkpoint/ weights (narrower ones keep f32 copies for exact resume)',
+    },
+    resume: { kind: 'boolean', help: 'continue the run in --out from its checkpoint, bit for bit' },
+    overwrite: {
+      kind: 'boolean',
+      help: 'start over in an --out that already holds a run, or write into a non-empty directory (deletes nothing lithe did not write)',
+    },
+    'no-cache': { kind: 'boolean', help: 'tokenise the data again instead of reading cached token ids ($LITHE_CACHE)' },
+  },
+  examples: [
+    'lithe train --out runs/tiny --tokenizer models/lithe-tiny --preset tiny --steps 1200 --val sotu:val',
+    'lithe train --out runs/tiny --tokenizer models/lithe-tiny --steps 1200 --resume',
+    'lithe train --out runs/ft --model models/lithe-tiny --data moby:train --steps 100 --lr 3e-4',
+  ],
+  notes: [
+    'Ctrl-C or SIGTERM finishes the current step and writes a checkpoint; a second one quits at once without one.',
+  ],
+} as const satisfies CommandSpec;
+
+/** What must match for --resume to continue a run exactly; written to DIR/run.json. */
+interface RunRecord {
+  format: 'lithe-train-run';
+  config: Record<string, unknown>;
+  batch: number;
+  seqlen: number;
+  gradAccum: number;
+  data: string;
+  seed: number;
+}
+const RUN_FILE = 'run.json';
+
+/** Refuse --resume when the flags describe a different run than the one in --out, naming the first difference. */
+function checkResumable(outDir: string, run: RunRecord): void {
+  const file = join(outDir, RUN_FILE);
+  if (!existsSync(file)) return;
+  const before = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+  const flags: [string, unknown, unknown][] = [
+    ['--batch', before.batch, run.batch],
+    ['--seqlen', before.seqlen, run.seqlen],
+    ['--grad-accum', before.gradAccum, run.gradAccum],
+    ['--data', before.data, run.data],
+    ['--seed', before.seed, run.seed],
+  ];
+  for (const [flag, was, now] of flags) {
+    if (was !== now) throw new UsageError(`train: --resume with ${flag} ${now}, but the run in ${outDir} used ${was}`);
+  }
+  for (const key of new Set([...Object.keys(before.config), ...Object.keys(run.config)])) {
+    if (JSON.stringify(before.config[key]) !== JSON.stringify(run.config[key])) {
+      throw new UsageError(
+        `train: --resume with a different architecture: ${key} is ${JSON.stringify(run.config[key])}, the run in ${outDir} has ${JSON.stringify(before.config[key])}`,
+      );
+    }
+  }
+}
+
+const SAVE_DTYPES: Record<string, 'f32' | 'bf16' | 'f16'> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
 
 /**
  * `lithe train`: train a causal LM from a preset (with overrides) or continue from a checkpoint,
@@ -33,70 +161,38 @@ const HELP_LINE =
  * with --resume) and model/ (the final HF checkpoint). Ctrl-C writes a checkpoint and stops cleanly.
  */
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags('train', argv, {
-    out: { type: 'string' },
-    preset: { type: 'string' },
-    model: { type: 'string' },
-    tokenizer: { type: 'string' },
-    data: { type: 'string' },
-    val: { type: 'string' },
-    layers: { type: 'string' },
-    hidden: { type: 'string' },
-    heads: { type: 'string' },
-    'kv-heads': { type: 'string' },
-    intermediate: { type: 'string' },
-    vocab: { type: 'string' },
-    seqlen: { type: 'string' },
-    batch: { type: 'string' },
-    'grad-accum': { type: 'string' },
-    steps: { type: 'string' },
-    lr: { type: 'string' },
-    'min-lr-ratio': { type: 'string' },
-    warmup: { type: 'string' },
-    'weight-decay': { type: 'string' },
-    clip: { type: 'string' },
-    optimizer: { type: 'string' },
-    momentum: { type: 'string' },
-    seed: { type: 'string' },
-    'log-every': { type: 'string' },
-    'eval-every': { type: 'string' },
-    'eval-windows': { type: 'string' },
-    'checkpoint-every': { type: 'string' },
-    'save-dtype': { type: 'string' },
-    resume: { type: 'boolean' },
-  });
-  if (!values.out) throw new UsageError(`train: --out DIR is required (${HELP_LINE})`);
-  const tokenizerPath = values.tokenizer ?? values.model;
+  const values = parseCommand(trainSpec, argv);
+  const { out, seqlen, steps } = values;
+  const modelDir = values.model === undefined ? undefined : resolveModel(values.model, values.revision);
+  if (modelDir) {
+    const clash = ARCHITECTURE_FLAGS.find((flag) => values.given.has(flag));
+    if (clash) throw new UsageError(`train: --${clash} shapes a new model; it cannot be combined with --model`);
+  }
+  const tokenizerPath = values.tokenizer ?? modelDir;
   if (!tokenizerPath) throw new UsageError('train: --tokenizer DIR|FILE is required when not continuing from --model');
-  const saveDtype = values['save-dtype'] ?? 'f32';
-  if (saveDtype !== 'f32' && saveDtype !== 'bf16')
-    throw new UsageError(`--save-dtype must be f32 or bf16, got '${saveDtype}'`);
-  const optimizerName = values.optimizer ?? 'adamw';
-  if (optimizerName !== 'adamw' && optimizerName !== 'sgd')
-    throw new UsageError(`--optimizer must be adamw or sgd, got '${optimizerName}'`);
-  const seed = numberFlag('seed', values.seed, 0);
-  const seqlen = positiveIntFlag('seqlen', values.seqlen, 256);
-  const steps = positiveIntFlag('steps', values.steps, 200);
+  if (steps < 2 && values.given.has('warmup') && values.warmup !== 0) {
+    throw new UsageError('train: --warmup needs at least 2 --steps');
+  }
+  const warmup = values.warmup ?? Math.max(1, Math.round(steps / 20));
+  if (warmup >= steps) throw new UsageError(`train: --warmup ${warmup} must be smaller than --steps ${steps}`);
 
   const tokenizer = loadTokenizer(tokenizerPath);
-  let model: DecoderForCausalLM;
-  if (values.model) {
-    if (values.preset) throw new UsageError('train: give --preset or --model, not both');
-    model = await loadDecoder(values.model);
+  let config: DecoderConfig;
+  if (modelDir) {
+    config = readDecoderConfig(modelDir);
   } else {
-    const presetName = values.preset ?? 'tiny';
-    if (!(presetName in PRESETS)) throw new UsageError(`--preset must be tiny or small, got '${presetName}'`);
-    const p = PRESETS[presetName as keyof typeof PRESETS];
-    const heads = positiveIntFlag('heads', values.heads, p.heads);
-    const hidden = positiveIntFlag('hidden', values.hidden, p.hidden);
-    const config = parseDecoderConfig({
+    const p = PRESETS[(values.preset ?? 'tiny') as keyof typeof PRESETS];
+    const heads = values.heads ?? p.heads;
+    const hidden = values.hidden ?? p.hidden;
+    if (hidden % heads !== 0) throw new UsageError(`train: --hidden ${hidden} must be a multiple of --heads ${heads}`);
+    config = parseDecoderConfig({
       architectures: ['LlamaForCausalLM'],
-      vocab_size: positiveIntFlag('vocab', values.vocab, tokenizer.vocabSize),
+      vocab_size: values.vocab ?? tokenizer.vocabSize,
       hidden_size: hidden,
-      intermediate_size: positiveIntFlag('intermediate', values.intermediate, p.intermediate),
-      num_hidden_layers: positiveIntFlag('layers', values.layers, p.layers),
+      intermediate_size: values.intermediate ?? p.intermediate,
+      num_hidden_layers: values.layers ?? p.layers,
       num_attention_heads: heads,
-      num_key_value_heads: positiveIntFlag('kv-heads', values['kv-heads'], p.kvHeads),
+      num_key_value_heads: values['kv-heads'] ?? p.kvHeads,
       head_dim: hidden / heads,
       max_position_embeddings: Math.max(1024, seqlen),
       rms_norm_eps: 1e-5,
@@ -106,68 +202,116 @@ export async function trainCommand(argv: string[]): Promise<number> {
       eos_token_id: tokenizer.eosTokenId,
       dtype: 'float32',
     });
-    if (config.vocabSize < tokenizer.vocabSize) {
-      throw new UsageError(`--vocab ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize}`);
-    }
-    model = new DecoderForCausalLM(config, { seed });
   }
-
-  const ids = encodeDocuments(tokenizer, loadTextSource(values.data ?? 'sotu:train').documents);
-  const batcher = new TokenBatcher(ids, { batchSize: positiveIntFlag('batch', values.batch, 16), seqlen, seed });
-  const valIds = values.val ? encodeDocuments(tokenizer, loadTextSource(values.val).documents) : null;
-  const evalWindows = positiveIntFlag('eval-windows', values['eval-windows'], 16);
-  const lr = numberFlag('lr', values.lr, 1e-3);
-  const weightDecay = numberFlag('weight-decay', values['weight-decay'], 0.1);
-  const optimizer =
-    optimizerName === 'adamw'
-      ? new AdamW(decayGroups(model, { weightDecay }), { lr, betas: [0.9, 0.95] })
-      : new SGD(decayGroups(model, { weightDecay }), { lr, momentum: numberFlag('momentum', values.momentum, 0.9) });
-  const warmup = Math.min(steps - 1, positiveIntFlag('warmup', values.warmup, Math.max(1, Math.round(steps / 20))));
-  const controller = new AbortController();
-  const onSigint = () => {
-    process.stderr.write(
-      '\nlithe: interrupted; finishing this step and writing a checkpoint (Ctrl-C again to quit now)\n',
-    );
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
+  checkTokenizerFits(tokenizer, config, modelDir ?? tokenizerPath);
+  warnPastContext(config, 'seqlen', seqlen);
+  ensureFits(
+    parameterBytes(config) + trainStepBytes(config, values.batch, seqlen),
+    `train: one step at --batch ${values.batch} × --seqlen ${seqlen}`,
+  );
+  const saveDtype = values['save-dtype'] ?? (modelDir ? (SAVE_DTYPES[config.dtype] ?? 'f32') : 'f32');
+  const run: RunRecord = {
+    format: 'lithe-train-run',
+    config: toHfConfig(config),
+    batch: values.batch,
+    seqlen,
+    gradAccum: values['grad-accum'],
+    data: values.data,
+    seed: values.seed,
   };
-  process.on('SIGINT', onSigint);
-  const start = performance.now();
+  if (values.resume) checkResumable(out, run);
+
+  if (!values.resume && !values.overwrite && holdsTrainingRun(out)) {
+    throw new UsageError(
+      `train: ${out} already holds a training run; pass --resume to continue it or --overwrite to start over`,
+    );
+  }
+  const corpus = loadTextSource(values.data);
+  const valCorpus = values.val === undefined ? null : loadTextSource(values.val);
+  // Checked and locked before the data is tokenised, so that a bad --out costs nothing.
+  const outDir = openOutputDir(out, { overwrite: values.overwrite || values.resume, what: '--out', kind: 'train-run' });
+  let failed = true;
   try {
-    const result = await train(model, batcher, {
-      optimizer,
-      schedule: cosineSchedule({
-        warmupSteps: warmup,
-        totalSteps: steps,
-        minLrRatio: numberFlag('min-lr-ratio', values['min-lr-ratio'], 0.1),
+    const onProgress = stderrProgress();
+    const encode = (documents: readonly string[]) =>
+      encodeDocumentsCached(tokenizer, documents, { cacheDir: values['no-cache'] ? null : undefined, onProgress }).ids;
+    const valIds = valCorpus ? encode(valCorpus.documents) : null;
+    const batcher = new TokenBatcher(encode(corpus.documents), { batchSize: values.batch, seqlen, seed: values.seed });
+    const model = modelDir
+      ? await loadDecoder(modelDir, { onProgress })
+      : new DecoderForCausalLM(config, { seed: values.seed });
+    const weightDecay = values['weight-decay'];
+    const optimizer =
+      values.optimizer === 'adamw'
+        ? new AdamW(decayGroups(model, { weightDecay }), { lr: values.lr, betas: [0.9, 0.95] })
+        : new SGD(decayGroups(model, { weightDecay }), { lr: values.lr, momentum: values.momentum });
+    outDir.writeFile(RUN_FILE, `${JSON.stringify(run, null, 2)}\n`);
+    const result = await withSignals((signal) => {
+      const start = performance.now();
+      return train(model, batcher, {
+        optimizer,
+        schedule: cosineSchedule({ warmupSteps: warmup, totalSteps: steps, minLrRatio: values['min-lr-ratio'] }),
+        steps,
+        gradAccumulation: values['grad-accum'],
+        clipNorm: values.clip === 0 ? undefined : values.clip,
+        logEvery: values['log-every'],
+        evalEvery: valIds ? values['eval-every'] : undefined,
+        evaluate: valIds ? () => perplexity(model, valIds, { seqlen, maxWindows: values['eval-windows'] }) : undefined,
+        checkpointEvery: values['checkpoint-every'],
+        outDir,
+        overwrite: values.overwrite,
+        saveDtype,
+        resume: values.resume,
+        signal,
+        onLog: (r) => {
+          const eta = ((performance.now() - start) / 1000 / Math.max(1, r.step)) * (steps - r.step);
+          const val = r.valPerplexity === undefined ? '' : `  val ppl ${r.valPerplexity.toFixed(2)}`;
+          process.stderr.write(
+            `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s${val}\n`,
+          );
+        },
+      });
+    });
+    await outDir.writeDir('model', (tmp) =>
+      saveDecoder(model, tmp, {
+        dtype: saveDtype,
+        extraFiles: (modelOut) => {
+          tokenizer.save(modelOut.path);
+          for (const file of ['tokenizer.json', 'tokenizer_config.json']) modelOut.record(file);
+        },
       }),
-      steps,
-      gradAccumulation: positiveIntFlag('grad-accum', values['grad-accum'], 1),
-      clipNorm: values.clip === undefined ? 1 : numberFlag('clip', values.clip, 1),
-      logEvery: positiveIntFlag('log-every', values['log-every'], 10),
-      evalEvery: valIds ? positiveIntFlag('eval-every', values['eval-every'], 100) : undefined,
-      evaluate: valIds ? () => noGrad(() => perplexity(model, valIds, { seqlen, maxWindows: evalWindows })) : undefined,
-      checkpointEvery: positiveIntFlag('checkpoint-every', values['checkpoint-every'], 100),
-      outDir: values.out,
-      saveDtype,
-      resume: values.resume === true,
-      signal: controller.signal,
-      onLog: (r) => {
-        const eta = ((performance.now() - start) / 1000 / Math.max(1, r.step)) * (steps - r.step);
-        const val = r.valPerplexity === undefined ? '' : `  val ppl ${r.valPerplexity.toFixed(2)}`;
-        process.stderr.write(
-          `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s${val}\n`,
-        );
-      },
-    });
-    const finalDir = join(values.out, 'model');
-    await saveDecoder(model, finalDir, {
-      dtype: saveDtype,
-      extraFiles: (out) => tokenizer.save(out.path),
-    });
-    process.stdout.write(`${JSON.stringify({ ...result, model: finalDir })}\n`);
+    );
+    outDir.commit();
+    failed = false;
+    process.stdout.write(`${JSON.stringify({ ...result, model: join(out, 'model') })}\n`);
     return result.stopped === 'aborted' ? 130 : 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    outDir.close({ failed });
+  }
+}
+
+/**
+ * Run fn with an AbortSignal that Ctrl-C or SIGTERM fires: the loop then finishes its step and writes a checkpoint.
+ * A second signal quits at once, without one.
+ */
+async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) {
+      process.stderr.write('\nlithe: interrupted again; quitting now without writing a checkpoint\n');
+      process.exit(130);
+    }
+    process.stderr.write(
+      '\nlithe: interrupted; finishing this step and writing a checkpoint (again to quit at once)\n',
+    );
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

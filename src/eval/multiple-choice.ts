@@ -36,6 +36,16 @@ export interface MultipleChoiceResult {
   accNorm: number;
   items: number;
   seconds: number;
+  /** Per item, in order: each choice's summed log-probability, and the choices acc and acc_norm picked. */
+  perItem: ItemResult[];
+}
+
+/** One item's scores, as lm-evaluation-harness logs them with --log_samples. */
+export interface ItemResult {
+  logLikelihoods: number[];
+  prediction: number;
+  predictionNorm: number;
+  answer: number;
 }
 
 const utf8 = new TextEncoder();
@@ -88,18 +98,20 @@ function bestChoices(
   item: ChoiceItem,
   delimiter: string,
   maxLength: number | undefined,
-): { best: number; bestNorm: number } {
+): { best: number; bestNorm: number; logLikelihoods: number[] } {
+  const logLikelihoods: number[] = [];
   let best = -1;
   let bestNorm = -1;
   let bestScore = Number.NEGATIVE_INFINITY;
   let bestNormScore = Number.NEGATIVE_INFINITY;
   item.choices.forEach((choice, c) => {
     const lp = continuationLogProb(model, tokenizer, item.context, delimiter + choice, maxLength);
+    logLikelihoods.push(lp);
     const norm = lp / Math.max(1, utf8.encode(choice).length);
     if (lp > bestScore) [bestScore, best] = [lp, c];
     if (norm > bestNormScore) [bestNormScore, bestNorm] = [norm, c];
   });
-  return { best, bestNorm };
+  return { best, bestNorm, logLikelihoods };
 }
 
 /** Multiple-choice accuracy (acc and acc_norm) following lm-evaluation-harness; yields to the event loop per item. */
@@ -114,9 +126,13 @@ export async function multipleChoice(
   const report = progressReporter(options.onProgress, 'eval', items.length, 'item');
   let correct = 0;
   let correctNorm = 0;
+  const perItem: ItemResult[] = [];
   throwIfAborted(options.signal);
   for (const [n, item] of items.entries()) {
-    const { best, bestNorm } = noGrad(() => bestChoices(model, tokenizer, item, delimiter, options.maxLength));
+    const { best, bestNorm, logLikelihoods } = noGrad(() =>
+      bestChoices(model, tokenizer, item, delimiter, options.maxLength),
+    );
+    perItem.push({ logLikelihoods, prediction: best, predictionNorm: bestNorm, answer: item.answer });
     if (best === item.answer) correct++;
     if (bestNorm === item.answer) correctNorm++;
     report(n + 1);
@@ -128,5 +144,6 @@ export async function multipleChoice(
     accNorm: correctNorm / count,
     items: items.length,
     seconds: (performance.now() - start) / 1000,
+    perItem,
   };
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
@@ -120,6 +120,9 @@ export interface SaveOptions {
   inputs?: string[];
 }
 
+/** The weight files a save writes or supersedes: model.safetensors, its shards and index. */
+const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$/;
+
 const TOKENIZER_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
@@ -143,6 +146,8 @@ export async function saveDecoder(
   for (const [name, t] of model.namedParameters()) tensors.set(name, t.to(dtype));
   const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
   const write = (out: OutputDir) => {
+    // saveShardedSafetensors replaces and removes stale weight files, so each one there must be lithe's own.
+    for (const name of readdirSync(out.path).filter((f) => WEIGHT_FILE.test(f))) out.claim(name);
     out.writeFile('config.json', `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
     const saved = saveShardedSafetensors(out.path, tensors, {
       maxShardSize: options.maxShardSize,

@@ -24,6 +24,8 @@ export const MANIFEST_FILE = '.lithe-output.json';
 interface Manifest {
   format: 'lithe-output';
   version: 1;
+  /** What wrote it (see OutputDirOptions.kind); another kind's files are never replaced or removed. */
+  kind: string;
   files: string[];
 }
 
@@ -34,6 +36,12 @@ export interface OutputDirOptions {
   overwrite?: boolean;
   /** How messages name the directory, e.g. '--out' (default 'output directory'). */
   what?: string;
+  /**
+   * What is being written: 'checkpoint' (default: an HF model, from saveDecoder or prune), 'train-run', 'tokenizer',
+   * 'demo'. Only an earlier output of the same kind counts as lithe's own here: a model lithe saved is not a
+   * tokenizer output that `tokenizer train` may replace, nor a run directory that `train` may clean up.
+   */
+  kind?: string;
 }
 
 /**
@@ -54,6 +62,8 @@ export interface OutputDir {
   writeDir(name: string, fill: (tmpDir: string) => void | Promise<void>): Promise<void>;
   /** Count an entry written by other means (e.g. saveShardedSafetensors), or carried over, as this session's. */
   record(name: string): void;
+  /** Refuse (OutputError) to go on when entry `name` exists and lithe did not write it: it is never replaced. */
+  claim(name: string): void;
   /** Whether lithe wrote `name`: in this session or, as the previous manifest says, in an earlier one. */
   owns(name: string): boolean;
   /** Write the final manifest, and remove what the previous one listed and this session did not write again. */
@@ -90,8 +100,8 @@ function isPlainName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && basename(name) === name && !name.includes(sep);
 }
 
-/** The previous manifest's entries, or undefined when `dir` holds no readable lithe manifest. */
-function readManifest(dir: string): Set<string> | undefined {
+/** The previous manifest's kind and entries, or undefined when `dir` holds no readable lithe manifest. */
+function readManifest(dir: string): { kind: string; files: Set<string> } | undefined {
   let parsed: Partial<Manifest>;
   try {
     parsed = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Partial<Manifest>;
@@ -99,11 +109,10 @@ function readManifest(dir: string): Set<string> | undefined {
     return undefined;
   }
   if (parsed?.format !== 'lithe-output' || parsed.version !== 1 || !Array.isArray(parsed.files)) return undefined;
-  return new Set(
-    parsed.files.filter(
-      (f): f is string => typeof f === 'string' && isPlainName(f) && f !== MANIFEST_FILE && f !== LOCK_FILE,
-    ),
+  const files = parsed.files.filter(
+    (f): f is string => typeof f === 'string' && isPlainName(f) && f !== MANIFEST_FILE && f !== LOCK_FILE,
   );
+  return { kind: typeof parsed.kind === 'string' ? parsed.kind : 'unknown', files: new Set(files) };
 }
 
 /** Take `dir`'s lock, or say who holds it; a lock whose pid is dead is stale and taken over. */
@@ -162,6 +171,7 @@ function checkInputs(path: string, what: string, inputs: readonly string[]): voi
 export function openOutputDir(path: string, options: OutputDirOptions = {}): OutputDir {
   const dir = resolve(path);
   const what = options.what ?? 'output directory';
+  const kind = options.kind ?? 'checkpoint';
   let existing: Stats | undefined;
   try {
     existing = statSync(dir, { throwIfNoEntry: false });
@@ -204,18 +214,20 @@ export function openOutputDir(path: string, options: OutputDirOptions = {}): Out
   try {
     removeStaleStaging(dir);
     const manifest = readManifest(dir);
-    if (!manifest && !options.overwrite && contents(dir).length > 0) {
+    const ours = manifest !== undefined && manifest.kind === kind;
+    if (!ours && !options.overwrite && contents(dir).length > 0) {
+      const by = manifest ? `holds a lithe ${manifest.kind}, not a ${kind}` : 'was not written by lithe';
       throw new OutputError(
         dir,
-        `${dir} is not empty and was not written by lithe; pass --overwrite to write into it (nothing lithe did not write is deleted)`,
+        `${dir} is not empty and ${by}; pass --overwrite to write into it (nothing lithe did not write here is replaced or deleted)`,
       );
     }
-    previous = manifest ?? new Set();
+    previous = ours ? manifest.files : new Set();
   } catch (err) {
     rmSync(lock, { force: true });
     throw outputErrorFrom(err, dir, 'read');
   }
-  return new LockedOutputDir(dir, lock, previous, removeCreated);
+  return new LockedOutputDir(dir, lock, kind, previous, removeCreated);
 }
 
 /** The OutputDir openOutputDir hands out. */
@@ -228,7 +240,8 @@ class LockedOutputDir implements OutputDir {
   constructor(
     readonly path: string,
     private readonly lock: string,
-    /** What the previous manifest listed. */
+    private readonly kind: string,
+    /** What the previous manifest of the same kind listed. */
     private readonly previous: Set<string>,
     private readonly removeCreated: () => void,
   ) {
@@ -236,22 +249,20 @@ class LockedOutputDir implements OutputDir {
   }
 
   writeFile(name: string, data: string | Uint8Array): void {
-    this.target(name);
+    this.claim(name);
     writeFileAtomic(join(this.path, name), data);
     this.record(name);
   }
 
   writeFileWith(name: string, write: (fd: number) => void): void {
-    this.target(name);
+    this.claim(name);
     writeFileAtomicWith(join(this.path, name), write);
     this.record(name);
   }
 
   async writeDir(name: string, fill: (tmpDir: string) => void | Promise<void>): Promise<void> {
-    const target = this.target(name);
-    if (existsSync(target) && !this.owns(name)) {
-      throw new OutputError(target, `refusing to replace ${target}: lithe did not write it`);
-    }
+    this.claim(name);
+    const target = join(this.path, name);
     try {
       await writeDirAtomic(target, fill);
     } catch (err) {
@@ -264,6 +275,13 @@ class LockedOutputDir implements OutputDir {
     this.target(name);
     this.written.add(name);
     this.writeManifest([...new Set([...this.previous, ...this.written])]);
+  }
+
+  claim(name: string): void {
+    const target = this.target(name);
+    if (this.exists(name) && !this.owns(name)) {
+      throw new OutputError(target, `refusing to replace ${target}: lithe did not write it (move it away first)`);
+    }
   }
 
   owns(name: string): boolean {
@@ -300,7 +318,12 @@ class LockedOutputDir implements OutputDir {
   }
 
   private writeManifest(files: string[]): void {
-    const manifest: Manifest = { format: 'lithe-output', version: 1, files: files.filter((f) => this.exists(f)) };
+    const manifest: Manifest = {
+      format: 'lithe-output',
+      version: 1,
+      kind: this.kind,
+      files: files.filter((f) => this.exists(f)),
+    };
     writeFileAtomic(join(this.path, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   }
 

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { LitheError } from '../engine/errors.js';
+import { type OnProgress, progressReporter } from '../engine/progress.js';
 import type { DecoderConfig } from '../models/llama/config.js';
 import { writeFileAtomic } from './atomic.js';
 import { fileErrorReason, jsonErrorMessage } from './errors.js';
@@ -181,8 +182,17 @@ export function checkTokenizerFits(tokenizer: LitheTokenizer, config: DecoderCon
  * Documents encoded each on its own, each followed by EOS (when the tokenizer has one), concatenated: the stream
  * llama-ref was trained and evaluated on. Encoding the joined text instead merges tokens across document boundaries.
  */
-export function encodeDocuments(tokenizer: LitheTokenizer, documents: readonly string[]): Int32Array {
-  const parts = documents.map((doc) => tokenizer.encode(doc));
+export function encodeDocuments(
+  tokenizer: LitheTokenizer,
+  documents: readonly string[],
+  options: { onProgress?: OnProgress } = {},
+): Int32Array {
+  const report = progressReporter(options.onProgress, 'tokenize', documents.length, 'doc');
+  const parts = documents.map((doc, i) => {
+    const ids = tokenizer.encode(doc);
+    report(i + 1);
+    return ids;
+  });
   const eos = tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId];
   const out = new Int32Array(parts.reduce((n, ids) => n + ids.length + eos.length, 0));
   let offset = 0;

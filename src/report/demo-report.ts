@@ -1,4 +1,5 @@
 import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
+import { type RunInfo, runFacts } from './run-info.js';
 
 /** One pruned configuration of the demo and what it gave. */
 export interface DemoRow {
@@ -16,10 +17,12 @@ export interface DemoRow {
 }
 
 export interface DemoReport {
+  run: RunInfo;
   model: string;
   parameters: number;
   calibration: { source: string; nsamples: number; seqlen: number; seed: number };
-  eval: { source: string; tokens: number; seqlen: number };
+  /** lithe eval's protocol: the text, window length, windows and tokens scored. */
+  eval: { data: string; seqlen: number; windows: number; tokens: number };
   densePerplexity: number;
   rows: DemoRow[];
   totalSeconds: number;
@@ -58,7 +61,11 @@ export function demoReportHtml(report: DemoReport): string {
       'calibration',
       `${report.calibration.source}, ${report.calibration.nsamples} × ${report.calibration.seqlen} tokens, seed ${report.calibration.seed}`,
     ],
-    ['evaluation', `${report.eval.source}, ${report.eval.tokens} tokens in windows of ${report.eval.seqlen}`],
+    [
+      'evaluation',
+      `${report.eval.data}: ${report.eval.windows} windows × ${report.eval.seqlen} = ${report.eval.tokens} tokens (lithe eval's protocol)`,
+    ],
+    ...runFacts(report.run),
     ['dense perplexity', report.densePerplexity.toFixed(3)],
     ['total time', `${report.totalSeconds.toFixed(1)} s`],
   ]);

@@ -1,6 +1,8 @@
 import type { ModuleSparsity, PruneResult } from '../compress/prune/pipeline.js';
 import type { TaskFormat } from '../data/tasks.js';
+import type { MeasuredPerplexity } from '../workflows/evaluate.js';
 import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
+import { type RunInfo, runFacts } from './run-info.js';
 
 /** Where the calibration samples came from; null in a report when the method needed none. */
 export interface CalibrationInfo {
@@ -15,6 +17,7 @@ export interface CalibrationInfo {
 
 /** The record `lithe prune` writes to report.json and prints with --json. */
 export interface PruneReport {
+  run: RunInfo;
   method: PruneResult['method'];
   allocation: PruneResult['allocation'];
   pattern: PruneResult['pattern'];
@@ -29,13 +32,22 @@ export interface PruneReport {
   /** The block Linears left dense by --skip. */
   skipped: ModuleSparsity[];
   calibration: CalibrationInfo | null;
-  perplexity: { before: number; after: number } | null;
+  perplexity: PerplexityRecord | null;
   seconds: { calibration: number; pruning: number; eval: number };
 }
 
+/** Perplexity before and after pruning, with how it was measured ("after" on the checkpoint as written). */
+export interface PerplexityRecord {
+  before: number;
+  after: number;
+  protocol: MeasuredPerplexity['protocol'];
+}
+
 export interface PruneReportExtras {
+  /** Who made the report: lithe's version, the command or call, the model, the date. */
+  run: RunInfo;
   calibration: CalibrationInfo | null;
-  perplexity: { before: number; after: number } | null;
+  perplexity: PerplexityRecord | null;
   /** Seconds spent drawing the calibration samples (added to the pipeline's calibration passes). */
   samplingSeconds?: number;
   /** Seconds of the before and after perplexity runs together. */
@@ -65,6 +77,7 @@ export function buildPruneReport(result: PruneResult, extras: PruneReportExtras)
     skipped: result.skipped.map(moduleEntry),
     calibration: extras.calibration,
     perplexity: extras.perplexity,
+    run: extras.run,
     seconds: {
       calibration: (extras.samplingSeconds ?? 0) + (result.seconds.calibration ?? 0),
       pruning: result.seconds.pruning,
@@ -84,6 +97,10 @@ export function pruneReportHtml(report: PruneReport): string {
   const isOwl = report.blocks.some((b) => b.outlierRatio !== null);
   const pattern = report.nm ? `${report.nm[0]}:${report.nm[1]}` : report.pattern;
   const summary = htmlFacts([
+    [
+      'model',
+      report.run.model === report.run.modelDir ? report.run.model : `${report.run.model} (${report.run.modelDir})`,
+    ],
     ['method', report.method],
     ['allocation', report.allocation],
     ['pattern', pattern],
@@ -98,6 +115,7 @@ export function pruneReportHtml(report: PruneReport): string {
         ? `${report.calibration.source} (${report.calibration.format}), ${report.calibration.nsamples} × ${report.calibration.seqlen} tokens, seed ${report.calibration.seed}`
         : 'none (not needed)',
     ],
+    ...runFacts(report.run),
   ]);
   const chart = barChartSvg({
     title: isOwl ? 'Measured sparsity, OWL target and outlier ratio per block' : 'Measured sparsity per block',
@@ -120,6 +138,10 @@ export function pruneReportHtml(report: PruneReport): string {
     ? htmlFacts([
         ['before', report.perplexity.before.toFixed(3)],
         ['after', report.perplexity.after.toFixed(3)],
+        [
+          'measured on',
+          `${report.perplexity.protocol.data}: ${report.perplexity.protocol.windows} windows × ${report.perplexity.protocol.seqlen} = ${report.perplexity.protocol.tokens} tokens (lithe eval's protocol; "after" on the checkpoint as written)`,
+        ],
         [
           'change',
           `${(((report.perplexity.after - report.perplexity.before) / report.perplexity.before) * 100).toFixed(1)}%`,

@@ -40,7 +40,7 @@ interface TrainerStateFile extends LoopState {
 
 export interface SaveTrainingOptions {
   /** Storage dtype of the HF weights (default f32). */
-  dtype?: 'f32' | 'bf16';
+  dtype?: 'f32' | 'bf16' | 'f16';
 }
 
 /**

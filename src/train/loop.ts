@@ -88,8 +88,8 @@ export interface TrainOptions {
   outDir?: string | OutputDir;
   /** Start a new run in an outDir that already holds one, replacing lithe's checkpoint and metrics there. */
   overwrite?: boolean;
-  /** Storage dtype of the checkpoint's HF weights (default f32; bf16 also keeps f32 copies for resuming). */
-  saveDtype?: 'f32' | 'bf16';
+  /** Storage dtype of the checkpoint's HF weights (default f32; bf16 and f16 also keep f32 copies for resuming). */
+  saveDtype?: 'f32' | 'bf16' | 'f16';
   /** Continue from outDir/checkpoint, bit-for-bit as if the run had not stopped. */
   resume?: boolean;
   onProgress?: OnProgress;
@@ -196,9 +196,14 @@ function runFiles(dir: string): string[] {
   return [METRICS_FILE, CHECKPOINT_DIR].filter((name) => existsSync(join(dir, name)));
 }
 
+/** Whether `dir` already holds a training run (metrics.jsonl or checkpoint/). */
+export function holdsTrainingRun(dir: string): boolean {
+  return runFiles(dir).length > 0;
+}
+
 /** Refuse to start a new run over an existing one by accident; checked before the directory is even opened. */
 function refuseExistingRun(dir: string, options: TrainOptions): void {
-  if (options.resume || options.overwrite || runFiles(dir).length === 0) return;
+  if (options.resume || options.overwrite || !holdsTrainingRun(dir)) return;
   throw new TrainError(
     `${dir} already holds a training run; pass --resume to continue it or --overwrite to start over`,
   );
@@ -235,7 +240,7 @@ export async function train(model: DecoderForCausalLM, batcher: Batcher, options
   }
   refuseExistingRun(outDir, options);
   // Resuming writes into the run's own directory, whichever lithe version wrote it.
-  const openOptions = { overwrite: options.overwrite || options.resume, what: 'outDir' };
+  const openOptions = { overwrite: options.overwrite || options.resume, what: 'outDir', kind: 'train-run' };
   return withOutputDir(outDir, openOptions, (out) => runTraining(model, batcher, options, out));
 }
 

@@ -16,7 +16,10 @@ const calibText = join(work, 'calib.txt');
 const evalText = join(work, 'eval.txt');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'demo', ...args], { encoding: 'utf8' });
 // Small calibration and evaluation so that all 13 runs take a few seconds.
-const fast = ['--model', modelDir, '--calib', calibText, '--eval', evalText, '--nsamples', '4', '--seqlen', '16'];
+const fast = [
+  ...['--model', modelDir, '--calib', calibText, '--eval', evalText],
+  ...['--nsamples', '4', '--seqlen', '16', '--eval-seqlen', '16'],
+];
 
 before(async () => {
   await saveRandomModel(modelDir, { layers: 2, hidden: 32, dtype: 'bfloat16', seed: 3 });

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadDecoder } from '../../src/io/checkpoint.js';
+import { loadTokenizer } from '../../src/io/tokenizer.js';
+import { generate } from '../../src/models/generate.js';
 import { saveRandomModel } from '../helpers/random-model.js';
 
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
@@ -27,7 +30,17 @@ describe('lithe eval', () => {
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
     const out = JSON.parse(lines[0]);
-    assert.deepEqual(Object.keys(out).sort(), ['perplexity', 'seconds', 'tokens', 'windows']);
+    assert.deepEqual(Object.keys(out).sort(), [
+      'data',
+      'model',
+      'perDocument',
+      'perplexity',
+      'seconds',
+      'seqlen',
+      'tokens',
+      'windows',
+    ]);
+    assert.deepEqual([out.model, out.data, out.seqlen, out.perDocument], [modelDir, text, 32, false]);
     assert.equal(out.tokens, out.windows * 32);
     // A random model over 8192 tokens is close to uniform.
     assert.ok(out.perplexity > 1000 && out.perplexity < 20000, String(out.perplexity));
@@ -43,18 +56,28 @@ describe('lithe eval', () => {
         .map((r) => JSON.stringify(r))
         .join('\n'),
     );
-    const r = run('eval', '--model', modelDir, '--task', task, '--json');
+    const r = run('eval', '--model', modelDir, '--task', task, '--json', '--per-item');
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.items, 2);
+    assert.equal(out.perItem.length, 2);
+    for (const item of out.perItem) {
+      assert.equal(item.logLikelihoods.length, 2);
+      assert.equal(item.prediction, item.logLikelihoods[0] >= item.logLikelihoods[1] ? 0 : 1);
+    }
+    assert.deepEqual(
+      out.perItem.map((i: { answer: number }) => i.answer),
+      [0, 1],
+    );
     assert.ok(out.acc >= 0 && out.acc <= 1 && out.acc_norm >= 0 && out.acc_norm <= 1);
   });
-  it('bad input is one line and exit code 2 or 1, never a stack', () => {
+  it('bad input is one line and exit code 2 (usage: flags, files, corpora), never a stack', () => {
     const cases: [string[], number][] = [
       [['eval', '--data', 'sotu:test'], 2],
       [['eval', '--model', modelDir, '--data', 'sotu:test', '--seqlen', 'x'], 2],
-      [['eval', '--model', join(work, 'missing'), '--data', 'sotu:test'], 1],
-      [['eval', '--model', modelDir, '--data', 'nope:split'], 1],
+      [['eval', '--model', join(work, 'missing'), '--data', 'sotu:test'], 2],
+      [['eval', '--model', modelDir, '--data', 'nope:split'], 2],
+      [['eval', '--model', modelDir, '--data', 'sotu:test', '--seqlen', '100000000'], 2],
     ];
     for (const [args, code] of cases) {
       const r = run(...args);
@@ -92,5 +115,43 @@ describe('lithe generate', () => {
       ).stdout;
     assert.equal(sample('1'), sample('1'));
     assert.notEqual(sample('1'), sample('2'));
+  });
+
+  it('validates every flag before printing anything', () => {
+    const r = run('generate', '--model', modelDir, '--prompt', 'Fellow citizens', '--top-p', '1.5');
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /--top-p must be a number in \[0, 1\], got '1\.5'/);
+  });
+
+  it("encodes the prompt with the tokenizer's post-processor (BOS), as transformers does; empty starts from BOS", async () => {
+    // A LLaMA-style tokenizer: TemplateProcessing puts BOS (id 0 here) before every sequence.
+    const bosDir = join(work, 'bos-model');
+    cpSync(modelDir, bosDir, { recursive: true });
+    const json = JSON.parse(readFileSync(join(bosDir, 'tokenizer.json'), 'utf8'));
+    json.post_processor = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [0], tokens: ['<|endoftext|>'] } },
+    };
+    writeFileSync(join(bosDir, 'tokenizer.json'), JSON.stringify(json));
+    const model = await loadDecoder(bosDir);
+    const tokenizer = loadTokenizer(bosDir);
+    const greedy = (ids: Int32Array) => {
+      const out: number[] = [];
+      generate(model, ids, { maxNewTokens: 6, stopTokenIds: [0], onToken: (id) => out.push(id) });
+      return tokenizer.decode(
+        out.filter((id) => id !== 0),
+        { skipSpecialTokens: true },
+      );
+    };
+    const prompt = 'Fellow citizens';
+    const plain = tokenizer.encode(prompt);
+    const withBos = Int32Array.of(0, ...plain);
+    const cli = (...args: string[]) => run('generate', '--model', bosDir, '--max-tokens', '6', ...args).stdout;
+    assert.equal(cli('--prompt', prompt), `${prompt}${greedy(withBos)}\n`);
+    assert.equal(cli('--prompt', prompt, '--no-special-tokens'), `${prompt}${greedy(plain)}\n`);
+    assert.equal(cli('--prompt', ''), `${greedy(Int32Array.of(0))}\n`);
   });
 });

@@ -42,13 +42,25 @@ const blockLinears = (model: DecoderForCausalLM) =>
 
 describe('lithe prune', () => {
   it('wanda 50% writes a loadable checkpoint, report.json, report.html and the same object on stdout', async () => {
-    const r = prune('wanda', '--method', 'wanda', '--sparsity', '0.5', '--eval', evalText, '--json');
+    const r = prune(
+      'wanda',
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.5',
+      '--eval',
+      evalText,
+      '--eval-seqlen',
+      '16',
+      '--json',
+    );
     assert.equal(r.status, 0, r.stderr);
     const out = join(work, 'wanda');
     assert.deepEqual(readdirSync(out).sort(), [
       '.lithe-output.json',
       'config.json',
       'model.safetensors',
+      'recipe.yaml',
       'report.html',
       'report.json',
       'tokenizer.json',
@@ -86,6 +98,7 @@ describe('lithe prune', () => {
       'pattern',
       'perplexity',
       'prunedSparsity',
+      'run',
       'seconds',
       'skipped',
       'targetSparsity',
@@ -236,5 +249,120 @@ describe('lithe prune', () => {
         [],
       );
     }
+  });
+
+  it('--eval measures as lithe eval does (same perplexity before pruning), and the report records how', () => {
+    const evaluated = run('eval', '--model', modelDir, '--data', evalText, '--seqlen', '16', '--json');
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    const byEval = JSON.parse(evaluated.stdout);
+    assert.deepEqual(
+      { model: byEval.model, data: byEval.data, seqlen: byEval.seqlen, windows: byEval.windows, tokens: byEval.tokens },
+      { model: modelDir, data: evalText, seqlen: 16, windows: byEval.windows, tokens: byEval.windows * 16 },
+    );
+    const r = prune(
+      'protocol',
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.5',
+      '--eval',
+      evalText,
+      '--eval-seqlen',
+      '16',
+      '--json',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.perplexity.before, byEval.perplexity);
+    assert.deepEqual(report.perplexity.protocol, {
+      data: evalText,
+      seqlen: 16,
+      windows: byEval.windows,
+      tokens: byEval.tokens,
+    });
+    // "after" is the saved (bf16) checkpoint's perplexity, exactly what lithe eval gives on it.
+    const after = JSON.parse(
+      run('eval', '--model', join(work, 'protocol'), '--data', evalText, '--seqlen', '16', '--json').stdout,
+    );
+    assert.equal(report.perplexity.after, after.perplexity);
+    assert.equal(report.run.lithe, readJson(fileURLToPath(new URL('../../../package.json', import.meta.url))).version);
+    assert.match(report.run.command, /^lithe prune --model .* --method wanda --sparsity 0\.5/);
+    assert.equal(report.run.model, modelDir);
+    assert.ok(Math.abs(Date.parse(report.run.date) - Date.now()) < 10 * 60 * 1000);
+    const html = readFileSync(join(work, 'protocol', 'report.html'), 'utf8');
+    assert.match(html, /16 tokens/);
+    assert.match(html, /lithe prune --model/);
+  });
+
+  it('--skip: achieved sparsity counts every block Linear as saved, skipped ones listed', async () => {
+    const r = prune('skip', '--method', 'magnitude', '--sparsity', '0.5', '--skip', 'model.layers.0.*', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    let zeros = 0;
+    let total = 0;
+    for (const [, linear] of blockLinears(await loadDecoder(join(work, 'skip')))) {
+      const w = linear.weight.floatData();
+      for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
+      total += w.length;
+    }
+    assert.equal(report.achievedSparsity, zeros / total);
+    assert.ok(report.achievedSparsity < 0.4, `${report.achievedSparsity}`);
+    assert.equal(report.prunedSparsity, 0.5);
+    assert.equal(report.skipped.length, 7);
+    assert.equal(report.skipped[0].name, 'model.layers.0.self_attn.q_proj');
+    assert.equal(report.blocks[0].sparsity, 0);
+    assert.equal(report.blocks[0].targetSparsity, 0.5);
+    assert.match(readFileSync(join(work, 'skip', 'report.html'), 'utf8'), /model\.layers\.0\.mlp\.down_proj/);
+  });
+
+  it('writes recipe.yaml, and --recipe with it repeats the run exactly', () => {
+    const first = prune('recipe-a', '--method', 'sparsegpt', '--nm', '2:4', '--skip', 'model.layers.1.*', '--json');
+    assert.equal(first.status, 0, first.stderr);
+    const recipe = join(work, 'recipe-a', 'recipe.yaml');
+    assert.match(readFileSync(recipe, 'utf8'), /SparseGPTModifier/);
+    const again = run(
+      'prune',
+      '--model',
+      modelDir,
+      '--out',
+      join(work, 'recipe-b'),
+      ...fast,
+      '--recipe',
+      recipe,
+      '--json',
+    );
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual(
+      readFileSync(join(work, 'recipe-b', 'model.safetensors')),
+      readFileSync(join(work, 'recipe-a', 'model.safetensors')),
+    );
+    const conflict = run(
+      'prune',
+      '--model',
+      modelDir,
+      '--out',
+      join(work, 'recipe-c'),
+      '--recipe',
+      recipe,
+      '--method',
+      'wanda',
+    );
+    assert.equal(conflict.status, 2);
+    assert.match(conflict.stderr, /--method conflicts with --recipe/);
+  });
+
+  it('an llm-compressor recipe for an unsupported modifier is one line naming it', () => {
+    const recipe = join(work, 'quant.yaml');
+    writeFileSync(recipe, 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      scheme: W4A16\n');
+    const r = run('prune', '--model', modelDir, '--out', join(work, 'quant-out'), '--recipe', recipe);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /QuantizationModifier/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+
+  it('--owl-lambda too large for the target is one clear line', () => {
+    const r = prune('owl-bad', '--method', 'wanda', '--sparsity', '0.5', '--allocation', 'owl', '--owl-lambda', '0.9');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /block sparsities must stay below 1, so use λ < /);
   });
 });

@@ -47,6 +47,14 @@ describe('owlSparsities', () => {
     assert.deepEqual(owlSparsities([4, 4, 4], 0.6, 0.08), [0.6, 0.6, 0.6]);
   });
 
+  it('refuses a λ that would push a block to sparsity 1 or more, naming the block and the largest usable λ', () => {
+    assert.throws(
+      () => owlSparsities([0, 1, 2, 3, 4], 0.5, 0.9),
+      (err: Error) => err instanceof PruneError && /block 0 a sparsity of 1\.4000.*λ < 0\.5000/.test(err.message),
+    );
+    assert.ok(Math.max(...owlSparsities([0, 1, 2, 3, 4], 0.5, 0.4999)) < 1);
+  });
+
   it('rejects bad arguments', () => {
     assert.throws(() => owlSparsities([], 0.5, 0.1), PruneError);
     assert.throws(() => owlSparsities([1, 2], 1.2, 0.1), PruneError);

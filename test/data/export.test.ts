@@ -3,18 +3,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { data } from '../../src/cli/data.js';
-import { DataError, loadCorpus } from '../../src/data/corpora.js';
-import { UsageError } from '../../src/engine/errors.js';
+import { main } from '../../src/cli/main.js';
+import { loadCorpus } from '../../src/data/corpora.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'lithe-export-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('lithe data export', () => {
-  it('writes the split as plain text, one blank line between documents, leaving no temp file', (t) => {
+  it('writes the split as plain text, one blank line between documents, leaving no temp file', async (t) => {
     const write = t.mock.method(process.stdout, 'write', () => true);
     const out = join(scratch, 'nested', 'sotu-test.txt');
-    assert.equal(data(['export', '--corpus', 'sotu:test', '--out', out]), 0);
+    assert.equal(await main(['data', 'export', '--corpus', 'sotu:test', '--out', out]), 0);
     const text = readFileSync(out, 'utf8');
     const documents = loadCorpus('sotu:test').documents;
     assert.equal(text, documents.join('\n'));
@@ -24,26 +23,28 @@ describe('lithe data export', () => {
     assert.match(String(write.mock.calls[0].arguments[0]), /^wrote 12 documents .* of sotu:test to /);
   });
 
-  it('overwrites an existing file', (t) => {
+  it('overwrites an existing file', async (t) => {
     t.mock.method(process.stdout, 'write', () => true);
     const out = join(scratch, 'moby.txt');
-    data(['export', '--corpus', 'moby:test', '--out', out]);
-    data(['export', '--corpus', 'sotu:val', '--out', out]);
+    await main(['data', 'export', '--corpus', 'moby:test', '--out', out]);
+    await main(['data', 'export', '--corpus', 'sotu:val', '--out', out]);
     assert.equal(readFileSync(out, 'utf8'), loadCorpus('sotu:val').documents.join('\n'));
   });
 
-  it('rejects bad usage with a UsageError and unknown corpora with a DataError', () => {
+  it('exits 2 with one line for bad usage and unknown corpora', async (t) => {
     const out = join(scratch, 'x.txt');
-    assert.throws(
-      () => data([]),
-      (err) => err instanceof UsageError && /missing subcommand/.test(err.message),
-    );
-    assert.throws(
-      () => data(['import']),
-      (err) => err instanceof UsageError && /unknown subcommand 'import'/.test(err.message),
-    );
-    assert.throws(() => data(['export', '--corpus', 'sotu:test']), UsageError);
-    assert.throws(() => data(['export', '--out', out, '--bogus']), UsageError);
-    assert.throws(() => data(['export', '--corpus', 'sotu:nope', '--out', out]), DataError);
+    const errors = t.mock.method(process.stderr, 'write', () => true);
+    for (const [args, message] of [
+      [[], /missing subcommand/],
+      [['import'], /unknown subcommand 'import'/],
+      [['export', '--corpus', 'sotu:test'], /--out FILE is required/],
+      [['export', '--out', out, '--bogus'], /unknown flag '--bogus'/],
+      [['export', '--corpus', 'sotu:nope', '--out', out], /sotu:nope/],
+    ] as [string[], RegExp][]) {
+      errors.mock.resetCalls();
+      assert.equal(await main(['data', ...args]), 2, args.join(' '));
+      assert.equal(errors.mock.callCount(), 1);
+      assert.match(String(errors.mock.calls[0].arguments[0]), message);
+    }
   });
 });

@@ -98,7 +98,7 @@ describe('openOutputDir', () => {
     out.close();
     assert.deepEqual(readdirSync(dir).sort(), [MANIFEST_FILE, 'a.txt', 'b.bin']);
     const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'));
-    assert.deepEqual(manifest, { format: 'lithe-output', version: 1, files: ['a.txt', 'b.bin'] });
+    assert.deepEqual(manifest, { format: 'lithe-output', version: 1, kind: 'checkpoint', files: ['a.txt', 'b.bin'] });
   });
 
   it('accepts an existing empty directory', () => {
@@ -135,6 +135,33 @@ describe('openOutputDir', () => {
     // Now a lithe output: a second session may replace a.txt but still never the user's file.
     await withOutputDir(dir, {}, (again) => again.writeFile('b.txt', 'y'));
     assert.deepEqual(readdirSync(dir).sort(), [MANIFEST_FILE, 'b.txt', 'thesis.tex']);
+  });
+
+  it('never replaces a file lithe did not write, even with overwrite', () => {
+    const dir = freshDir();
+    writeFileSync(join(dir, 'tokenizer.json'), "the model's own");
+    const out = openOutputDir(dir, { overwrite: true });
+    assert.throws(
+      () => out.writeFile('tokenizer.json', 'another'),
+      refused(/refusing to replace .*lithe did not write it/),
+    );
+    out.close({ failed: true });
+    assert.equal(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), "the model's own");
+  });
+
+  it("counts only an earlier output of the same kind as its own: another kind's files are neither replaced nor removed", async () => {
+    const dir = freshPath();
+    await withOutputDir(dir, { kind: 'checkpoint' }, (out) => out.writeFile('tokenizer.json', 'saved with the model'));
+    assert.throws(
+      () => openOutputDir(dir, { kind: 'tokenizer' }),
+      refused(/holds a lithe checkpoint, not a tokenizer; pass --overwrite/),
+    );
+    await withOutputDir(dir, { kind: 'tokenizer', overwrite: true }, (out) => {
+      assert.throws(() => out.writeFile('tokenizer.json', 'trained'), refused(/lithe did not write it/));
+      out.writeFile('vocab.txt', 'v');
+    });
+    assert.equal(readFileSync(join(dir, 'tokenizer.json'), 'utf8'), 'saved with the model');
+    assert.deepEqual(readdirSync(dir).sort(), [MANIFEST_FILE, 'tokenizer.json', 'vocab.txt']);
   });
 
   it('refuses a path that is a file, leaving the file unchanged', () => {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { PruneResult } from '../../src/compress/prune/pipeline.js';
 import { barChartSvg, escapeHtml, htmlPage, htmlTable } from '../../src/report/html.js';
 import { buildPruneReport, pruneReportHtml } from '../../src/report/prune-report.js';
+import { runInfo } from '../../src/report/run-info.js';
 
 describe('html report builder', () => {
   it('escapes text everywhere', () => {
@@ -52,12 +53,15 @@ describe('prune report', () => {
     skipped: [{ name: 'model.layers.1.mlp.down_proj', shape: [2, 4], sparsity: 0.125 }],
     seconds: { calibration: 2, pruning: 3 },
   };
+  const run = runInfo('lithe prune --model m --out o', 'org/model', '/cache/org/model');
+  const protocol = { data: 'sotu:test', seqlen: 256, windows: 10, tokens: 2560 };
 
   it('drops the masks and adds calibration, perplexity and timings', () => {
     const calibration = { source: 'sotu:train', format: 'plain' as const, nsamples: 8, seqlen: 16, seed: 0 };
     const report = buildPruneReport(result, {
       calibration,
-      perplexity: { before: 10, after: 12 },
+      perplexity: { before: 10, after: 12, protocol },
+      run,
       samplingSeconds: 1,
       evalSeconds: 4,
     });
@@ -68,7 +72,8 @@ describe('prune report', () => {
     assert.equal(report.prunedSparsity, 0.5);
     assert.deepEqual(report.seconds, { calibration: 3, pruning: 3, eval: 4 });
     assert.deepEqual(report.calibration, calibration);
-    assert.deepEqual(report.perplexity, { before: 10, after: 12 });
+    assert.deepEqual(report.perplexity, { before: 10, after: 12, protocol });
+    assert.equal(report.run, run);
     const html = pruneReportHtml(report);
     assert.match(html, /<svg/);
     assert.match(html, /outlier ratio/);
@@ -80,10 +85,17 @@ describe('prune report', () => {
     assert.match(html, /<h2>Left dense<\/h2>[\s\S]*model\.layers\.1\.mlp\.down_proj[\s\S]*12\.50%/);
     assert.match(html, /12\.000/);
     assert.match(html, /\+?20\.0%/);
+    assert.match(html, /sotu:test: 10 windows × 256 = 2560 tokens/);
+    assert.match(html, /lithe prune --model m --out o/);
+    assert.match(html, /org\/model \(\/cache\/org\/model\)/);
+    assert.match(html, new RegExp(run.date));
   });
 
   it('reports no perplexity and no calibration when there were none', () => {
-    const report = buildPruneReport({ ...result, seconds: { pruning: 1 } }, { calibration: null, perplexity: null });
+    const report = buildPruneReport(
+      { ...result, seconds: { pruning: 1 } },
+      { calibration: null, perplexity: null, run },
+    );
     assert.deepEqual(report.seconds, { calibration: 0, pruning: 1, eval: 0 });
     assert.match(pruneReportHtml(report), /Not measured/);
     const uniform = pruneReportHtml(
@@ -94,7 +106,7 @@ describe('prune report', () => {
           blocks: result.blocks.map((b) => ({ ...b, outlierRatio: null, targetSparsity: 0.5 })),
           skipped: [],
         },
-        { calibration: null, perplexity: null },
+        { calibration: null, perplexity: null, run },
       ),
     );
     assert.equal((uniform.match(/<rect [^>]*><title>/g) ?? []).length, 2);

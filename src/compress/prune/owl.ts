@@ -41,8 +41,18 @@ export function owlSparsities(outlierRatios: readonly number[], targetSparsity: 
   const scale = (1 / (hi - lo)) * lambda * 2;
   const spread = outlierRatios.map((d) => (d - lo) * scale);
   const mean = spread.reduce((a, b) => a + b, 0) / spread.length;
-  return spread.map((x) => {
+  const sparsities = spread.map((x) => {
     const sparsity = 1 - (x - mean + (1 - targetSparsity));
     return sparsity <= 0 ? MIN_BLOCK_SPARSITY : sparsity;
   });
+  const worst = sparsities.indexOf(Math.max(...sparsities));
+  if (sparsities[worst] >= 1) {
+    // The block furthest below the mean outlier ratio gets S + (mean − x); λ scales that gap linearly.
+    const largestLambda = (lambda * (1 - targetSparsity)) / (sparsities[worst] - targetSparsity);
+    throw new PruneError(
+      `OWL λ ${lambda} at sparsity ${targetSparsity} gives block ${worst} a sparsity of ${sparsities[worst].toFixed(4)}; ` +
+        `block sparsities must stay below 1, so use λ < ${largestLambda.toFixed(4)}`,
+    );
+  }
+  return sparsities;
 }

@@ -1,0 +1,205 @@
+import { corpusCalibration, textLinesCalibration } from '../compress/prune/calibration.js';
+import { PruneError } from '../compress/prune/errors.js';
+import { type PruneOptions, pruneModel } from '../compress/prune/pipeline.js';
+import { parseRecipe, recipeFromOptions, recipeToPruneOptions } from '../compress/prune/recipe.js';
+import { calibrationExamples, readTaskTemplate, type TaskFormat, taskCalibration } from '../data/tasks.js';
+import { loadTextSource, readSource } from '../data/text-source.js';
+import { ensureFits } from '../engine/memory.js';
+import type { OnProgress } from '../engine/progress.js';
+import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
+import { resolveModelPath } from '../io/hf-cache.js';
+import { withOutputDir } from '../io/output-dir.js';
+import { checkTokenizerFits, type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
+import type { DecoderConfig } from '../models/llama/config.js';
+import { calibrationBytes, parameterBytes } from '../models/llama/memory.js';
+import { expectedParameterShapes } from '../models/llama/model.js';
+import { buildPruneReport, type CalibrationInfo, type PruneReport, pruneReportHtml } from '../report/prune-report.js';
+import { runInfo } from '../report/run-info.js';
+import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
+
+/** The papers' calibration length, capped by what the model can attend to. */
+const MAX_DEFAULT_SEQLEN = 2048;
+
+/** What to prune and how, when no recipe is given: PruneOptions without the run-time hooks. */
+export type PruneSettings = Pick<
+  PruneOptions,
+  'method' | 'sparsity' | 'nm' | 'allocation' | 'owlM' | 'owlLambda' | 'magnitudeGroup' | 'skip'
+>;
+
+export interface CalibrationSettings {
+  /** plain, or for task sources icl (k solved examples first) or cot (icl with the examples' rationales). */
+  format?: TaskFormat;
+  /** Samples to draw (default 128). */
+  nsamples?: number;
+  /** Tokens per sample (default: the model's context, at most 2048). */
+  seqlen?: number;
+  seed?: number;
+  /** Solved examples before each target (icl, cot; default 3). */
+  iclK?: number;
+  /** A task template file (see readTaskTemplate). */
+  template?: string;
+}
+
+export interface OneshotOptions {
+  /** A model directory, or org/name in the local Hugging Face cache. */
+  model: string;
+  /** Hugging Face cache revision (default main). */
+  revision?: string;
+  /** Calibration source (default sotu:train): a corpus, .txt, .jsonl of {text} or {question, answer}, or arithmetic. */
+  dataset?: string;
+  /** An llm-compressor recipe: YAML text, or the path of a .yaml/.yml file. Give this or `options`. */
+  recipe?: string;
+  /** Pruning settings, when no recipe is given. */
+  options?: PruneSettings;
+  calibration?: CalibrationSettings;
+  /** Perplexity before and after, measured as `lithe eval` does, the "after" on the model as saved. */
+  evaluate?: { data: string; seqlen?: number; windows?: number };
+  /** Where the pruned checkpoint, report.json, report.html and recipe.yaml go. */
+  outputDir: string;
+  /** Write into a non-empty directory that lithe did not write (still deleting nothing lithe did not write). */
+  overwrite?: boolean;
+  /** Storage dtype of the pruned weights (default: the input's). */
+  saveDtype?: 'f32' | 'bf16' | 'f16';
+  /** Recorded in the report, e.g. the CLI's command line (default 'oneshot()'). */
+  command?: string;
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+}
+
+/** True when a .jsonl file's first row is a task example ({question, answer}) rather than {text}. */
+function isTaskFile(source: string): boolean {
+  if (!source.toLowerCase().endsWith('.jsonl')) return false;
+  const first = readSource(source)
+    .split('\n')
+    .find((line) => line.trim() !== '');
+  try {
+    return first !== undefined && typeof JSON.parse(first).question === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Calibration samples. Task sources (`arithmetic`, or a .jsonl of {question, answer, rationale?}) are laid out by
+ * format: plain; icl (k solved examples before each target); cot (icl with the examples' rationales). Text sources
+ * give random windows (corpus, .txt) or the first nsamples rows cut to seqlen tokens (.jsonl of {text}).
+ */
+export function calibrationSamples(
+  tokenizer: LitheTokenizer,
+  info: CalibrationInfo,
+  task: { iclK?: number; template?: string } = {},
+): Int32Array[] {
+  if (info.source === 'arithmetic' || isTaskFile(info.source)) {
+    const examples = calibrationExamples(info.source, { seed: info.seed });
+    return taskCalibration(tokenizer, examples, {
+      format: info.format === 'plain' ? 'plain' : 'icl',
+      cot: info.format === 'cot',
+      iclK: task.iclK ?? 3,
+      template: task.template === undefined ? undefined : readTaskTemplate(task.template),
+      nsamples: info.nsamples,
+      seqlen: info.seqlen,
+      seed: info.seed,
+    });
+  }
+  if (info.format !== 'plain') {
+    throw new PruneError(`calibration format ${info.format} needs a task source (arithmetic or a .jsonl of questions)`);
+  }
+  const { documents } = loadTextSource(info.source);
+  if (info.source.toLowerCase().endsWith('.jsonl')) {
+    return textLinesCalibration(tokenizer, documents.slice(0, info.nsamples), { seqlen: info.seqlen });
+  }
+  return corpusCalibration(tokenizer, documents, { nsamples: info.nsamples, seqlen: info.seqlen, seed: info.seed });
+}
+
+/** Recipe text from the option: a .yaml/.yml path is read, anything else is YAML itself. */
+function recipeText(recipe: string): { text: string; source: string } {
+  if (/\.ya?ml$/i.test(recipe) && !recipe.includes('\n')) return { text: readSource(recipe), source: recipe };
+  return { text: recipe, source: 'recipe' };
+}
+
+/** Pruning settings from a recipe or options, with module names for the recipe's targets and ignore lists. */
+function resolveSettings(
+  options: OneshotOptions,
+  config: DecoderConfig,
+): { settings: PruneSettings; recipe: string; warnings: string[] } {
+  // Every module name the model will have (each parameter's owners), for the recipe's targets and ignore lists.
+  const moduleNames = new Set<string>();
+  for (const [name] of expectedParameterShapes(config)) {
+    const parts = name.split('.');
+    for (let i = 1; i < parts.length; i++) moduleNames.add(parts.slice(0, i).join('.'));
+  }
+  if (options.recipe !== undefined) {
+    if (options.options !== undefined) throw new PruneError('oneshot: give a recipe or options, not both');
+    const { text, source } = recipeText(options.recipe);
+    const { warnings, ...settings } = recipeToPruneOptions(parseRecipe(text, source), [...moduleNames]);
+    return { settings, recipe: text, warnings };
+  }
+  if (options.options === undefined) throw new PruneError('oneshot: give a recipe or options ({method, sparsity})');
+  return { settings: options.options, recipe: recipeFromOptions(options.options), warnings: [] };
+}
+
+/**
+ * llm-compressor's `oneshot`: prune a checkpoint with calibration data and save it, with report.json, report.html
+ * and recipe.yaml beside the weights. Everything is checked (model, recipe, output directory, calibration and eval
+ * text, memory) before the weights are loaded; the output directory is validated and locked first, and nothing in
+ * it that lithe did not write is replaced. Returns the report it writes.
+ */
+export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
+  const { onProgress, signal } = options;
+  const modelDir = resolveModelPath(options.model, { revision: options.revision });
+  const config = readDecoderConfig(modelDir);
+  const tokenizer = loadTokenizer(modelDir);
+  checkTokenizerFits(tokenizer, config, modelDir);
+  const { settings, recipe, warnings } = resolveSettings(options, config);
+  const outOptions = { inputs: [modelDir], overwrite: options.overwrite, what: 'output directory' };
+  return withOutputDir(options.outputDir, outOptions, async (out) => {
+    const c = options.calibration ?? {};
+    const needsCalibration = settings.method !== 'magnitude' || settings.allocation === 'owl';
+    const calibration: CalibrationInfo | null = needsCalibration
+      ? {
+          source: options.dataset ?? 'sotu:train',
+          format: c.format ?? 'plain',
+          nsamples: c.nsamples ?? 128,
+          seqlen: c.seqlen ?? Math.min(config.maxPositionEmbeddings, MAX_DEFAULT_SEQLEN),
+          seed: c.seed ?? 0,
+        }
+      : null;
+    if (calibration) {
+      ensureFits(
+        parameterBytes(config) + calibrationBytes(config, calibration.nsamples, calibration.seqlen, settings.method),
+        `prune: calibration with ${calibration.nsamples} samples × ${calibration.seqlen} tokens`,
+      );
+    }
+    const samplingStart = performance.now();
+    const samples = calibration ? calibrationSamples(tokenizer, calibration, c) : [];
+    if (calibration) calibration.nsamples = samples.length;
+    const samplingSeconds = (performance.now() - samplingStart) / 1000;
+    const evalIds = options.evaluate ? evalTokens(tokenizer, options.evaluate.data, false) : null;
+    const protocol: EvalProtocol | null = options.evaluate
+      ? { data: options.evaluate.data, seqlen: options.evaluate.seqlen ?? 256, windows: options.evaluate.windows }
+      : null;
+
+    const model = await loadDecoder(modelDir, { onProgress, signal });
+    const before =
+      evalIds && protocol ? await evaluatePerplexity(model, evalIds, protocol, { onProgress, signal }) : null;
+    const result = await pruneModel(model, { ...settings, calibration: samples, onProgress, signal });
+    const dtype = options.saveDtype;
+    await saveDecoder(model, out, { dtype, tokenizerFrom: modelDir });
+    // "After" is measured on the checkpoint as written (bf16 weights for a bf16 save), not on the f32 copy in memory.
+    const saved = evalIds && protocol ? await loadDecoder(out.path, { signal }) : null;
+    const after =
+      saved && evalIds && protocol ? await evaluatePerplexity(saved, evalIds, protocol, { onProgress, signal }) : null;
+    const report = buildPruneReport(result, {
+      calibration,
+      perplexity:
+        before && after ? { before: before.perplexity, after: after.perplexity, protocol: after.protocol } : null,
+      samplingSeconds,
+      evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
+      run: runInfo(options.command ?? 'oneshot()', options.model, modelDir, warnings),
+    });
+    out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
+    out.writeFile('report.html', pruneReportHtml(report));
+    out.writeFile('recipe.yaml', recipe);
+    return report;
+  });
+}

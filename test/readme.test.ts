@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const work = mkdtempSync(join(tmpdir(), 'lithe-readme-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** The fenced ```js blocks of a README section. */
+function jsBlocks(section: string): string[] {
+  const start = readme.indexOf(`## ${section}`);
+  const end = readme.indexOf('\n## ', start + 1);
+  const text = readme.slice(start, end === -1 ? undefined : end);
+  return [...text.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+}
+
+describe('the README', () => {
+  it('opens with the two commands', () => {
+    assert.match(readme, /^# lithe\n\n```\nnpm install && npx lithe demo\nnpm test\n```/);
+  });
+
+  it("runs its library example as written (importing 'lithe' by name)", () => {
+    const [block] = jsBlocks('Library');
+    assert.ok(block, 'the Library section has a js block');
+    // Inside the package, so that `import ... from 'lithe'` resolves to this checkout (package self-reference).
+    const script = join(root, 'dist', `readme-example-${process.pid}.mjs`);
+    writeFileSync(script, block);
+    try {
+      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /sparsity 0\.50\d over 28 Linears/);
+      assert.match(r.stdout, /perplexity \d+\.\d\d on 4096 tokens/);
+      assert.match(r.stdout, /perplexity \d+\.\d\d -> \d+\.\d\d/);
+      assert.ok(existsSync(join(work, 'lithe-tiny-wanda-50', 'model.safetensors')));
+      assert.ok(existsSync(join(work, 'lithe-tiny-sparsegpt-2of4', 'report.html')));
+    } finally {
+      rmSync(script, { force: true });
+    }
+  });
+
+  it('says nothing is built that is only planned', () => {
+    const status = readme.slice(readme.indexOf('**Status.**'), readme.indexOf('`lithe demo` prunes'));
+    for (const planned of ['WeLore', 'GaLore', 'DPO', 'RigL']) {
+      assert.match(status, new RegExp(`Planned, not built yet:[^]*${planned}`), planned);
+      assert.doesNotMatch(status.slice(0, status.indexOf('Planned')), new RegExp(planned), planned);
+    }
+  });
+});
