@@ -245,7 +245,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
       values.optimizer === 'adamw'
         ? new AdamW(decayGroups(model, { weightDecay }), { lr: values.lr, betas: [0.9, 0.95] })
         : new SGD(decayGroups(model, { weightDecay }), { lr: values.lr, momentum: values.momentum });
-    outDir.writeFile(RUN_FILE, `${JSON.stringify(run, null, 2)}\n`);
+    // Written once a checkpoint exists (also when the run then fails), so a failed start leaves nothing behind.
+    const recordRun = () => {
+      if (holdsTrainingRun(out)) outDir.writeFile(RUN_FILE, `${JSON.stringify(run, null, 2)}\n`);
+    };
     const result = await withSignals((signal) => {
       const start = performance.now();
       return train(model, batcher, {
@@ -270,7 +273,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
             `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s${val}\n`,
           );
         },
-      });
+      }).finally(recordRun);
     });
     await outDir.writeDir('model', (tmp) =>
       saveDecoder(model, tmp, {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,18 +13,18 @@ import { saveRandomModel } from '../helpers/random-model.js';
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'lithe-cli-'));
 const modelDir = join(work, 'model');
+const text = join(work, 'text.txt');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LITHE_BACKEND: 'ts' } });
 
 before(async () => {
   await saveRandomModel(modelDir, { seed: 3 });
+  writeFileSync(text, 'We the people of the United States, in order to form a more perfect union. '.repeat(20));
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
 describe('lithe eval', () => {
   it('--json prints exactly one JSON object with the protocol fields', () => {
-    const text = join(work, 'text.txt');
-    writeFileSync(text, 'We the people of the United States, in order to form a more perfect union. '.repeat(20));
     const r = run('eval', '--model', modelDir, '--data', text, '--seqlen', '32', '--json');
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -153,5 +153,67 @@ describe('lithe generate', () => {
     assert.equal(cli('--prompt', prompt), `${prompt}${greedy(withBos)}\n`);
     assert.equal(cli('--prompt', prompt, '--no-special-tokens'), `${prompt}${greedy(plain)}\n`);
     assert.equal(cli('--prompt', ''), `${greedy(Int32Array.of(0))}\n`);
+  });
+});
+
+describe('models from the local Hugging Face cache, and models lithe refuses to run', () => {
+  it('--model org/name resolves refs/main (or --revision) in $HF_HOME/hub; a missing one says where lithe looked', () => {
+    const home = join(work, 'hf-home');
+    const repo = join(home, 'hub', 'models--lithe-test--tiny');
+    const commit = 'a'.repeat(40);
+    cpSync(modelDir, join(repo, 'snapshots', commit), { recursive: true });
+    mkdirSync(join(repo, 'refs'), { recursive: true });
+    writeFileSync(join(repo, 'refs', 'main'), commit);
+    const env = { ...process.env, LITHE_BACKEND: 'ts', HF_HOME: home, HF_HUB_CACHE: '' };
+    const evalArgs = ['eval', '--data', text, '--seqlen', '32', '--json'];
+    const viaCache = spawnSync(process.execPath, [bin, ...evalArgs, '--model', 'lithe-test/tiny'], {
+      encoding: 'utf8',
+      env,
+    });
+    assert.equal(viaCache.status, 0, viaCache.stderr);
+    const direct = JSON.parse(run(...evalArgs, '--model', modelDir).stdout);
+    assert.equal(JSON.parse(viaCache.stdout).perplexity, direct.perplexity);
+    const byCommit = spawnSync(
+      process.execPath,
+      [bin, ...evalArgs, '--model', 'lithe-test/tiny', '--revision', commit],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
+    assert.equal(byCommit.status, 0, byCommit.stderr);
+    const missing = spawnSync(process.execPath, [bin, ...evalArgs, '--model', 'lithe-test/absent'], {
+      encoding: 'utf8',
+      env,
+    });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /lithe-test\/absent.*hub\/models--lithe-test--absent/);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+  });
+
+  it('a NaN weight is named at load time (exit 2), not scored as perplexity NaN', () => {
+    const bad = join(work, 'nan-model');
+    cpSync(modelDir, bad, { recursive: true });
+    const file = join(bad, 'model.safetensors');
+    const bytes = readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+    const [offset] = header['model.norm.weight'].data_offsets;
+    bytes.writeFloatLE(Number.NaN, 8 + headerLength + offset);
+    writeFileSync(file, bytes);
+    const r = run('eval', '--model', bad, '--data', text, '--seqlen', '32');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /model\.norm\.weight holds 1 NaN \/ Inf value/);
+  });
+
+  it('a tokenizer larger than the embedding is refused before generating', () => {
+    const bad = join(work, 'small-vocab');
+    cpSync(modelDir, bad, { recursive: true });
+    const config = JSON.parse(readFileSync(join(bad, 'config.json'), 'utf8'));
+    writeFileSync(join(bad, 'config.json'), JSON.stringify({ ...config, vocab_size: 100 }));
+    const r = run('generate', '--model', bad, '--prompt', 'Fellow citizens');
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /8192.*100|100.*8192/);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -30,7 +30,12 @@ const small = [
   '--batch',
   '2',
 ];
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'train', ...args], { encoding: 'utf8' });
+const cache = join(work, 'cache');
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, 'train', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LITHE_CACHE: cache },
+  });
 
 describe('lithe train', () => {
   it('trains from a preset with overrides and writes metrics, a checkpoint and the final model', async () => {
@@ -68,5 +73,129 @@ describe('lithe train', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
+  });
+
+  it('--warmup 0 is accepted; architecture flags with --model are an error', async () => {
+    const out = join(work, 'warm0');
+    const r = run('--out', out, '--tokenizer', tokenizer, '--data', text, ...small, '--steps', '2', '--warmup', '0');
+    assert.equal(r.status, 0, r.stderr);
+    const clash = run('--out', join(work, 'ft'), '--model', join(out, 'model'), '--layers', '2', '--data', text);
+    assert.equal(clash.status, 2);
+    assert.match(clash.stderr, /--layers shapes a new model; it cannot be combined with --model/);
+  });
+
+  it('continuing a bf16 model saves bf16 by default, tokenising with progress, then from the token cache', async () => {
+    const base = join(work, 'bf16-base');
+    // A text no other test tokenises, so that the first run finds nothing cached.
+    const fresh = join(work, 'fresh.txt');
+    writeFileSync(fresh, 'Liberty and union, now and forever, one and inseparable.\n\n'.repeat(40));
+    const first = run(
+      '--out',
+      base,
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      fresh,
+      ...small,
+      '--steps',
+      '2',
+      '--save-dtype',
+      'bf16',
+    );
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /tokenize \[#+\] 100% 40\/40 doc/);
+    const ft = join(work, 'bf16-ft');
+    const r = run(
+      '--out',
+      ft,
+      '--model',
+      join(base, 'model'),
+      '--data',
+      fresh,
+      '--seqlen',
+      '16',
+      '--batch',
+      '2',
+      '--steps',
+      '2',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(readFileSync(join(ft, 'model', 'config.json'), 'utf8')).dtype, 'bfloat16');
+    // The same tokenizer and text again: ids come from the cache, with no tokenising pass.
+    assert.doesNotMatch(r.stderr, /tokenize \[/);
+  });
+
+  it('--resume with a different --batch or architecture names the difference', () => {
+    const out = join(work, 'resume-check');
+    const args = ['--out', out, '--tokenizer', tokenizer, '--data', text, ...small];
+    assert.equal(run(...args, '--steps', '2').status, 0);
+    const batch = run(...args.map((a, i) => (args[i - 1] === '--batch' ? '4' : a)), '--steps', '4', '--resume');
+    assert.equal(batch.status, 2);
+    assert.match(batch.stderr, /--resume with --batch 4, but the run in .* used 2/);
+    const arch = run(...args.map((a, i) => (args[i - 1] === '--hidden' ? '64' : a)), '--steps', '4', '--resume');
+    assert.equal(arch.status, 2);
+    assert.match(arch.stderr, /different architecture: hidden_size is 64, the run in .* has 32/);
+  });
+
+  it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {
+    const out = join(work, 'sigterm');
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'train',
+        '--out',
+        out,
+        '--tokenizer',
+        tokenizer,
+        '--data',
+        text,
+        ...small,
+        '--steps',
+        '100000',
+        '--log-every',
+        '1',
+      ],
+      { env: { ...process.env, LITHE_CACHE: cache } },
+    );
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (/step 3\//.test(stderr) && !child.killed) child.kill('SIGTERM');
+      });
+      child.on('exit', () => resolve());
+    });
+    assert.equal(child.exitCode, 130, stderr);
+    assert.match(stderr, /interrupted; finishing this step and writing a checkpoint/);
+    const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'trainer-state.json'), 'utf8'));
+    assert.ok(state.step >= 3, String(state.step));
+    assert.ok(existsSync(join(out, 'run.json')));
+    assert.ok(!readdirSync(out).some((f) => f.includes('.tmp-')), 'no staging left');
+  });
+
+  it('a run that fails before its first checkpoint leaves no --out behind', () => {
+    const out = join(work, 'fails');
+    const shortVal = join(work, 'short-val.txt');
+    writeFileSync(shortVal, 'Too short.\n');
+    // Validation at step 1 needs one window of --seqlen tokens; this text has fewer, so the run fails there.
+    const r = run(
+      '--out',
+      out,
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      text,
+      ...small,
+      '--steps',
+      '2',
+      '--val',
+      shortVal,
+      '--eval-every',
+      '1',
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /fewer than one window/);
+    assert.equal(existsSync(out), false);
   });
 });
