@@ -14,7 +14,7 @@ import { type DemoReport, type DemoRow, demoReportHtml, demoSetting } from '../r
 import { runInfo } from '../report/run-info.js';
 import { evalTokens, evaluatePerplexity } from '../workflows/evaluate.js';
 import { commandLine, resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, parseCommand } from './flags.js';
+import { type CommandSpec, EVAL_PROTOCOL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 interface DemoConfig {
@@ -80,14 +80,7 @@ export const demoSpec = {
       help: 'calibration text: a corpus, .txt or .jsonl',
     },
     eval: { kind: 'string', value: 'SOURCE', default: 'sotu:test', help: 'perplexity text' },
-    'eval-seqlen': {
-      kind: 'int',
-      default: 256,
-      min: 2,
-      max: 1 << 20,
-      help: 'perplexity window length (lithe eval --seqlen)',
-    },
-    'eval-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+    ...EVAL_PROTOCOL_FLAGS,
     json: { kind: 'boolean', help: 'print the results as one JSON object' },
   },
   examples: ['npx lithe demo', 'lithe demo --out demo-llama --model ../shared/models/llama-ref --eval-windows 64'],

@@ -9,7 +9,7 @@ import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { forwardBytes, parameterBytes } from '../models/llama/memory.js';
 import { evalTokens } from '../workflows/evaluate.js';
 import { resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, parseCommand } from './flags.js';
+import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 /** Rows {context, choices[], answer} of a multiple-choice task file. */
@@ -50,18 +50,7 @@ export const evalSpec = {
   summary: 'perplexity on a text (--data) or multiple-choice accuracy on a task file (--task)',
   usage: '--model DIR (--data SOURCE | --task FILE.jsonl) [flags]',
   flags: {
-    model: {
-      kind: 'string',
-      value: 'DIR',
-      required: true,
-      help: 'model directory, or org/name in the Hugging Face cache',
-    },
-    revision: {
-      kind: 'string',
-      value: 'REV',
-      default: 'main',
-      help: 'Hugging Face cache revision (branch, tag or commit)',
-    },
+    ...MODEL_FLAGS,
     data: {
       kind: 'string',
       value: 'SOURCE',

@@ -305,3 +305,31 @@ export function commandHelp(spec: CommandSpec): string {
   ];
   return `${parts.join('\n\n')}\n`;
 }
+
+/** --model and --revision, as every command that reads a model takes them. */
+export const MODEL_FLAGS = {
+  model: {
+    kind: 'string',
+    value: 'DIR',
+    required: true,
+    help: 'model directory, or org/name in the Hugging Face cache',
+  },
+  revision: {
+    kind: 'string',
+    value: 'REV',
+    default: 'main',
+    help: 'Hugging Face cache revision (branch, tag or commit)',
+  },
+} as const satisfies FlagTable;
+
+/** How a perplexity after compression is measured: `lithe eval`'s protocol. */
+export const EVAL_PROTOCOL_FLAGS = {
+  'eval-seqlen': {
+    kind: 'int',
+    default: 256,
+    min: 2,
+    max: 1 << 20,
+    help: 'perplexity window length (lithe eval --seqlen)',
+  },
+  'eval-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+} as const satisfies FlagTable;

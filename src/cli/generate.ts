@@ -3,25 +3,14 @@ import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { generate } from '../models/generate.js';
 import { resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, parseCommand } from './flags.js';
+import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
 
 export const generateSpec = {
   name: 'generate',
   summary: 'continue a prompt: greedy, or sampled with --temperature, --top-k and --top-p',
   usage: '--model DIR --prompt TEXT [flags]',
   flags: {
-    model: {
-      kind: 'string',
-      value: 'DIR',
-      required: true,
-      help: 'model directory, or org/name in the Hugging Face cache',
-    },
-    revision: {
-      kind: 'string',
-      value: 'REV',
-      default: 'main',
-      help: 'Hugging Face cache revision (branch, tag or commit)',
-    },
+    ...MODEL_FLAGS,
     prompt: {
       kind: 'string',
       value: 'TEXT',

@@ -3,7 +3,7 @@ import { UsageError } from '../engine/errors.js';
 import { readDecoderConfig } from '../io/checkpoint.js';
 import { oneshot, type PruneSettings } from '../workflows/oneshot.js';
 import { commandLine, resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, parseCommand } from './flags.js';
+import { type CommandSpec, EVAL_PROTOCOL_FLAGS, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 const RECIPE_FLAGS = ['method', 'sparsity', 'nm', 'allocation', 'owl-m', 'owl-lambda', 'group', 'skip'] as const;
@@ -13,18 +13,7 @@ export const pruneSpec = {
   summary: "prune a checkpoint's block Linears; writes the pruned checkpoint, report.json, report.html, recipe.yaml",
   usage: '--model DIR --out DIR (--method M --sparsity S | --nm N:M | --recipe FILE.yaml) [flags]',
   flags: {
-    model: {
-      kind: 'string',
-      value: 'DIR',
-      required: true,
-      help: 'model directory, or org/name in the Hugging Face cache',
-    },
-    revision: {
-      kind: 'string',
-      value: 'REV',
-      default: 'main',
-      help: 'Hugging Face cache revision (branch, tag or commit)',
-    },
+    ...MODEL_FLAGS,
     out: {
       kind: 'string',
       value: 'DIR',
@@ -116,14 +105,7 @@ export const pruneSpec = {
       value: 'SOURCE',
       help: 'measure perplexity before and after on this text, as lithe eval does',
     },
-    'eval-seqlen': {
-      kind: 'int',
-      default: 256,
-      min: 2,
-      max: 1 << 20,
-      help: 'perplexity window length (lithe eval --seqlen)',
-    },
-    'eval-windows': { kind: 'int', defaultText: 'all', help: 'score only the first N windows' },
+    ...EVAL_PROTOCOL_FLAGS,
     'save-dtype': {
       kind: 'choice',
       choices: ['f32', 'bf16', 'f16'],
