@@ -6,13 +6,20 @@ export function resolveModel(spec: string, revision: string): string {
   return resolveModelPath(spec, { revision });
 }
 
-/** Warn (once per flag, on stderr) when a length goes past what the model was trained to attend to. */
-export function warnPastContext(config: DecoderConfig, flag: string, tokens: number): void {
-  if (tokens > config.maxPositionEmbeddings) {
-    process.stderr.write(
-      `lithe: warning: --${flag} ${tokens} is past the model's context (max_position_embeddings ${config.maxPositionEmbeddings}); positions beyond it were never trained\n`,
-    );
-  }
+/**
+ * Warn on stderr when a length goes past what the model was trained to attend to; returns the warning (for reports),
+ * or undefined.
+ */
+export function warnPastContext(config: DecoderConfig, what: string, tokens: number): string | undefined {
+  if (tokens <= config.maxPositionEmbeddings) return undefined;
+  const warning = `${what} ${tokens} is past the model's context (max_position_embeddings ${config.maxPositionEmbeddings}); positions beyond it were never trained`;
+  process.stderr.write(`lithe: warning: ${warning}\n`);
+  return warning;
+}
+
+/** '1 window', '3 windows'. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** The command line as a shell would need it typed, for reports: arguments with spaces or quotes are quoted. */

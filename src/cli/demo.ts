@@ -5,7 +5,7 @@ import { loadTextSource } from '../data/text-source.js';
 import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
 import type { Progress } from '../engine/progress.js';
-import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { loadDecoder, readCheckedConfig, roundToStorage } from '../io/checkpoint.js';
 import { withOutputDir } from '../io/output-dir.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { EMBEDDED_MODEL_DIR, hasEmbeddedModel } from '../models/embedded.js';
@@ -13,7 +13,7 @@ import { calibrationBytes, parameterBytes } from '../models/llama/memory.js';
 import { type DemoReport, type DemoRow, demoReportHtml, demoSetting } from '../report/demo-report.js';
 import { runInfo } from '../report/run-info.js';
 import { evalTokens, evaluatePerplexity } from '../workflows/evaluate.js';
-import { commandLine, resolveModel, warnPastContext } from './common.js';
+import { commandLine, plural, resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, EVAL_PROTOCOL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
@@ -101,17 +101,18 @@ export async function demo(argv: string[]): Promise<number> {
   const seed = 0;
   const start = performance.now();
   // A bad model directory fails here, before the calibration text is encoded.
-  const config = readDecoderConfig(modelDir);
+  const config = readCheckedConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   checkTokenizerFits(tokenizer, config, modelDir);
-  warnPastContext(config, 'seqlen', seqlen);
-  warnPastContext(config, 'eval-seqlen', values['eval-seqlen']);
+  warnPastContext(config, '--seqlen', seqlen);
+  warnPastContext(config, '--eval-seqlen', values['eval-seqlen']);
   ensureFits(
     2 * parameterBytes(config) + calibrationBytes(config, nsamples, seqlen, 'sparsegpt'),
     `demo: calibration with ${nsamples} samples × ${seqlen} tokens`,
   );
   const outOptions = { inputs: [modelDir], overwrite: values.overwrite, what: '--out', kind: 'demo' };
   return withOutputDir(values.out, outOptions, async (out) => {
+    for (const name of ['results.json', 'report.html']) out.claim(name);
     const samples = corpusCalibration(tokenizer, loadTextSource(values.calib).documents, { nsamples, seqlen, seed });
     const evalIds = evalTokens(tokenizer, values.eval, false);
     const protocol = { data: values.eval, seqlen: values['eval-seqlen'], windows: values['eval-windows'] };
@@ -139,6 +140,8 @@ export async function demo(argv: string[]): Promise<number> {
         onProgress,
       });
       const seconds = since(pruneStart);
+      // Measured on the weights as `lithe prune` would save them (bf16 for a bf16 model), so the two agree.
+      roundToStorage(model);
       rows.push({
         label: config.label,
         method: config.method,
@@ -166,7 +169,7 @@ export async function demo(argv: string[]): Promise<number> {
     else {
       process.stdout.write(demoTable(report));
       process.stdout.write(
-        `\nperplexity on ${protocol.data}: ${report.eval.windows} windows × ${protocol.seqlen} tokens\n${report.totalSeconds.toFixed(0)} s; wrote ${join(values.out, 'report.html')} and results.json\n`,
+        `\nperplexity on ${protocol.data}: ${plural(report.eval.windows, 'window')} × ${protocol.seqlen} tokens\n${report.totalSeconds.toFixed(0)} s; wrote ${join(values.out, 'report.html')} and results.json\n`,
       );
     }
     return 0;

@@ -4,11 +4,11 @@ import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
 import { type ChoiceItem, multipleChoice } from '../eval/multiple-choice.js';
 import { perplexity } from '../eval/perplexity.js';
-import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { loadDecoder, readCheckedConfig } from '../io/checkpoint.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { forwardBytes, parameterBytes } from '../models/llama/memory.js';
 import { evalTokens } from '../workflows/evaluate.js';
-import { resolveModel, warnPastContext } from './common.js';
+import { plural, resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
@@ -86,13 +86,15 @@ export const evalSpec = {
 export async function evalCommand(argv: string[]): Promise<number> {
   const values = parseCommand(evalSpec, argv);
   if (!values.data === !values.task) throw new UsageError('eval: give exactly one of --data and --task');
+  if (values['per-item'] && !(values.task && values.json))
+    throw new UsageError('eval: --per-item goes with --task and --json');
   const modelDir = resolveModel(values.model, values.revision);
-  const config = readDecoderConfig(modelDir);
+  const config = readCheckedConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   const task = values.task === undefined ? null : readChoiceTask(values.task);
   const ids = values.data === undefined ? null : evalTokens(tokenizer, values.data, values['per-document']);
   if (ids) {
-    warnPastContext(config, 'seqlen', values.seqlen);
+    warnPastContext(config, '--seqlen', values.seqlen);
     ensureFits(
       parameterBytes(config) + forwardBytes(config, values.batch, values.seqlen),
       `eval: a forward pass of --batch ${values.batch} × --seqlen ${values.seqlen}`,
@@ -135,7 +137,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ ...protocol, ...result })}\n`);
   } else {
     process.stdout.write(
-      `perplexity ${result.perplexity.toFixed(4)}  (${result.windows} windows × ${values.seqlen} = ${result.tokens} tokens, ${result.seconds.toFixed(1)} s, ${(result.tokens / result.seconds).toFixed(0)} tok/s)\n`,
+      `perplexity ${result.perplexity.toFixed(4)}  (${plural(result.windows, 'window')} × ${values.seqlen} = ${result.tokens} tokens, ${result.seconds.toFixed(1)} s, ${(result.tokens / result.seconds).toFixed(0)} tok/s)\n`,
     );
   }
   return 0;

@@ -1,5 +1,5 @@
 import { UsageError } from '../engine/errors.js';
-import { loadDecoder, readDecoderConfig } from '../io/checkpoint.js';
+import { loadDecoder, readCheckedConfig } from '../io/checkpoint.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { generate } from '../models/generate.js';
 import { resolveModel, warnPastContext } from './common.js';
@@ -15,6 +15,7 @@ export const generateSpec = {
       kind: 'string',
       value: 'TEXT',
       default: '',
+      defaultText: 'empty',
       allowEmpty: true,
       help: "the text to continue; empty starts from the tokenizer's BOS",
     },
@@ -44,7 +45,7 @@ export const generateSpec = {
 export async function generateCommand(argv: string[]): Promise<number> {
   const values = parseCommand(generateSpec, argv);
   const modelDir = resolveModel(values.model, values.revision);
-  const config = readDecoderConfig(modelDir);
+  const config = readCheckedConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   checkTokenizerFits(tokenizer, config, modelDir);
   // The tokenizer's own post-processor decides the special tokens (BOS for LLaMA-style ones), as transformers does.
@@ -55,7 +56,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
     }
     prompt = Int32Array.of(tokenizer.bosTokenId);
   }
-  warnPastContext(config, 'max-tokens', prompt.length + values['max-tokens']);
+  warnPastContext(
+    config,
+    `the prompt's ${prompt.length} tokens + --max-tokens ${values['max-tokens']} =`,
+    prompt.length + values['max-tokens'],
+  );
   const model = await loadDecoder(modelDir);
   const stop = tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId];
   process.stdout.write(values.prompt);

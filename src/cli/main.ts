@@ -5,6 +5,7 @@ import { LitheError, UsageError } from '../engine/errors.js';
 import { MemoryError } from '../engine/memory.js';
 import { CheckpointError, OutputError, outputErrorFrom } from '../io/errors.js';
 import { ModelNotFoundError } from '../io/hf-cache.js';
+import { closeOpenOutputDirs } from '../io/output-dir.js';
 import { TokenizerError } from '../io/tokenizer.js';
 import { ConfigError } from '../models/llama/config.js';
 import { BpeTrainingError } from '../tokenizer/bpe-trainer.js';
@@ -22,6 +23,8 @@ import { trainCommand, trainSpec } from './train.js';
 interface Command {
   spec: CommandSpec;
   run: (argv: string[]) => number | Promise<number>;
+  /** The command turns Ctrl-C and SIGTERM into a clean stop of its own (train writes a checkpoint). */
+  handlesSignals?: boolean;
 }
 
 /** Every command, by the words typed after `lithe`; a group's subcommands sit one level down. */
@@ -30,7 +33,7 @@ export const COMMANDS: Record<string, Command | Record<string, Command>> = {
   prune: { spec: pruneSpec, run: pruneCommand },
   eval: { spec: evalSpec, run: evalCommand },
   generate: { spec: generateSpec, run: generateCommand },
-  train: { spec: trainSpec, run: trainCommand },
+  train: { spec: trainSpec, run: trainCommand, handlesSignals: true },
   tokenizer: { train: { spec: tokenizerTrainSpec, run: tokenizerTrainCommand } },
   data: { export: { spec: dataExportSpec, run: dataExportCommand } },
   doctor: { spec: doctorSpec, run: doctorCommand },
@@ -120,6 +123,26 @@ export function describeError(err: unknown): { code: number; line: string } {
   return { code: 1, line: `internal error: ${detail}` };
 }
 
+/**
+ * Run fn so that Ctrl-C or SIGTERM stops at once but tidily: output directories are unlocked (and removed when this
+ * run created them and wrote nothing), then the process exits with 128 + the signal number, as a shell reports it.
+ */
+async function withCleanExitOnSignal(fn: () => number | Promise<number>): Promise<number> {
+  const onSignal = (signal: NodeJS.Signals) => {
+    closeOpenOutputDirs();
+    process.stderr.write(`\nlithe: interrupted (${signal}); files already complete were kept\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** Run the CLI; returns the exit code. Errors lithe expects are one line on stderr, never a stack. */
 export async function main(argv: string[]): Promise<number> {
   const [first] = argv;
@@ -142,7 +165,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(commandHelp(found.command.spec));
       return 0;
     }
-    return await found.command.run(found.rest);
+    if (found.command.handlesSignals) return await found.command.run(found.rest);
+    return await withCleanExitOnSignal(() => found.command.run(found.rest));
   } catch (err) {
     const { code, line } = describeError(err);
     process.stderr.write(`lithe: ${line}\n`);

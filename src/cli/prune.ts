@@ -1,6 +1,6 @@
 import { TASK_FORMATS } from '../data/tasks.js';
 import { UsageError } from '../engine/errors.js';
-import { readDecoderConfig } from '../io/checkpoint.js';
+import { readCheckedConfig } from '../io/checkpoint.js';
 import { oneshot, type PruneSettings } from '../workflows/oneshot.js';
 import { commandLine, resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, EVAL_PROTOCOL_FLAGS, MODEL_FLAGS, parseCommand } from './flags.js';
@@ -155,6 +155,9 @@ function settingsFromFlags(values: PruneValues): PruneSettings {
     );
   }
   if (nm && values.allocation !== 'uniform') throw new UsageError('prune: --nm needs --allocation uniform');
+  const owlFlag = (['owl-m', 'owl-lambda'] as const).find((flag) => values.given.has(flag));
+  if (owlFlag && values.allocation !== 'owl')
+    throw new UsageError(`prune: --${owlFlag} applies to --allocation owl only`);
   return {
     method: values.method,
     sparsity: values.sparsity,
@@ -176,9 +179,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
   const options = values.recipe === undefined ? settingsFromFlags(values) : undefined;
   const modelDir = resolveModel(values.model, values.revision);
-  const config = readDecoderConfig(modelDir);
-  if (values.seqlen !== undefined) warnPastContext(config, 'seqlen', values.seqlen);
-  if (values.eval !== undefined) warnPastContext(config, 'eval-seqlen', values['eval-seqlen']);
+  const config = readCheckedConfig(modelDir);
+  const warnings = [
+    values.seqlen === undefined ? undefined : warnPastContext(config, '--seqlen', values.seqlen),
+    values.eval === undefined ? undefined : warnPastContext(config, '--eval-seqlen', values['eval-seqlen']),
+  ].filter((w): w is string => w !== undefined);
   const report = await oneshot({
     model: values.model,
     revision: values.revision,
@@ -201,9 +206,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     overwrite: values.overwrite,
     saveDtype: values['save-dtype'],
     command: commandLine(['lithe', 'prune', ...argv]),
+    warnings,
     onProgress: stderrProgress(),
   });
-  for (const warning of report.run.warnings) process.stderr.write(`lithe: warning: ${warning}\n`);
+  for (const warning of report.run.warnings.slice(warnings.length))
+    process.stderr.write(`lithe: warning: ${warning}\n`);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;

@@ -41,6 +41,7 @@ export async function tokenizerTrainCommand(argv: string[]): Promise<number> {
   const specialTokens = values.special.length > 0 ? values.special : ['<|endoftext|>'];
   const corpus = loadTextSource(values.corpus);
   return withOutputDir(values.out, { overwrite: values.overwrite, what: '--out', kind: 'tokenizer' }, (out) => {
+    out.claim('tokenizer.json');
     const start = performance.now();
     const tokenizer = trainBpe(corpus.documents, {
       vocabSize: values.vocab,

@@ -5,14 +5,14 @@ import { encodeDocumentsCached } from '../data/token-cache.js';
 import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
 import { perplexity } from '../eval/perplexity.js';
-import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
+import { loadDecoder, readCheckedConfig, saveDecoder } from '../io/checkpoint.js';
 import { openOutputDir } from '../io/output-dir.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
 import { parameterBytes, trainStepBytes } from '../models/llama/memory.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { TokenBatcher } from '../train/batches.js';
-import { holdsTrainingRun, train } from '../train/loop.js';
+import { CHECKPOINT_DIR, holdsTrainingRun, METRICS_FILE, train } from '../train/loop.js';
 import { AdamW } from '../train/optim/adamw.js';
 import { decayGroups } from '../train/optim/optimizer.js';
 import { SGD } from '../train/optim/sgd.js';
@@ -121,28 +121,34 @@ export const trainSpec = {
 interface RunRecord {
   format: 'lithe-train-run';
   config: Record<string, unknown>;
-  batch: number;
-  seqlen: number;
-  gradAccum: number;
-  data: string;
-  seed: number;
+  /** The flags that shape the data order and the optimiser, by name (--steps may grow on a resume). */
+  flags: Record<string, unknown>;
 }
 const RUN_FILE = 'run.json';
+const RESUME_FLAGS = [
+  'batch',
+  'seqlen',
+  'grad-accum',
+  'data',
+  'seed',
+  'lr',
+  'min-lr-ratio',
+  'weight-decay',
+  'optimizer',
+  'momentum',
+  'clip',
+] as const;
 
 /** Refuse --resume when the flags describe a different run than the one in --out, naming the first difference. */
 function checkResumable(outDir: string, run: RunRecord): void {
   const file = join(outDir, RUN_FILE);
   if (!existsSync(file)) return;
   const before = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
-  const flags: [string, unknown, unknown][] = [
-    ['--batch', before.batch, run.batch],
-    ['--seqlen', before.seqlen, run.seqlen],
-    ['--grad-accum', before.gradAccum, run.gradAccum],
-    ['--data', before.data, run.data],
-    ['--seed', before.seed, run.seed],
-  ];
-  for (const [flag, was, now] of flags) {
-    if (was !== now) throw new UsageError(`train: --resume with ${flag} ${now}, but the run in ${outDir} used ${was}`);
+  for (const flag of RESUME_FLAGS) {
+    const [was, now] = [before.flags?.[flag], run.flags[flag]];
+    if (was !== undefined && was !== now) {
+      throw new UsageError(`train: --resume with --${flag} ${now}, but the run in ${outDir} used ${was}`);
+    }
   }
   for (const key of new Set([...Object.keys(before.config), ...Object.keys(run.config)])) {
     if (JSON.stringify(before.config[key]) !== JSON.stringify(run.config[key])) {
@@ -173,13 +179,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (steps < 2 && values.given.has('warmup') && values.warmup !== 0) {
     throw new UsageError('train: --warmup needs at least 2 --steps');
   }
-  const warmup = values.warmup ?? Math.max(1, Math.round(steps / 20));
+  // 5% of the steps, at least one when there is room for it (a one-step run has none).
+  const warmup = values.warmup ?? (steps > 1 ? Math.max(1, Math.round(steps / 20)) : 0);
   if (warmup >= steps) throw new UsageError(`train: --warmup ${warmup} must be smaller than --steps ${steps}`);
 
   const tokenizer = loadTokenizer(tokenizerPath);
   let config: DecoderConfig;
   if (modelDir) {
-    config = readDecoderConfig(modelDir);
+    config = readCheckedConfig(modelDir);
   } else {
     const p = PRESETS[(values.preset ?? 'tiny') as keyof typeof PRESETS];
     const heads = values.heads ?? p.heads;
@@ -204,7 +211,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     });
   }
   checkTokenizerFits(tokenizer, config, modelDir ?? tokenizerPath);
-  warnPastContext(config, 'seqlen', seqlen);
+  warnPastContext(config, '--seqlen', seqlen);
   ensureFits(
     parameterBytes(config) + trainStepBytes(config, values.batch, seqlen),
     `train: one step at --batch ${values.batch} × --seqlen ${seqlen}`,
@@ -213,11 +220,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const run: RunRecord = {
     format: 'lithe-train-run',
     config: toHfConfig(config),
-    batch: values.batch,
-    seqlen,
-    gradAccum: values['grad-accum'],
-    data: values.data,
-    seed: values.seed,
+    flags: Object.fromEntries(RESUME_FLAGS.map((flag) => [flag, values[flag]])),
   };
   if (values.resume) checkResumable(out, run);
 
@@ -229,9 +232,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const corpus = loadTextSource(values.data);
   const valCorpus = values.val === undefined ? null : loadTextSource(values.val);
   // Checked and locked before the data is tokenised, so that a bad --out costs nothing.
-  const outDir = openOutputDir(out, { overwrite: values.overwrite || values.resume, what: '--out', kind: 'train-run' });
+  const outDir = openOutputDir(out, {
+    inputs: [modelDir, tokenizerPath].filter((p): p is string => p !== undefined),
+    overwrite: values.overwrite || values.resume,
+    what: '--out',
+    kind: 'train-run',
+  });
   let failed = true;
   try {
+    // Whatever this run will replace must be lithe's own, found out before any work.
+    for (const name of [RUN_FILE, 'model', ...(values.resume ? [] : [METRICS_FILE, CHECKPOINT_DIR])])
+      outDir.claim(name);
     const onProgress = stderrProgress();
     const encode = (documents: readonly string[]) =>
       encodeDocumentsCached(tokenizer, documents, { cacheDir: values['no-cache'] ? null : undefined, onProgress }).ids;

@@ -38,6 +38,64 @@ export function readDecoderConfig(dir: string): DecoderConfig {
   return parseDecoderConfig(raw as Record<string, unknown>, file);
 }
 
+/** The parameter names `config` implies, once the checkpoint's headers hold each with its shape and nothing else. */
+function checkAgainstCheckpoint(
+  dir: string,
+  config: DecoderConfig,
+  reader: ReturnType<typeof openCheckpoint>,
+): string[] {
+  const expected: string[] = [];
+  for (const [name, shape] of expectedParameterShapes(config)) {
+    if (!reader.has(name)) throw new CheckpointError(dir, 'missing from the checkpoint', name);
+    const stored = reader.info(name).shape;
+    if (!shapesEqual(stored, shape)) {
+      throw new CheckpointError(dir, `has shape [${stored}], the config implies [${shape}]`, name);
+    }
+    expected.push(name);
+  }
+  const known = new Set(expected);
+  const unexpected = reader
+    .keys()
+    .filter(
+      (k) =>
+        !known.has(k) && !(config.tieWordEmbeddings && k === 'lm_head.weight') && !k.endsWith('rotary_emb.inv_freq'),
+    );
+  if (unexpected.length > 0) {
+    throw new CheckpointError(
+      dir,
+      `holds tensors this ${config.architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
+    );
+  }
+  return expected;
+}
+
+/**
+ * config.json, checked against the checkpoint's tensor headers (no weights are read), so that a config claiming
+ * shapes the file does not hold is named before anything is sized from it.
+ */
+export function readCheckedConfig(dir: string): DecoderConfig {
+  if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
+  const config = readDecoderConfig(dir);
+  const reader = openCheckpoint(dir);
+  try {
+    checkAgainstCheckpoint(dir, config, reader);
+  } finally {
+    reader.close();
+  }
+  return config;
+}
+
+/**
+ * Round every parameter to `dtype` in place: the model as saving in `dtype` and loading back gives it, so that a
+ * perplexity measured in memory is the saved checkpoint's (SparseGPT's updates are not bf16-representable).
+ */
+export function roundToStorage(model: DecoderForCausalLM, dtype: DType = HF_DTYPE[model.config.dtype]): void {
+  if (dtype === 'f32') return;
+  for (const [name, param] of model.namedParameters()) {
+    model.setParameter(name, param.to(dtype).to('f32'));
+  }
+}
+
 export interface LoadOptions {
   onProgress?: OnProgress;
   /** Aborting stops between tensor reads with an OperationAbortedError. */
@@ -63,29 +121,7 @@ export async function loadDecoder(dir: string, options: LoadOptions = {}): Promi
   const config = readDecoderConfig(dir);
   const reader = openCheckpoint(dir);
   try {
-    const expected: string[] = [];
-    for (const [name, shape] of expectedParameterShapes(config)) {
-      if (!reader.has(name)) throw new CheckpointError(dir, 'missing from the checkpoint', name);
-      const stored = reader.info(name).shape;
-      if (!shapesEqual(stored, shape)) {
-        throw new CheckpointError(dir, `has shape [${stored}], the config implies [${shape}]`, name);
-      }
-      expected.push(name);
-    }
-    const known = new Set(expected);
-    const unexpected = reader
-      .keys()
-      .filter(
-        (k) =>
-          !known.has(k) && !(config.tieWordEmbeddings && k === 'lm_head.weight') && !k.endsWith('rotary_emb.inv_freq'),
-      );
-    if (unexpected.length > 0) {
-      throw new CheckpointError(
-        dir,
-        `holds tensors this ${config.architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
-      );
-    }
-
+    const expected = checkAgainstCheckpoint(dir, config, reader);
     throwIfAborted(options.signal);
     const model = new DecoderForCausalLM(config, { init: false });
     const report = progressReporter(options.onProgress, 'load', expected.length, 'tensor');
@@ -131,6 +167,17 @@ const TOKENIZER_FILES = [
 ];
 
 /**
+ * Refuse (OutputError) unless every file a checkpoint save would write or replace in `out` is lithe's own:
+ * config.json, the weight files (saveShardedSafetensors also removes stale ones) and the tokenizer files.
+ * Callers run it before long work, so that a clash is found first.
+ */
+export function claimCheckpointFiles(out: OutputDir, tokenizerFrom?: string): void {
+  const weights = readdirSync(out.path).filter((f) => WEIGHT_FILE.test(f));
+  const tokenizer = tokenizerFrom ? TOKENIZER_FILES.filter((f) => existsSync(join(tokenizerFrom, f))) : [];
+  for (const name of ['config.json', 'model.safetensors', ...weights, ...tokenizer]) out.claim(name);
+}
+
+/**
  * Write an HF checkpoint into `dir` (new or existing), each file atomically: config.json, model.safetensors (or
  * shards), tokenizer files. Nothing already in `dir` is deleted but lithe's own earlier output that this save
  * supersedes. Given an open OutputDir (validated before a long run), saveDecoder only writes; the caller commits
@@ -146,8 +193,7 @@ export async function saveDecoder(
   for (const [name, t] of model.namedParameters()) tensors.set(name, t.to(dtype));
   const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
   const write = (out: OutputDir) => {
-    // saveShardedSafetensors replaces and removes stale weight files, so each one there must be lithe's own.
-    for (const name of readdirSync(out.path).filter((f) => WEIGHT_FILE.test(f))) out.claim(name);
+    claimCheckpointFiles(out, options.tokenizerFrom);
     out.writeFile('config.json', `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
     const saved = saveShardedSafetensors(out.path, tensors, {
       maxShardSize: options.maxShardSize,

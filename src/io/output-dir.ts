@@ -75,6 +75,17 @@ export interface OutputDir {
   close(options?: { failed?: boolean }): void;
 }
 
+/** Every output directory open in this process, so that a signal can release them all. */
+const OPEN = new Set<OutputDir>();
+
+/**
+ * Close every open output directory as failed: locks released, directories this process created and left empty
+ * removed. For a signal handler that then exits; complete files already written stay, listed in their manifests.
+ */
+export function closeOpenOutputDirs(): void {
+  for (const out of [...OPEN]) out.close({ failed: true });
+}
+
 /** Whether process `pid` exists (EPERM means it does, but belongs to someone else). */
 function isAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
@@ -113,6 +124,17 @@ function readManifest(dir: string): { kind: string; files: Set<string> } | undef
     (f): f is string => typeof f === 'string' && isPlainName(f) && f !== MANIFEST_FILE && f !== LOCK_FILE,
   );
   return { kind: typeof parsed.kind === 'string' ? parsed.kind : 'unknown', files: new Set(files) };
+}
+
+/**
+ * mkdir -p, one component at a time, returning the first directory it made. Node's recursive mkdirSync spins
+ * forever on some virtual filesystems (a path under /proc); single mkdir calls fail there at once.
+ */
+function makeDirectories(dir: string): string {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) mkdirSync(d);
+  return missing[0] ?? dir;
 }
 
 /** Take `dir`'s lock, or say who holds it; a lock whose pid is dead is stale and taken over. */
@@ -187,7 +209,7 @@ export function openOutputDir(path: string, options: OutputDirOptions = {}): Out
   let created: string | undefined;
   if (!existing) {
     try {
-      created = mkdirSync(dir, { recursive: true }) ?? dir;
+      created = makeDirectories(dir);
     } catch (err) {
       throw outputErrorFrom(err, dir, 'create');
     }
@@ -246,6 +268,7 @@ class LockedOutputDir implements OutputDir {
     private readonly removeCreated: () => void,
   ) {
     process.on('exit', this.onExit);
+    OPEN.add(this);
   }
 
   writeFile(name: string, data: string | Uint8Array): void {
@@ -301,6 +324,7 @@ class LockedOutputDir implements OutputDir {
     if (this.closed) return;
     this.closed = true;
     process.off('exit', this.onExit);
+    OPEN.delete(this);
     this.releaseLock();
     if (options.failed && this.written.size === 0) this.removeCreated();
   }

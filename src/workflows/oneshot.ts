@@ -6,7 +6,7 @@ import { calibrationExamples, readTaskTemplate, type TaskFormat, taskCalibration
 import { loadTextSource, readSource } from '../data/text-source.js';
 import { ensureFits } from '../engine/memory.js';
 import type { OnProgress } from '../engine/progress.js';
-import { loadDecoder, readDecoderConfig, saveDecoder } from '../io/checkpoint.js';
+import { claimCheckpointFiles, loadDecoder, readCheckedConfig, saveDecoder } from '../io/checkpoint.js';
 import { resolveModelPath } from '../io/hf-cache.js';
 import { withOutputDir } from '../io/output-dir.js';
 import { checkTokenizerFits, type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
@@ -62,6 +62,8 @@ export interface OneshotOptions {
   saveDtype?: 'f32' | 'bf16' | 'f16';
   /** Recorded in the report, e.g. the CLI's command line (default 'oneshot()'). */
   command?: string;
+  /** Warnings the caller already gave (e.g. a length past the model's context), recorded in the report first. */
+  warnings?: string[];
   onProgress?: OnProgress;
   signal?: AbortSignal;
 }
@@ -147,12 +149,15 @@ function resolveSettings(
 export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
   const { onProgress, signal } = options;
   const modelDir = resolveModelPath(options.model, { revision: options.revision });
-  const config = readDecoderConfig(modelDir);
+  const config = readCheckedConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   checkTokenizerFits(tokenizer, config, modelDir);
   const { settings, recipe, warnings } = resolveSettings(options, config);
   const outOptions = { inputs: [modelDir], overwrite: options.overwrite, what: 'output directory' };
   return withOutputDir(options.outputDir, outOptions, async (out) => {
+    // Whatever this run will replace must be lithe's own, found out before any work.
+    claimCheckpointFiles(out, modelDir);
+    for (const name of ['report.json', 'report.html', 'recipe.yaml']) out.claim(name);
     const c = options.calibration ?? {};
     const needsCalibration = settings.method !== 'magnitude' || settings.allocation === 'owl';
     const calibration: CalibrationInfo | null = needsCalibration
@@ -195,11 +200,20 @@ export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
         before && after ? { before: before.perplexity, after: after.perplexity, protocol: after.protocol } : null,
       samplingSeconds,
       evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
-      run: runInfo(options.command ?? 'oneshot()', options.model, modelDir, warnings),
+      run: runInfo(options.command ?? 'oneshot()', options.model, modelDir, [...(options.warnings ?? []), ...warnings]),
     });
     out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
     out.writeFile('report.html', pruneReportHtml(report));
-    out.writeFile('recipe.yaml', recipe);
+    const calibrationText = calibration
+      ? `${calibration.source} (${calibration.format}), ${calibration.nsamples} samples × ${calibration.seqlen} tokens, seed ${calibration.seed}`
+      : 'none (not needed)';
+    // Like llm-compressor's, the recipe holds the modifiers; the comment says what else decides the result.
+    const header = [
+      `# Written by lithe ${report.run.lithe} for: ${report.run.command.replace(/\s+/g, ' ')}`,
+      `# Calibration: ${calibrationText}.`,
+      '# Give the same calibration settings with --recipe to repeat this run exactly.',
+    ];
+    out.writeFile('recipe.yaml', `${header.join('\n')}\n${recipe}`);
     return report;
   });
 }

@@ -78,6 +78,7 @@ describe('lithe eval', () => {
       [['eval', '--model', join(work, 'missing'), '--data', 'sotu:test'], 2],
       [['eval', '--model', modelDir, '--data', 'nope:split'], 2],
       [['eval', '--model', modelDir, '--data', 'sotu:test', '--seqlen', '100000000'], 2],
+      [['eval', '--model', modelDir, '--data', 'sotu:test', '--per-item'], 2],
     ];
     for (const [args, code] of cases) {
       const r = run(...args);
@@ -204,6 +205,16 @@ describe('models from the local Hugging Face cache, and models lithe refuses to 
     const r = run('eval', '--model', bad, '--data', text, '--seqlen', '32');
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /model\.norm\.weight holds 1 NaN \/ Inf value/);
+  });
+
+  it('a config that contradicts the checkpoint is named before anything is sized from it', () => {
+    const bad = join(work, 'many-layers');
+    cpSync(modelDir, bad, { recursive: true });
+    const config = JSON.parse(readFileSync(join(bad, 'config.json'), 'utf8'));
+    writeFileSync(join(bad, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 100000 }));
+    const r = run('eval', '--model', bad, '--data', text, '--seqlen', '32');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /model\.layers\.1\..*missing from the checkpoint/);
   });
 
   it('a tokenizer larger than the embedding is refused before generating', () => {

@@ -184,15 +184,55 @@ describe('no command deletes or replaces what it did not write', () => {
     assert.equal(run([...COMMANDS.train(out), '--overwrite']).status, 0);
   });
 
-  it('data export refuses a symlink or device at --out and replaces a regular file', () => {
+  it('data export writes a new file, and refuses an existing one (a model file, a symlink, a device)', () => {
     const file = join(work, 'export.txt');
-    writeFileSync(file, 'old\n');
     assert.equal(run(['data', 'export', '--corpus', 'sotu:val', '--out', file]).status, 0);
-    assert.notEqual(readFileSync(file, 'utf8'), 'old\n');
+    assert.ok(readFileSync(file, 'utf8').length > 1000);
+    const weights = join(modelDir, 'model.safetensors');
+    const before = readFileSync(weights);
+    expectRefused(run(['data', 'export', '--corpus', 'sotu:val', '--out', weights]), /already exists/);
+    assert.deepEqual(readFileSync(weights), before);
     const link = join(work, 'export-link.txt');
     symlinkSync(file, link);
-    expectRefused(run(['data', 'export', '--corpus', 'sotu:val', '--out', link]), /not a regular file/);
-    expectRefused(run(['data', 'export', '--corpus', 'sotu:val', '--out', '/dev/null']), /not a regular file/);
+    expectRefused(run(['data', 'export', '--corpus', 'sotu:val', '--out', link]), /already exists/);
+    expectRefused(run(['data', 'export', '--corpus', 'sotu:val', '--out', '/dev/null']), /already exists/);
     assert.ok(!readdirSync(work).some((f) => f.includes('.tmp-')), 'no staging files left');
+  });
+
+  it('train refuses --out holding its --model (or its tokenizer), even with --overwrite', () => {
+    const before = snapshot(parent);
+    const args = ['train', '--model', modelDir, '--data', text, '--seqlen', '8', '--batch', '2', '--steps', '1'];
+    expectRefused(run([...args, '--out', parent, '--overwrite']), /contains the input/);
+    expectRefused(run([...args, '--out', modelDir, '--overwrite']), /is the input/);
+    assert.deepEqual(snapshot(parent), before);
+  });
+
+  it('finds a clash in --out before any work (a foreign model.safetensors with --overwrite)', () => {
+    const dir = join(work, 'clash');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'model.safetensors'), "not lithe's");
+    const r = run([...COMMANDS.prune(dir), '--overwrite']);
+    expectRefused(r, /refusing to replace .*model\.safetensors: lithe did not write it/);
+    assert.doesNotMatch(r.stderr, /load \[|prune \[/);
+    assert.equal(readFileSync(join(dir, 'model.safetensors'), 'utf8'), "not lithe's");
+  });
+
+  it('SIGTERM during prune exits 143 and leaves no lock, and no directory when nothing was written', async () => {
+    const big = join(work, 'big-model');
+    await saveRandomModel(big, { layers: 6, hidden: 128, dtype: 'float32' });
+    const out = join(work, 'interrupted');
+    const args = ['prune', '--model', big, '--out', out, '--method', 'sparsegpt', '--sparsity', '0.5'];
+    const child = spawn(process.execPath, [bin, ...args, '--calib', text, '--nsamples', '64', '--seqlen', '64']);
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (/prune \[/.test(stderr) && !child.killed) child.kill('SIGTERM');
+      });
+      child.on('exit', () => resolve());
+    });
+    assert.equal(child.exitCode, 143, stderr);
+    assert.match(stderr, /interrupted \(SIGTERM\)/);
+    assert.equal(existsSync(out), false, 'nothing was written, so the directory it created is gone');
   });
 });

@@ -365,4 +365,31 @@ describe('lithe prune', () => {
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /block sparsities must stay below 1, so use λ < /);
   });
+
+  it('OWL flags without --allocation owl are a usage error, not silently ignored', () => {
+    const r = prune('owl-flags', '--method', 'wanda', '--sparsity', '0.5', '--owl-lambda', '0.1');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--owl-lambda applies to --allocation owl only/);
+  });
+
+  it('records its warnings (a length past the model context) in the report', () => {
+    const r = run(
+      'prune',
+      '--model',
+      modelDir,
+      '--out',
+      join(work, 'warned'),
+      '--method',
+      'magnitude',
+      '--sparsity',
+      '0.5',
+      '--seqlen',
+      '4096',
+      '--json',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.match(report.run.warnings[0], /--seqlen 4096 is past the model's context \(max_position_embeddings 128\)/);
+    assert.match(r.stderr, /warning: --seqlen 4096/);
+  });
 });

@@ -75,6 +75,11 @@ describe('lithe train', () => {
     }
   });
 
+  it('a one-step run needs no warmup flag', () => {
+    const r = run('--out', join(work, 'one-step'), '--tokenizer', tokenizer, '--data', text, ...small, '--steps', '1');
+    assert.equal(r.status, 0, r.stderr);
+  });
+
   it('--warmup 0 is accepted; architecture flags with --model are an error', async () => {
     const out = join(work, 'warm0');
     const r = run('--out', out, '--tokenizer', tokenizer, '--data', text, ...small, '--steps', '2', '--warmup', '0');
@@ -132,6 +137,9 @@ describe('lithe train', () => {
     const batch = run(...args.map((a, i) => (args[i - 1] === '--batch' ? '4' : a)), '--steps', '4', '--resume');
     assert.equal(batch.status, 2);
     assert.match(batch.stderr, /--resume with --batch 4, but the run in .* used 2/);
+    const lr = run(...args, '--steps', '4', '--resume', '--lr', '0.1');
+    assert.equal(lr.status, 2);
+    assert.match(lr.stderr, /--resume with --lr 0\.1, but the run in .* used 0\.001/);
     const arch = run(...args.map((a, i) => (args[i - 1] === '--hidden' ? '64' : a)), '--steps', '4', '--resume');
     assert.equal(arch.status, 2);
     assert.match(arch.stderr, /different architecture: hidden_size is 64, the run in .* has 32/);

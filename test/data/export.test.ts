@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -23,12 +23,13 @@ describe('lithe data export', () => {
     assert.match(String(write.mock.calls[0].arguments[0]), /^wrote 12 documents .* of sotu:test to /);
   });
 
-  it('overwrites an existing file', async (t) => {
-    t.mock.method(process.stdout, 'write', () => true);
+  it('refuses an existing file, leaving it as it was', async (t) => {
+    const errors = t.mock.method(process.stderr, 'write', () => true);
     const out = join(scratch, 'moby.txt');
-    await main(['data', 'export', '--corpus', 'moby:test', '--out', out]);
-    await main(['data', 'export', '--corpus', 'sotu:val', '--out', out]);
-    assert.equal(readFileSync(out, 'utf8'), loadCorpus('sotu:val').documents.join('\n'));
+    writeFileSync(out, 'my notes\n');
+    assert.equal(await main(['data', 'export', '--corpus', 'moby:test', '--out', out]), 2);
+    assert.equal(readFileSync(out, 'utf8'), 'my notes\n');
+    assert.match(String(errors.mock.calls[0].arguments[0]), /already exists; lithe does not replace a file/);
   });
 
   it('exits 2 with one line for bad usage and unknown corpora', async (t) => {
