@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cache.h"
 #include "copy.h"
 #include "elementwise.h"
 #include "gemm.h"
@@ -226,6 +227,47 @@ napi_value simd(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     napi_value result;
     check(env, napi_create_string_utf8(env, lithe::simd_name(), NAPI_AUTO_LENGTH, &result));
+    return result;
+  });
+}
+
+// { simd, supported, mr, nr, mc, kc, nc, l1d, l2, l3, cacheSource }: the GEMM path in use, the
+// paths this CPU runs, the blocking and the cache sizes it was derived from (lithe doctor).
+napi_value gemm_info(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value result;
+    check(env, napi_create_object(env, &result));
+    const auto set_string = [&](const char* key, const char* value) {
+      napi_value v;
+      check(env, napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v));
+      check(env, napi_set_named_property(env, result, key, v));
+    };
+    const auto set_number = [&](const char* key, int64_t value) {
+      napi_value v;
+      check(env, napi_create_int64(env, value, &v));
+      check(env, napi_set_named_property(env, result, key, v));
+    };
+    set_string("simd", lithe::simd_name());
+    const std::vector<const char*> names = lithe::simd_supported();
+    napi_value list;
+    check(env, napi_create_array_with_length(env, names.size(), &list));
+    for (size_t i = 0; i < names.size(); ++i) {
+      napi_value v;
+      check(env, napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &v));
+      check(env, napi_set_element(env, list, static_cast<uint32_t>(i), v));
+    }
+    check(env, napi_set_named_property(env, result, "supported", list));
+    const lithe::GemmBlocking blocks = lithe::gemm_blocking();
+    set_number("mr", blocks.mr);
+    set_number("nr", blocks.nr);
+    set_number("mc", blocks.mc);
+    set_number("kc", blocks.kc);
+    set_number("nc", blocks.nc);
+    const lithe::CacheSizes& cache = lithe::cache_sizes();
+    set_number("l1d", cache.l1d);
+    set_number("l2", cache.l2);
+    set_number("l3", cache.l3);
+    set_string("cacheSource", cache.source);
     return result;
   });
 }
@@ -619,6 +661,7 @@ napi_value init(napi_env env, napi_value exports) {
         {"setThreads", nullptr, set_threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"simd", nullptr, simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"setSimd", nullptr, set_simd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"gemmInfo", nullptr, gemm_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"unary", nullptr, unary, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"unaryGrad", nullptr, unary_grad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"crossEntropyBackward", nullptr, cross_entropy_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

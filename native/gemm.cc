@@ -13,6 +13,7 @@
 #include <new>
 #include <vector>
 
+#include "cache.h"
 #include "threadpool.h"
 
 #if defined(__x86_64__)
@@ -42,8 +43,8 @@ struct KernelSet {
   const char* name;
   int mr;
   int nr;
-  int64_t mc;  // rows of A per block (a multiple of MR)
-  int64_t kc;  // depth per block: an MR x KC panel of A stays in L1
+  int64_t mc;  // rows of A per block (a multiple of MR): an MC x KC block of A comes from L3
+  int64_t kc;  // depth per block: an MR x KC panel of A and a KC x NR panel of B stay in L1
   int64_t nc;  // columns of B per block (a multiple of NR): KC x NC floats stay in L2
   int vector;  // floats per vector register
   // micro[v] handles panels at most (v + 1) * vector columns wide, so that narrow edge panels
@@ -122,7 +123,8 @@ void pack_b_portable(bool trans, const float* b, int64_t ldb, int64_t kc, int64_
   }
 }
 
-const KernelSet kPortable = {"portable", kPortableMr, kPortableNr, 256, 256, 1024, kPortableNr,
+// The block sizes of these tables are 0: blocked_kernels() derives them from the caches.
+const KernelSet kPortable = {"portable", kPortableMr, kPortableNr, 0, 0, 0, kPortableNr,
                              {micro_portable, nullptr, nullptr, nullptr}, pack_a_portable, pack_b_portable};
 
 #if defined(__x86_64__)
@@ -199,22 +201,38 @@ LITHE_AVX2_INLINE void pack_b_x86(bool trans, const float* b, int64_t ldb, int64
 
 constexpr int kAvx2Mr = 6;
 constexpr int kAvx2Nr = 16;
+static_assert(kAvx2Mr == 6 && kAvx2Nr == 16, "micro_avx2 names one accumulator per row and vector");
 
 LITHE_AVX2 void micro_avx2(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c,
                            int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
   constexpr int nv = kAvx2Nr / 8;
-  __m256 acc[kAvx2Mr][nv];
-  for (int i = 0; i < kAvx2Mr; ++i) {
-    for (int v = 0; v < nv; ++v) acc[i][v] = _mm256_setzero_ps();
-  }
+  // Named accumulators, not an array: GCC 12 kept an acc[6][2] array on the stack and stored all
+  // twelve every iteration, which capped the kernel at a third of the FMA rate.
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t p = 0; p < kc; ++p, ap += kAvx2Mr, bp += kAvx2Nr) {
-    __m256 bv[nv];
-    for (int v = 0; v < nv; ++v) bv[v] = _mm256_load_ps(bp + v * 8);
-    for (int i = 0; i < kAvx2Mr; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(ap + i);
-      for (int v = 0; v < nv; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
-    }
+    const __m256 b0 = _mm256_load_ps(bp);
+    const __m256 b1 = _mm256_load_ps(bp + 8);
+    __m256 a = _mm256_broadcast_ss(ap);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(ap + 1);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(ap + 2);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(ap + 3);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(ap + 4);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(ap + 5);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
   }
+  const __m256 acc[kAvx2Mr][nv] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (rows < kAvx2Mr || cols < kAvx2Nr) {
     // Edge tile: go through a scratch tile so that nothing outside rows x cols is touched.
     alignas(32) float tile[kAvx2Mr][kAvx2Nr];
@@ -249,7 +267,7 @@ LITHE_AVX2 void pack_b_avx2(bool trans, const float* b, int64_t ldb, int64_t kc,
   pack_b_x86<kAvx2Nr>(trans, b, ldb, kc, cols, out);
 }
 
-const KernelSet kAvx2 = {"avx2", kAvx2Mr, kAvx2Nr, 128 * kAvx2Mr, 384, 32 * kAvx2Nr, kAvx2Nr,
+const KernelSet kAvx2 = {"avx2", kAvx2Mr, kAvx2Nr, 0, 0, 0, kAvx2Nr,
                          {micro_avx2, nullptr, nullptr, nullptr}, pack_a_avx2, pack_b_avx2};
 
 // ---------------------------------------------------------------------------------------------
@@ -308,14 +326,12 @@ LITHE_AVX512 void pack_b_avx512(bool trans, const float* b, int64_t ldb, int64_t
   pack_b_x86<kAvx512Nr>(trans, b, ldb, kc, cols, out);
 }
 
-// Blocks: an 8 x 512 panel of A (16 KB) stays in L1 and a 512 x 384 block of B (768 KB) in a
-// 1 MB L2; a 1024 x 512 block of A (2 MB) comes from L3. Chosen by measurement on Zen 5.
 const KernelSet kAvx512 = {"avx512",
                            kAvx512Mr,
                            kAvx512Nr,
-                           128 * kAvx512Mr,
-                           512,
-                           8 * kAvx512Nr,
+                           0,
+                           0,
+                           0,
                            16,
                            {micro_avx512<1>, micro_avx512<2>, micro_avx512<3>, nullptr},
                            pack_a_avx512,
@@ -323,23 +339,61 @@ const KernelSet kAvx512 = {"avx512",
 
 #endif  // __x86_64__
 
-// The kernel sets this CPU can run, fastest first.
-std::vector<const KernelSet*> supported_kernels() {
-  std::vector<const KernelSet*> sets;
+// Block sizes measured to beat the derived ones on one kernel set and cache geometry.
+struct BlockOverride {
+  const char* name;
+  int64_t l1d;
+  int64_t l2;
+  int64_t mc;
+  int64_t kc;
+  int64_t nc;
+};
+
+// Zen 5: an 8 x 512 panel of A (16 KB) stays in L1 and a 512 x 384 block of B (768 KB) in the
+// 1 MB L2; a 1024 x 512 block of A (2 MB) comes from L3. Chosen by measurement there.
+constexpr BlockOverride kBlockOverrides[] = {{"avx512", 48 << 10, 1 << 20, 1024, 512, 384}};
+
+int64_t round_down(int64_t x, int64_t multiple, int64_t least) { return std::max(least, x / multiple * multiple); }
+
+// BLIS's analytical model, with A and B in the roles gemm_tile's loop order gives them: an MR x KC
+// panel of A plus a KC x NR panel of B fill L1, the KC x NC block of B half of L2, the MC x KC
+// block of A half of this core's share of L3 (L2 where there is no L3).
+KernelSet blocked(const KernelSet& table, const CacheSizes& cache) {
+  KernelSet ks = table;
+  for (const BlockOverride& o : kBlockOverrides) {
+    if (std::strcmp(o.name, ks.name) == 0 && o.l1d == cache.l1d && o.l2 == cache.l2) {
+      ks.mc = o.mc;
+      ks.kc = o.kc;
+      ks.nc = o.nc;
+      return ks;
+    }
+  }
+  constexpr int64_t f = sizeof(float);
+  ks.kc = std::min<int64_t>(1024, round_down(cache.l1d / ((ks.mr + ks.nr) * f), 8, 64));
+  ks.nc = std::min<int64_t>(4096, round_down(cache.l2 / 2 / (ks.kc * f), ks.nr, ks.nr));
+  ks.mc = std::min<int64_t>(8192, round_down(std::max(cache.l3, cache.l2) / 2 / (ks.kc * f), ks.mr, ks.mr));
+  return ks;
+}
+
+// The kernel sets this CPU can run, fastest first, with their block sizes.
+std::vector<KernelSet> supported_kernels() {
+  std::vector<const KernelSet*> tables;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
-    sets.push_back(&kAvx512);
+    tables.push_back(&kAvx512);
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) sets.push_back(&kAvx2);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) tables.push_back(&kAvx2);
 #endif
-  sets.push_back(&kPortable);
+  tables.push_back(&kPortable);
+  std::vector<KernelSet> sets;
+  for (const KernelSet* table : tables) sets.push_back(blocked(*table, cache_sizes()));
   return sets;
 }
 
-const std::vector<const KernelSet*>& supported() {
-  static const std::vector<const KernelSet*> sets = supported_kernels();
+const std::vector<KernelSet>& supported() {
+  static const std::vector<KernelSet> sets = supported_kernels();
   return sets;
 }
 
@@ -348,7 +402,7 @@ std::atomic<const KernelSet*> active_kernels{nullptr};
 const KernelSet& kernels() {
   const KernelSet* ks = active_kernels.load(std::memory_order_acquire);
   if (ks == nullptr) {
-    ks = supported().front();
+    ks = &supported().front();
     active_kernels.store(ks, std::memory_order_release);
   }
   return *ks;
@@ -523,13 +577,24 @@ void sgemm(const GemmArgs& g) {
 const char* simd_name() { return kernels().name; }
 
 bool set_simd(const char* name) {
-  for (const KernelSet* ks : supported()) {
-    if (std::strcmp(ks->name, name) == 0) {
-      active_kernels.store(ks, std::memory_order_release);
+  for (const KernelSet& ks : supported()) {
+    if (std::strcmp(ks.name, name) == 0) {
+      active_kernels.store(&ks, std::memory_order_release);
       return true;
     }
   }
   return false;
+}
+
+std::vector<const char*> simd_supported() {
+  std::vector<const char*> names;
+  for (const KernelSet& ks : supported()) names.push_back(ks.name);
+  return names;
+}
+
+GemmBlocking gemm_blocking() {
+  const KernelSet& ks = kernels();
+  return {ks.mr, ks.nr, ks.mc, ks.kc, ks.nc};
 }
 
 int thread_count() { return pool()->size(); }

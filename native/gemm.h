@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace lithe {
 
@@ -36,6 +37,19 @@ const char* simd_name();
 // Switches to another kernel set this CPU supports (tests use it to cover the slower ones);
 // returns false, changing nothing, for an unknown or unsupported name.
 bool set_simd(const char* name);
+
+// The kernel sets this CPU runs, fastest first (the default is the first).
+std::vector<const char*> simd_supported();
+
+// The micro-tile and block sizes of the kernel set in use, derived from cache_sizes() (cache.h).
+struct GemmBlocking {
+  int64_t mr;
+  int64_t nr;
+  int64_t mc;
+  int64_t kc;
+  int64_t nc;
+};
+GemmBlocking gemm_blocking();
 
 int thread_count();
 

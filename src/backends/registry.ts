@@ -3,7 +3,14 @@ import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
 import { envValue } from '../engine/env.js';
 import { EnvError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
-import { BINARY_OPS, loadNative, type NativeAddon, type NativeStatus, UNARY_OPS } from './native/loader.js';
+import {
+  BINARY_OPS,
+  type GemmInfo,
+  loadNative,
+  type NativeAddon,
+  type NativeStatus,
+  UNARY_OPS,
+} from './native/loader.js';
 import { adamDeltaTs } from './ts/adam.js';
 import { copyStrided } from './ts/copy.js';
 import {
@@ -263,15 +270,44 @@ export function requestedThreads(): number | null {
   return n;
 }
 
+/** The GEMM paths native/gemm.cc has, fastest first (arm64 has only 'portable'). */
+export const SIMD_PATHS = ['avx512', 'avx2', 'portable'] as const;
+export type SimdPath = (typeof SIMD_PATHS)[number];
+
+/**
+ * LITHE_SIMD as a GEMM path, or null when unset. A name not in SIMD_PATHS is an EnvError, and so is one not in
+ * `runnable` (the paths this CPU runs) when that is given.
+ */
+export function requestedSimd(runnable?: readonly string[]): SimdPath | null {
+  const value = envValue('LITHE_SIMD');
+  if (value === undefined) return null;
+  const path = SIMD_PATHS.find((p) => p === value);
+  if (path === undefined) {
+    throw new EnvError('LITHE_SIMD', value, `use ${SIMD_PATHS.map((p) => `'${p}'`).join(', ')} (or leave it unset)`);
+  }
+  if (runnable && !runnable.includes(path)) {
+    throw new EnvError('LITHE_SIMD', value, `this CPU runs ${runnable.map((p) => `'${p}'`).join(', ')}`);
+  }
+  return path;
+}
+
 /**
  * The backend to use. LITHE_THREADS is checked first, whichever backend: the native pool reads it on its own when it
  * starts (see native/gemm.cc's default_threads), so it must be valid before any native kernel runs.
  */
 function choose(name: BackendName | null): Active {
   requestedThreads();
-  if (name === 'ts') return { name: 'ts', kernels: tsKernels };
+  if (name === 'ts') {
+    requestedSimd();
+    return { name: 'ts', kernels: tsKernels };
+  }
   const { addon, status } = loadNative();
-  if (addon) return { name: 'native', kernels: nativeKernels(addon) };
+  if (addon) {
+    const simd = requestedSimd(addon.gemmInfo().supported);
+    if (simd !== null) addon.setSimd(simd);
+    return { name: 'native', kernels: nativeKernels(addon) };
+  }
+  requestedSimd();
   if (!warned && typeof process !== 'undefined') {
     warned = true;
     process.stderr.write(`lithe: using the TypeScript kernels, because ${status.reason}\n`);
@@ -295,7 +331,7 @@ export function binaryFlat(op: BinaryOp, out: FloatArray, a: FloatArray, b: Floa
 
 /**
  * The kernel table in use: native when the addon loaded (unless LITHE_BACKEND=ts), else TypeScript. The first call
- * reads LITHE_BACKEND and LITHE_THREADS, so a bad value is an EnvError there, not at import.
+ * reads LITHE_BACKEND, LITHE_THREADS and LITHE_SIMD, so a bad value is an EnvError there, not at import.
  */
 export function kernels(): Kernels {
   active ??= choose(requestedBackend());
@@ -323,6 +359,8 @@ export interface BackendInfo {
   backend: BackendName;
   threads: number;
   simd: string | null;
+  /** The native GEMM path, the paths this CPU runs, its blocking and the cache sizes behind it; null without the addon. */
+  gemm: GemmInfo | null;
   native: NativeStatus;
 }
 
@@ -333,6 +371,7 @@ export function backendInfo(): BackendInfo {
     backend,
     threads: backend === 'native' && addon ? addon.threads() : 1,
     simd: addon ? addon.simd() : null,
+    gemm: addon ? addon.gemmInfo() : null,
     native: status,
   };
 }

@@ -5,15 +5,18 @@ import { type CommandSpec, parseCommand } from './flags.js';
 
 export const doctorSpec = {
   name: 'doctor',
-  summary: 'show the compute backend (native or ts), threads, SIMD level and the native addon status',
+  summary: 'show the compute backend (native or ts), threads, GEMM SIMD path, cache sizes and the native addon status',
   usage: '[--json]',
   flags: { json: { kind: 'boolean', help: 'print the report as one JSON object' } },
   examples: ['lithe doctor', 'LITHE_BACKEND=ts lithe doctor --json'],
   notes: [
     'Environment: LITHE_BACKEND=native|ts forces a backend; LITHE_THREADS=N sets the native thread count; ' +
+      'LITHE_SIMD=avx512|avx2|portable forces the GEMM path (the row kernels pick theirs when the addon loads); ' +
       'LITHE_MEMORY_LIMIT=BYTES (or 8G) caps the memory lithe plans to use.',
   ],
 } as const satisfies CommandSpec;
+
+const kib = (bytes: number) => `${Math.round(bytes / 1024)} KiB`;
 
 /** `lithe doctor`: which kernels lithe runs on, and why. */
 export function doctorCommand(argv: string[]): number {
@@ -27,6 +30,12 @@ export function doctorCommand(argv: string[]): number {
     backend: info.backend,
     threads: info.threads,
     simd: info.simd,
+    simdSupported: info.gemm?.supported ?? [],
+    simdForced: process.env.LITHE_SIMD || null,
+    gemmBlocking: info.gemm
+      ? { mr: info.gemm.mr, nr: info.gemm.nr, mc: info.gemm.mc, kc: info.gemm.kc, nc: info.gemm.nc }
+      : null,
+    cache: info.gemm ? { l1d: info.gemm.l1d, l2: info.gemm.l2, l3: info.gemm.l3, source: info.gemm.cacheSource } : null,
     nativeAddon: info.native.loaded ? 'loaded' : info.native.built ? 'built but not loadable' : 'not built',
     nativeReason: info.native.reason,
     forced: process.env.LITHE_BACKEND ?? null,
@@ -39,7 +48,9 @@ export function doctorCommand(argv: string[]): number {
     `lithe ${report.lithe} on Node ${report.node} (${report.platform}, ${report.cpus} CPUs)`,
     `backend:      ${report.backend}${report.forced ? ` (LITHE_BACKEND=${report.forced})` : ''}`,
     `threads:      ${report.threads}`,
-    `simd:         ${report.simd ?? 'n/a'}`,
+    `simd:         ${report.simd ?? 'n/a'}${report.simdForced ? ` (LITHE_SIMD=${report.simdForced})` : ''}${report.simdSupported.length ? `; this CPU runs ${report.simdSupported.join(', ')}` : ''}`,
+    `cache:        ${report.cache ? `L1d ${kib(report.cache.l1d)}, L2 ${kib(report.cache.l2)}, L3 ${kib(report.cache.l3)} per core (from ${report.cache.source})` : 'n/a'}`,
+    `gemm blocks:  ${report.gemmBlocking ? `MR ${report.gemmBlocking.mr} x NR ${report.gemmBlocking.nr}, MC ${report.gemmBlocking.mc}, KC ${report.gemmBlocking.kc}, NC ${report.gemmBlocking.nc}` : 'n/a'}`,
     `native addon: ${report.nativeAddon}${report.nativeReason ? ` (${report.nativeReason})` : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

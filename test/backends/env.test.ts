@@ -3,7 +3,15 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MAX_THREADS, requestedBackend, requestedThreads, threadLimit } from '../../src/backends/registry.js';
+import { loadNative } from '../../src/backends/native/loader.js';
+import {
+  MAX_THREADS,
+  requestedBackend,
+  requestedSimd,
+  requestedThreads,
+  SIMD_PATHS,
+  threadLimit,
+} from '../../src/backends/registry.js';
 import { EnvError, UsageError } from '../../src/engine/errors.js';
 
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
@@ -74,10 +82,47 @@ describe('LITHE_THREADS and LITHE_BACKEND', () => {
     );
   });
 
+  it('LITHE_SIMD takes a path name this CPU runs, else an EnvError saying which it runs', () => {
+    for (const path of SIMD_PATHS) {
+      assert.equal(
+        withEnv('LITHE_SIMD', path, () => requestedSimd()),
+        path,
+      );
+    }
+    assert.equal(
+      withEnv('LITHE_SIMD', '', () => requestedSimd(['portable'])),
+      null,
+    );
+    assert.throws(
+      () => withEnv('LITHE_SIMD', 'avx512', () => requestedSimd(['avx2', 'portable'])),
+      (err: unknown) =>
+        err instanceof EnvError && /LITHE_SIMD="avx512" .*this CPU runs 'avx2', 'portable'/.test(err.message),
+    );
+    for (const value of ['AVX2', 'sse', 'neon ', 'auto']) {
+      assert.throws(
+        () => withEnv('LITHE_SIMD', value, () => requestedSimd()),
+        (err: unknown) => err instanceof EnvError && err.message.includes("use 'avx512', 'avx2', 'portable'"),
+        value,
+      );
+    }
+  });
+
+  const { addon } = loadNative();
+  it('LITHE_SIMD=portable forces the GEMM path that lithe doctor reports', { skip: addon === null }, () => {
+    const r = spawnWith({ LITHE_SIMD: 'portable', LITHE_BACKEND: '' }, [bin, 'doctor', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.simd, 'portable');
+    assert.deepEqual(report.simdSupported, addon?.gemmInfo().supported);
+    assert.ok(report.cache.l1d > 0 && report.cache.l2 > 0, r.stdout);
+    assert.ok(report.gemmBlocking.kc > 0 && report.gemmBlocking.mc % report.gemmBlocking.mr === 0, r.stdout);
+  });
+
   for (const [name, value] of [
     ['LITHE_THREADS', '100000'],
     ['LITHE_THREADS', 'lots'],
     ['LITHE_BACKEND', 'gpu'],
+    ['LITHE_SIMD', 'sse9'],
   ]) {
     it(`${name}=${value}: lithe doctor exits 2 with one line and no stack`, () => {
       const r = spawnWith({ [name]: value }, [bin, 'doctor']);

@@ -206,14 +206,62 @@ describe('native gemm', { skip: addon === null ? `addon not loaded: ${status.rea
     assert.deepEqual(Array.from(c.subarray(0, 3)), [2, 4, 6]);
   });
 
-  it('runs every blocking loop (several row, depth and column blocks) on one thread', () => {
+  it('runs every blocking loop (several row, depth and column blocks) on one thread, on every path', () => {
     const all = native.threads();
+    const best = native.simd();
     native.setThreads(1);
     try {
-      check(native, { transA: false, transB: false, m: 1100, n: 20, k: 600, beta: 0.5 }, 400);
-      check(native, { transA: true, transB: true, m: 20, n: 800, k: 600, pad: 1 }, 401);
+      let seed = 400;
+      for (const level of native.gemmInfo().supported) {
+        native.setSimd(level);
+        // The blocks come from this machine's caches: size the cases from them.
+        const { mc, kc, nc } = native.gemmInfo();
+        check(native, { transA: false, transB: false, m: mc + 7, n: 20, k: kc + 5, beta: 0.5 }, seed++);
+        check(native, { transA: true, transB: true, m: 20, n: 2 * nc + 5, k: 2 * kc + 3, pad: 1 }, seed++);
+      }
     } finally {
       native.setThreads(all);
+      native.setSimd(best);
+    }
+  });
+
+  it('reports blocks derived from the cache sizes: whole micro-tiles, an A panel within L1', () => {
+    const best = native.simd();
+    try {
+      for (const level of native.gemmInfo().supported) {
+        native.setSimd(level);
+        const info = native.gemmInfo();
+        assert.equal(info.simd, level);
+        assert.match(info.cacheSource, /^(cpuid|sysfs|sysctl|default)$/);
+        assert.ok(info.l1d >= 4096 && info.l2 >= info.l1d, JSON.stringify(info));
+        assert.equal(info.mc % info.mr, 0);
+        assert.equal(info.nc % info.nr, 0);
+        assert.ok(info.mr * info.kc * 4 <= info.l1d, JSON.stringify(info));
+      }
+    } finally {
+      native.setSimd(best);
+    }
+  });
+
+  it("matches gemmTs on lithe-tiny's shapes, GEMV and skinny blocks, on every path", () => {
+    const best = native.simd();
+    try {
+      let seed = 600;
+      for (const level of native.gemmInfo().supported) {
+        native.setSimd(level);
+        for (const [transA, transB] of transposes) {
+          // Per-head attention products (K = 48), projections (K = 192), decoding GEMV (m = 1).
+          check(native, { transA, transB, m: 64, n: 64, k: 48, batch: 6, alpha: 0.125 }, seed++);
+          check(native, { transA, transB, m: 97, n: 130, k: 192, beta: 1, pad: 3 }, seed++);
+          check(native, { transA, transB, m: 1, n: 515, k: 192 }, seed++);
+          check(native, { transA, transB, m: 300, n: 1, k: 129, offset: 2 }, seed++);
+          check(native, { transA, transB, m: 1, n: 1, k: 1, beta: 0.5 }, seed++);
+          // A 128-column SparseGPT block, strided batches of it.
+          check(native, { transA, transB, m: 128, n: 128, k: 190, batch: 3, pad: 5, offset: 1 }, seed++);
+        }
+      }
+    } finally {
+      native.setSimd(best);
     }
   });
 

@@ -3,6 +3,25 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FloatArray } from '../../engine/dtype.js';
 
+/** The GEMM path in use, the paths this CPU runs (fastest first), the blocking, and the cache sizes it came from. */
+export interface GemmInfo {
+  simd: string;
+  supported: string[];
+  /** Micro-tile rows and columns. */
+  mr: number;
+  nr: number;
+  /** Rows of A, depth and columns of B per block. */
+  mc: number;
+  kc: number;
+  nc: number;
+  /** Bytes per core of each cache level (l3: the core's share; 0 when there is none). */
+  l1d: number;
+  l2: number;
+  l3: number;
+  /** Where the sizes came from: 'cpuid', 'sysfs', 'sysctl' or 'default'. */
+  cacheSource: string;
+}
+
 /** The functions the compiled addon exports (see native/binding.cc). */
 export interface NativeAddon {
   /** Positional form of GemmArgs, f32 only. */
@@ -34,6 +53,7 @@ export interface NativeAddon {
   simd(): string;
   /** Switch to another kernel set this CPU supports (tests cover the slower ones); throws RangeError otherwise. */
   setSimd(level: string): void;
+  gemmInfo(): GemmInfo;
   /** out[i] = op(x[i]); op is an index into UNARY_OPS. */
   unary(op: number, x: Float32Array, out: Float32Array): void;
   /** out[i] = g[i]·op'(x[i]); false (nothing written) when the op has no native gradient. */
