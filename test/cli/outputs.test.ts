@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { saveRandomModel } from '../helpers/random-model.js';
+import { interruptWhen } from '../helpers/signal.js';
 
 // Every command that writes, against every --out case of "outputs never destroy data".
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
@@ -222,16 +223,12 @@ describe('no command deletes or replaces what it did not write', () => {
     await saveRandomModel(big, { layers: 6, hidden: 128, dtype: 'float32' });
     const out = join(work, 'interrupted');
     const args = ['prune', '--model', big, '--out', out, '--method', 'sparsegpt', '--sparsity', '0.5'];
-    const child = spawn(process.execPath, [bin, ...args, '--calib', text, '--nsamples', '64', '--seqlen', '64']);
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-        if (/prune \[/.test(stderr) && !child.killed) child.kill('SIGTERM');
-      });
-      child.on('exit', () => resolve());
-    });
-    assert.equal(child.exitCode, 143, stderr);
+    const { code, stderr } = await interruptWhen(
+      [bin, ...args, '--calib', text, '--nsamples', '64', '--seqlen', '64'],
+      /prune \[/,
+      'SIGTERM',
+    );
+    assert.equal(code, 143, stderr);
     assert.match(stderr, /interrupted \(SIGTERM\)/);
     assert.equal(existsSync(out), false, 'nothing was written, so the directory it created is gone');
   });

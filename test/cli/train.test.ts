@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadDecoder } from '../../src/io/checkpoint.js';
+import { interruptWhen } from '../helpers/signal.js';
 
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
 const tokenizer = fileURLToPath(new URL('../../../test/golden/tokenizer/tokenizer.json', import.meta.url));
@@ -147,8 +148,7 @@ describe('lithe train', () => {
 
   it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {
     const out = join(work, 'sigterm');
-    const child = spawn(
-      process.execPath,
+    const { code, stderr } = await interruptWhen(
       [
         bin,
         'train',
@@ -164,17 +164,11 @@ describe('lithe train', () => {
         '--log-every',
         '1',
       ],
-      { env: { ...process.env, LITHE_CACHE: cache } },
+      /step 3\//,
+      'SIGTERM',
+      { ...process.env, LITHE_CACHE: cache },
     );
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-        if (/step 3\//.test(stderr) && !child.killed) child.kill('SIGTERM');
-      });
-      child.on('exit', () => resolve());
-    });
-    assert.equal(child.exitCode, 130, stderr);
+    assert.equal(code, 130, stderr);
     assert.match(stderr, /interrupted; finishing this step and writing a checkpoint/);
     const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'trainer-state.json'), 'utf8'));
     assert.ok(state.step >= 3, String(state.step));
