@@ -16,6 +16,8 @@ interface Shape {
   n: number;
   /** Counts toward the final ratio (every size >= 1024). */
   headline: boolean;
+  /** B stored as n x k and used transposed (a Linear layer: C = X · Wᵀ). */
+  transB?: boolean;
 }
 
 const shapes: Shape[] = [
@@ -28,7 +30,23 @@ const shapes: Shape[] = [
   { label: '[1024x192]·[192x512]', m: 1024, k: 192, n: 512, headline: false },
   { label: '[1024x512]·[512x192]', m: 1024, k: 512, n: 192, headline: false },
   { label: '[1024x192]·[192x4096]', m: 1024, k: 192, n: 4096, headline: false },
+  // Decoding GEMV (m = 1) and a few rows at once (m = 4), through Linear layers (B transposed).
+  { label: '[1x192]·[192x4096]ᵀ', m: 1, k: 192, n: 4096, headline: false, transB: true },
+  { label: '[1x192]·[192x512]ᵀ', m: 1, k: 192, n: 512, headline: false, transB: true },
+  { label: '[1x512]·[512x192]ᵀ', m: 1, k: 512, n: 192, headline: false, transB: true },
+  { label: '[1x384]·[384x8192]ᵀ', m: 1, k: 384, n: 8192, headline: false, transB: true },
+  { label: '[1x192]·[192x4096]', m: 1, k: 192, n: 4096, headline: false },
+  { label: '[1x384]·[384x8192]', m: 1, k: 384, n: 8192, headline: false },
+  { label: '[4x192]·[192x4096]ᵀ', m: 4, k: 192, n: 4096, headline: false, transB: true },
+  { label: '[4x512]·[512x192]ᵀ', m: 4, k: 512, n: 192, headline: false, transB: true },
+  { label: '[4x384]·[384x8192]ᵀ', m: 4, k: 384, n: 8192, headline: false, transB: true },
+  { label: '[4x384]·[384x8192]', m: 4, k: 384, n: 8192, headline: false },
 ];
+
+/** `--only REGEXP` keeps the shapes whose label matches (e.g. `--only '^\\[[14]x'` for the GEMV rows). */
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+const selected = only === undefined ? shapes : shapes.filter((s) => new RegExp(only).test(s.label));
 
 /** The OpenBLAS kernel each lithe path is measured against; the portable path has no counterpart. */
 const coreTypes: Record<string, string | undefined> = { avx512: 'SkylakeX', avx2: 'Haswell' };
@@ -46,7 +64,7 @@ function argsFor(s: Shape): GemmArgs {
   const c = new Float32Array(s.m * s.n);
   return {
     transA: false,
-    transB: false,
+    transB: s.transB ?? false,
     m: s.m,
     n: s.n,
     k: s.k,
@@ -58,7 +76,7 @@ function argsFor(s: Shape): GemmArgs {
     strideA: 0,
     b,
     bOffset: 0,
-    ldb: s.n,
+    ldb: s.transB ? s.k : s.n,
     strideB: 0,
     c,
     cOffset: 0,
@@ -82,10 +100,10 @@ function bestSeconds(kernel: GemmKernel, args: GemmArgs, reps: number): number {
 const numpyScript = `
 import sys, time
 import numpy as np
-m, k, n, reps = map(int, sys.argv[1:5])
+m, k, n, reps, trans_b = map(int, sys.argv[1:6])
 rng = np.random.default_rng(0)
 a = rng.random((m, k), dtype=np.float32)
-b = rng.random((k, n), dtype=np.float32)
+b = rng.random((n, k), dtype=np.float32).T if trans_b else rng.random((k, n), dtype=np.float32)
 a @ b
 best = float('inf')
 for _ in range(reps):
@@ -116,10 +134,14 @@ interface NumpyRun {
 function numpySeconds(s: Shape, reps: number, coreType: string, threads: number): NumpyRun | null {
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_CORETYPE: coreType, OPENBLAS_NUM_THREADS: String(threads) };
   delete env.OPENBLAS_L2_SIZE;
-  const run = spawnSync(python, ['-c', numpyScript, String(s.m), String(s.k), String(s.n), String(reps)], {
-    encoding: 'utf8',
-    env,
-  });
+  const run = spawnSync(
+    python,
+    ['-c', numpyScript, String(s.m), String(s.k), String(s.n), String(reps), s.transB ? '1' : '0'],
+    {
+      encoding: 'utf8',
+      env,
+    },
+  );
   if (run.status !== 0) return null;
   const [time, kernel] = run.stdout.trim().split('\n');
   const seconds = Number.parseFloat(time);
@@ -154,7 +176,7 @@ console.log(
 for (const path of paths.length ? paths : ['none']) {
   if (addon) addon.setSimd(path);
   const coreType = coreTypes[path];
-  for (const s of shapes) {
+  for (const s of selected) {
     const args = argsFor(s);
     let nativeBest: number | null = null;
     let numpyBest: number | null = null;

@@ -37,6 +37,13 @@ using PackA = void (*)(bool trans, const float* a, int64_t lda, int64_t rows, in
 // Packs kc x cols of op(B) (cols <= NC) into NR-wide panels, zero-padding the last one.
 using PackB = void (*)(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out);
 
+// Small m (at most kSmallM rows of C): C[0:rows, n0:n1] = alpha * op(A) op(B) + beta * C without
+// packing. `a` holds the rows of op(A) contiguously over k, `ars` floats apart; `b` is the batch
+// entry's B as stored (op(B) applied here), `c` the first row of C to write.
+using SmallGemm = void (*)(const GemmArgs& g, const float* a, int64_t ars, int64_t rows, const float* b, float* c,
+                           int64_t n0, int64_t n1);
+constexpr int64_t kSmallM = 4;
+
 constexpr int kMaxVectorsPerRow = 4;  // vector registers per micro-tile row, at most
 
 struct KernelSet {
@@ -52,6 +59,7 @@ struct KernelSet {
   MicroKernel micro[kMaxVectorsPerRow];
   PackA pack_a;
   PackB pack_b;
+  SmallGemm small;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -123,9 +131,53 @@ void pack_b_portable(bool trans, const float* b, int64_t ldb, int64_t kc, int64_
   }
 }
 
+// Portable small-m path. op(B) transposed: one dot product per (row, column) over k, in eight
+// partial sums the compiler can vectorise. Otherwise rows of B stream into a row block of C.
+LITHE_INLINE void store_scaled(float* c, float v, float alpha, float beta) {
+  *c = beta == 0.0f ? alpha * v : alpha * v + beta * *c;
+}
+
+void small_portable(const GemmArgs& g, const float* a, int64_t ars, int64_t rows, const float* b, float* c,
+                    int64_t n0, int64_t n1) {
+  const int64_t k = g.k;
+  if (g.trans_b) {
+    for (int64_t j = n0; j < n1; ++j) {
+      const float* bj = b + j * g.ldb;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* ai = a + i * ars;
+        float s[8] = {};
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+          for (int l = 0; l < 8; ++l) s[l] += ai[p + l] * bj[p + l];
+        }
+        float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        for (; p < k; ++p) t += ai[p] * bj[p];
+        store_scaled(c + i * g.ldc + j, t, g.alpha, g.beta);
+      }
+    }
+    return;
+  }
+  constexpr int64_t kWidth = 64;
+  for (int64_t j0 = n0; j0 < n1; j0 += kWidth) {
+    const int64_t w = std::min(kWidth, n1 - j0);
+    float acc[kSmallM][kWidth] = {};
+    for (int64_t p = 0; p < k; ++p) {
+      const float* bp = b + p * g.ldb + j0;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float ai = a[i * ars + p];
+        for (int64_t j = 0; j < w; ++j) acc[i][j] += ai * bp[j];
+      }
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < w; ++j) store_scaled(c + i * g.ldc + j0 + j, acc[i][j], g.alpha, g.beta);
+    }
+  }
+}
+
 // The block sizes of these tables are 0: blocked_kernels() derives them from the caches.
 const KernelSet kPortable = {"portable", kPortableMr, kPortableNr, 0, 0, 0, kPortableNr,
-                             {micro_portable, nullptr, nullptr, nullptr}, pack_a_portable, pack_b_portable};
+                             {micro_portable, nullptr, nullptr, nullptr}, pack_a_portable, pack_b_portable,
+                             small_portable};
 
 #if defined(__x86_64__)
 
@@ -267,8 +319,163 @@ LITHE_AVX2 void pack_b_avx2(bool trans, const float* b, int64_t ldb, int64_t kc,
   pack_b_x86<kAvx2Nr>(trans, b, ldb, kc, cols, out);
 }
 
+// ---------------------------------------------------------------------------------------------
+// AVX2/FMA small-m path (also used by the AVX-512 set: it is bound by reading B, not by FMAs).
+
+// Lanes [0, left) set, left in [1, 8].
+LITHE_AVX2_INLINE __m256i lane_mask(int64_t left) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+LITHE_AVX2_INLINE float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// op(B) transposed: C[i, j .. j + J) = dot(op(A) row i, B row j ..) over k, vectorised over k.
+template <int M, int J>
+LITHE_AVX2_INLINE void dots_avx2(const GemmArgs& g, const float* a, int64_t ars, const float* b, float* c) {
+  const int64_t k = g.k;
+  __m256 acc[M][J];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 bv[J];
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) bv[j] = _mm256_loadu_ps(b + j * g.ldb + p);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const __m256 av = _mm256_loadu_ps(a + i * ars + p);
+#pragma GCC unroll 16
+      for (int j = 0; j < J; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+  if (p < k) {
+    const __m256i mask = lane_mask(k - p);
+    __m256 bv[J];
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) bv[j] = _mm256_maskload_ps(b + j * g.ldb + p, mask);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const __m256 av = _mm256_maskload_ps(a + i * ars + p, mask);
+#pragma GCC unroll 16
+      for (int j = 0; j < J; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) store_scaled(c + i * g.ldc + j, hsum(acc[i][j]), g.alpha, g.beta);
+  }
+}
+
+// op(B) as stored: C[i, j .. j + 8 NV) = alpha * sum over p < kb of op(A)(i, p) * B row p + beta * C,
+// vectorised over n; MASKED limits the last vector to `mask`'s lanes. B's rows are a page or more
+// apart, so the hardware prefetchers stop at every row: prefetch the lines two strips ahead instead.
+template <int M, int NV, bool MASKED>
+LITHE_AVX2_INLINE void rows_avx2(int64_t kb, const float* a, int64_t ars, const float* b, int64_t ldb, float* c,
+                                 int64_t ldc, float alpha, float beta, __m256i mask) {
+  __m256 acc[M][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < kb; ++p, b += ldb) {
+#pragma GCC unroll 4
+    for (int l = 0; l < NV; l += 2) _mm_prefetch(reinterpret_cast<const char*>(b + 16 * NV + 8 * l), _MM_HINT_T0);
+    __m256 bv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      bv[v] = MASKED && v == NV - 1 ? _mm256_maskload_ps(b + 8 * v, mask) : _mm256_loadu_ps(b + 8 * v);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const __m256 av = _mm256_broadcast_ss(a + i * ars + p);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    float* row = c + i * ldc;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      const bool partial = MASKED && v == NV - 1;
+      __m256 r = _mm256_mul_ps(va, acc[i][v]);
+      if (beta != 0.0f) {
+        const __m256 old = partial ? _mm256_maskload_ps(row + 8 * v, mask) : _mm256_loadu_ps(row + 8 * v);
+        r = _mm256_fmadd_ps(vb, old, r);
+      }
+      if (partial) {
+        _mm256_maskstore_ps(row + 8 * v, mask, r);
+      } else {
+        _mm256_storeu_ps(row + 8 * v, r);
+      }
+    }
+  }
+}
+
+template <int M>
+LITHE_AVX2_INLINE void small_avx2_rows(const GemmArgs& g, const float* a, int64_t ars, const float* b, float* c,
+                                       int64_t n0, int64_t n1) {
+  if (g.trans_b) {
+    constexpr int J = M <= 2 ? 4 : 2;
+    int64_t j = n0;
+    for (; j + J <= n1; j += J) dots_avx2<M, J>(g, a, ars, b + j * g.ldb, c + j);
+    for (; j < n1; ++j) dots_avx2<M, 1>(g, a, ars, b + j * g.ldb, c + j);
+    return;
+  }
+  // Depth blocks of kSmallKc rows: prefetched lines stay in L1 until their strip runs.
+  // Later blocks accumulate onto what the first one stored.
+  constexpr int NV = M <= 2 ? 4 : 2;
+  constexpr int64_t kSmallKc = 128;
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (int64_t p0 = 0; p0 < g.k; p0 += kSmallKc) {
+    const int64_t kb = std::min(kSmallKc, g.k - p0);
+    const float beta = p0 == 0 ? g.beta : 1.0f;
+    const float* ap = a + p0;
+    const float* bp = b + p0 * g.ldb;
+    int64_t j = n0;
+    for (; j + 8 * NV <= n1; j += 8 * NV) {
+      rows_avx2<M, NV, false>(kb, ap, ars, bp + j, g.ldb, c + j, g.ldc, g.alpha, beta, all);
+    }
+    for (; j + 8 <= n1; j += 8) rows_avx2<M, 1, false>(kb, ap, ars, bp + j, g.ldb, c + j, g.ldc, g.alpha, beta, all);
+    if (j < n1) {
+      rows_avx2<M, 1, true>(kb, ap, ars, bp + j, g.ldb, c + j, g.ldc, g.alpha, beta, lane_mask(n1 - j));
+    }
+  }
+}
+
+LITHE_AVX2 void small_avx2(const GemmArgs& g, const float* a, int64_t ars, int64_t rows, const float* b, float* c,
+                           int64_t n0, int64_t n1) {
+  static_assert(kSmallM == 4, "small_avx2 has one case per row count");
+  switch (rows) {
+    case 1:
+      small_avx2_rows<1>(g, a, ars, b, c, n0, n1);
+      break;
+    case 2:
+      small_avx2_rows<2>(g, a, ars, b, c, n0, n1);
+      break;
+    case 3:
+      small_avx2_rows<3>(g, a, ars, b, c, n0, n1);
+      break;
+    default:
+      small_avx2_rows<4>(g, a, ars, b, c, n0, n1);
+      break;
+  }
+}
+
 const KernelSet kAvx2 = {"avx2", kAvx2Mr, kAvx2Nr, 0, 0, 0, kAvx2Nr,
-                         {micro_avx2, nullptr, nullptr, nullptr}, pack_a_avx2, pack_b_avx2};
+                         {micro_avx2, nullptr, nullptr, nullptr}, pack_a_avx2, pack_b_avx2, small_avx2};
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512: MR x (16 * NV) with zmm FMAs; edge columns use masked loads and stores.
@@ -335,7 +542,8 @@ const KernelSet kAvx512 = {"avx512",
                            16,
                            {micro_avx512<1>, micro_avx512<2>, micro_avx512<3>, nullptr},
                            pack_a_avx512,
-                           pack_b_avx512};
+                           pack_b_avx512,
+                           small_avx2};
 
 #endif  // __x86_64__
 
@@ -439,10 +647,35 @@ struct Matrices {
   float* c;
 };
 
+// C[m0:m1, n0:n1] of one batch entry with at most kSmallM rows, through the kernel set's
+// no-packing path. A transposed op(A) is gathered into rows first (at most kSmallM x k floats).
+void gemm_small(const KernelSet& ks, const GemmArgs& g, const Matrices& x, int64_t m0, int64_t m1, int64_t n0,
+                int64_t n1) {
+  const int64_t rows = m1 - m0;
+  const float* a = x.a;
+  int64_t ars = g.lda;
+  if (!g.trans_a) {
+    a += m0 * g.lda;
+  } else {
+    thread_local PackBuffer a_rows;
+    float* buf = a_rows.get(static_cast<size_t>(rows * g.k));
+    for (int64_t p = 0; p < g.k; ++p) {
+      for (int64_t i = 0; i < rows; ++i) buf[i * g.k + p] = x.a[p * g.lda + m0 + i];
+    }
+    a = buf;
+    ars = g.k;
+  }
+  ks.small(g, a, ars, rows, x.b, x.c + m0 * g.ldc, n0, n1);
+}
+
 // C[m0:m1, n0:n1] of one batch entry, single-threaded. An MR x KC panel of A stays in L1 while
 // the micro-kernel sweeps the KC x NC block of B, which stays in L2.
 void gemm_tile(const KernelSet& ks, const GemmArgs& g, const Matrices& x, int64_t m0, int64_t m1,
                int64_t n0, int64_t n1) {
+  if (g.m <= kSmallM) {
+    gemm_small(ks, g, x, m0, m1, n0, n1);
+    return;
+  }
   thread_local PackBuffer a_buffer;
   thread_local PackBuffer b_buffer;
   const int64_t mr = ks.mr;

@@ -265,6 +265,39 @@ describe('native gemm', { skip: addon === null ? `addon not loaded: ${status.rea
     }
   });
 
+  it('matches gemmTs on the no-packing small-m path (m = 1..4), on every path', () => {
+    const best = native.simd();
+    try {
+      let seed = 700;
+      for (const level of native.gemmInfo().supported) {
+        native.setSimd(level);
+        for (const [transA, transB] of transposes) {
+          for (let m = 1; m <= 4; m++) {
+            // Odd n and k, k below, at and past one vector, size-1 dimensions.
+            check(native, { transA, transB, m, n: 37, k: 29 }, seed++);
+            check(native, { transA, transB, m, n: 17, k: 7 }, seed++);
+            check(native, { transA, transB, m, n: 40, k: 8, beta: 1 }, seed++);
+            check(native, { transA, transB, m, n: 1, k: 1, beta: 0.5 }, seed++);
+            check(native, { transA, transB, m, n: 1, k: 45 }, seed++);
+            check(native, { transA, transB, m, n: 70, k: 1, alpha: 3 }, seed++);
+            // alpha and beta, offsets and non-unit leading dimensions.
+            check(native, { transA, transB, m, n: 67, k: 21, alpha: -1.25, beta: 0.5, pad: 3, offset: 5 }, seed++);
+            check(native, { transA, transB, m, n: 33, k: 130, alpha: 0.5, beta: 0, pad: 1, offset: 2 }, seed++);
+            check(native, { transA, transB, m, n: 9, k: 17, subarray: true, beta: -2, offset: 1 }, seed++);
+            // Strided and broadcast batches: a column split of every entry, and entries per thread.
+            check(native, { transA, transB, m, n: 133, k: 19, batch: 3, pad: 2, offset: 1, beta: -1 }, seed++);
+            check(native, { transA, transB, m, n: 41, k: 9, batch: 2, broadcastB: true, alpha: 2 }, seed++);
+            check(native, { transA, transB, m, n: 300, k: 65, batch: 4, broadcastA: true, beta: 0.25 }, seed++);
+            // Large enough to split the columns across the pool.
+            check(native, { transA, transB, m, n: 1031, k: 200, alpha: 0.5, beta: 2, pad: 1 }, seed++);
+          }
+        }
+      }
+    } finally {
+      native.setSimd(best);
+    }
+  });
+
   it('gives the same answers with the slower kernel sets this CPU supports', () => {
     const best = native.simd();
     const levels = ['avx512', 'avx2', 'portable'];
