@@ -210,7 +210,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
       dtype: 'float32',
     });
   }
-  checkTokenizerFits(tokenizer, config, modelDir ?? tokenizerPath);
+  if (modelDir) checkTokenizerFits(tokenizer, config, modelDir);
+  else if (config.vocabSize < tokenizer.vocabSize) {
+    throw new UsageError(
+      `train: --vocab ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`,
+    );
+  }
   warnPastContext(config, '--seqlen', seqlen);
   ensureFits(
     parameterBytes(config) + trainStepBytes(config, values.batch, seqlen),

@@ -69,6 +69,7 @@ describe('lithe train', () => {
       ['--out', join(work, 'x')],
       ['--out', join(work, 'x'), '--tokenizer', tokenizer, '--preset', 'huge'],
       ['--out', join(work, 'x'), '--tokenizer', tokenizer, '--steps', '0'],
+      ['--out', join(work, 'x'), '--tokenizer', tokenizer, '--vocab', '100'],
     ]) {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
