@@ -2,6 +2,7 @@
  * Evaluation throughput: tokens/s of `lithe eval` on llama-ref (or a random model of its shape when
  * ../shared is absent) next to transformers on PyTorch CPU (2 threads) over the same windows, in the
  * same run. Both score the first WINDOWS windows of sotu:test (seqlen 256, batch 4) under the same protocol.
+ * `npm run bench:eval -- --model DIR` measures DIR instead (e.g. models/lithe-tiny, the shapes users meet first).
  * The last line is `eval ratio vs pytorch: X.XX` (lithe tokens/s over PyTorch's).
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +38,12 @@ const LLAMA_REF_SHAPE = {
 };
 
 async function modelDir(work: string): Promise<{ dir: string; label: string }> {
+  const flag = process.argv.indexOf('--model');
+  if (flag >= 0) {
+    const dir = process.argv[flag + 1];
+    if (!dir || !existsSync(join(dir, 'config.json'))) throw new Error(`--model needs a model directory, got '${dir}'`);
+    return { dir, label: dir };
+  }
   const shared = join(repoRoot, '..', 'shared', 'models', 'llama-ref');
   if (existsSync(join(shared, 'config.json'))) return { dir: shared, label: 'llama-ref' };
   const dir = join(work, 'random-llama-ref');
