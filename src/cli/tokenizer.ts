@@ -1,6 +1,6 @@
 import { loadTextSource } from '../data/text-source.js';
 import { withOutputDir } from '../io/output-dir.js';
-import { trainBpe } from '../tokenizer/bpe-trainer.js';
+import { tokenizerJsonText, trainBpe } from '../tokenizer/bpe-trainer.js';
 import { type CommandSpec, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
@@ -50,7 +50,7 @@ export async function tokenizerTrainCommand(argv: string[]): Promise<number> {
       onProgress: stderrProgress(),
     });
     const seconds = (performance.now() - start) / 1000;
-    out.writeFile('tokenizer.json', `${JSON.stringify(tokenizer)}\n`);
+    out.writeFile('tokenizer.json', tokenizerJsonText(tokenizer));
     const { vocab, merges } = tokenizer.model;
     process.stdout.write(
       `trained ${Object.keys(vocab).length} tokens (${merges.length} merges) on ${corpus.name} (${corpus.documents.length} documents) in ${seconds.toFixed(1)}s; wrote ${values.out}/tokenizer.json\n`,

@@ -297,12 +297,17 @@ function countWords(documents: readonly string[], onProgress: OnProgress | undef
   return counts;
 }
 
+/** tokenizer.json's text as Python `tokenizers` writes it: compact JSON and a final newline. */
+export function tokenizerJsonText(tokenizer: BpeTokenizerJson): string {
+  return `${JSON.stringify(tokenizer)}\n`;
+}
+
 /** Write `tokenizer` as `dir/tokenizer.json` (creating `dir`), atomically; returns the file's path. */
 export function saveTokenizerJson(tokenizer: BpeTokenizerJson, dir: string): string {
   const file = join(dir, 'tokenizer.json');
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileAtomic(file, `${JSON.stringify(tokenizer)}\n`);
+    writeFileAtomic(file, tokenizerJsonText(tokenizer));
   } catch (err) {
     throw new TokenizerError(file, `cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
