@@ -13,6 +13,9 @@ export interface LinearOptions {
   init?: boolean;
 }
 
+/** The buffer name of a Linear's weight mask (beside 'weight', as torch.nn.utils.prune's weight_mask). */
+export const MASK_BUFFER = 'weight_mask';
+
 /** y = x Wᵀ + b with W: [out, in], as torch.nn.Linear; parameters 'weight' and 'bias'. */
 export class Linear extends Module {
   constructor(
@@ -35,6 +38,21 @@ export class Linear extends Module {
 
   get bias(): Tensor | null {
     return this.hasParam('bias') ? this.p('bias') : null;
+  }
+
+  /** The bool [out, in] mask the weight keeps (true = kept), or null when the weight is dense. */
+  get mask(): Tensor | null {
+    return this.buffer(MASK_BUFFER);
+  }
+
+  /**
+   * Keep only the weights where `mask` is true: the others are zeroed now and after every optimiser step, so
+   * training cannot regrow them. Not saved as a tensor: a checkpoint's sparsity record rebuilds it. null removes it.
+   */
+  setMask(mask: Tensor | null): void {
+    this.maskParam('weight', mask);
+    if (mask === null) this.removeBuffer(MASK_BUFFER);
+    else this.addBuffer(MASK_BUFFER, mask, { persistent: false });
   }
 
   forward(x: Tensor): Tensor {
