@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { tensor } from '../../src/engine/create.js';
 import type { Tensor } from '../../src/engine/tensor.js';
+import type { TensorModule } from '../../src/nn/containers.js';
 import type { Module } from '../../src/nn/module.js';
 import { mul } from '../../src/ops/elementwise.js';
 import { sum } from '../../src/ops/reduce.js';
@@ -49,7 +50,7 @@ export function loadParams(module: Module, golden: GoldenCase): void {
 }
 
 /** Run one golden step on the module and compare the output and the gradients of sum(y²) with torch's. */
-export function checkStep(module: Module & { forward(x: Tensor): Tensor }, step: GoldenStep, tolerance = 1e-4): void {
+export function checkStep(module: TensorModule, step: GoldenStep, tolerance = 1e-5): void {
   module.zeroGrad();
   const x = storedTensor(step.x).requiresGrad_();
   const y = module.forward(x);
