@@ -29,7 +29,8 @@ export function quantMatmul(a: Tensor, q: QuantizedTensor): Tensor {
 
 /** y = x · Wᵀ + b for a quantised W [out, in]; x: [..., in] -> [..., out]. */
 export function quantLinear(x: Tensor, weight: QuantizedTensor, bias?: Tensor | null): Tensor {
-  if (weight.transposed) throw new ShapeError(`linear weight must be [out, in], got a transposed ${weight.format} view`);
+  if (weight.transposed)
+    throw new ShapeError(`linear weight must be [out, in], got a transposed ${weight.format} view`);
   if (x.shape[x.rank - 1] !== weight.cols) {
     throw new ShapeError(`linear: input [${x.shape}] does not end in ${weight.cols} features`);
   }

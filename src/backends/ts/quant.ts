@@ -37,10 +37,34 @@ export const quantGemmTs: QuantGemmKernel = ({ transW, m, x, w, y }) => {
     const common = { m, alpha: 1, a: x, strideA: 0, b: scratch, bOffset: 0, ldb: cols, strideB: 0, c: y, batch: 1 };
     if (transW) {
       // y[:, r0:r1] = x · tileᵀ
-      gemmTs({ ...common, transA: false, transB: true, n: r1 - r0, k: cols, beta: 0, aOffset: 0, lda: cols, cOffset: r0, ldc: rows, strideC: 0 });
+      gemmTs({
+        ...common,
+        transA: false,
+        transB: true,
+        n: r1 - r0,
+        k: cols,
+        beta: 0,
+        aOffset: 0,
+        lda: cols,
+        cOffset: r0,
+        ldc: rows,
+        strideC: 0,
+      });
     } else {
       // y += x[:, r0:r1] · tile
-      gemmTs({ ...common, transA: false, transB: false, n: cols, k: r1 - r0, beta: r0 === 0 ? 0 : 1, aOffset: r0, lda: rows, cOffset: 0, ldc: cols, strideC: 0 });
+      gemmTs({
+        ...common,
+        transA: false,
+        transB: false,
+        n: cols,
+        k: r1 - r0,
+        beta: r0 === 0 ? 0 : 1,
+        aOffset: r0,
+        lda: rows,
+        cOffset: 0,
+        ldc: cols,
+        strideC: 0,
+      });
     }
   }
 };

@@ -188,7 +188,12 @@ export function groupsPerRow(w: Pick<QuantWeight, 'cols' | 'groupSize'>): number
 }
 
 /** out[(r − rowStart)·cols + c] = ŵ[r, c] for rows rowStart..rowEnd: the reference dequantise of a tile of rows. */
-export function dequantizeRows(w: QuantWeight, rowStart: number, rowEnd: number, out: Float32Array | Float64Array): void {
+export function dequantizeRows(
+  w: QuantWeight,
+  rowStart: number,
+  rowEnd: number,
+  out: Float32Array | Float64Array,
+): void {
   const traits = FORMAT_TRAITS[w.format];
   const stride = traits.codeStride(w.cols);
   const groups = groupsPerRow(w);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { randn } from '../../../src/engine/create.js';
 import { DTypeError } from '../../../src/engine/errors.js';
 import {
   DEFAULT_GROUP_SIZE,
@@ -9,7 +10,6 @@ import {
   roundHalfEven,
 } from '../../../src/engine/quant/formats.js';
 import { quantize } from '../../../src/engine/quant/quantized-tensor.js';
-import { randn } from '../../../src/engine/create.js';
 import { Rng } from '../../../src/engine/rng.js';
 
 describe('quantised format traits', () => {
@@ -45,7 +45,10 @@ describe('quantised format traits', () => {
   });
 
   it('names the formats there are for an unknown one', () => {
-    assert.throws(() => formatTraits('int3'), (e: unknown) => e instanceof DTypeError && /int8, int4/.test(e.message));
+    assert.throws(
+      () => formatTraits('int3'),
+      (e: unknown) => e instanceof DTypeError && /int8, int4/.test(e.message),
+    );
   });
 
   it('int4 packs two codes a byte, low nibble first, and pads an odd row', () => {

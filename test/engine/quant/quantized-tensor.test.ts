@@ -25,7 +25,6 @@ function assertWithin(w: Tensor, q: QuantizedTensor, bound: number): void {
   }
 }
 
-
 describe('quantize / dequantize', () => {
   it('round trips within half a step for nearest rounding, with a shorter last group', () => {
     const w = randn([7, 300], { rng: new Rng(1) });
