@@ -27,19 +27,20 @@ const TILE_ELEMENTS = 1 << 14;
 export const quantGemmTs: QuantGemmKernel = ({ transW, m, x, w, y }) => {
   const { rows, cols } = w;
   const tileRows = Math.max(1, Math.floor(TILE_ELEMENTS / Math.max(cols, 1)));
+  if (m === 0) return;
   const Ctor = y.constructor as new (len: number) => FloatArray;
   const scratch = new Ctor(Math.min(tileRows, rows) * cols);
-  if (m === 0) return;
   if (!transW && rows === 0) y.fill(0);
   for (let r0 = 0; r0 < rows; r0 += tileRows) {
     const r1 = Math.min(rows, r0 + tileRows);
     dequantizeRows(w, r0, r1, scratch);
-    const common = { m, alpha: 1, a: x, strideA: 0, b: scratch, bOffset: 0, ldb: cols, strideB: 0, c: y, batch: 1 };
+    const common = { transA: false, m, alpha: 1, a: x, strideA: 0, b: scratch, bOffset: 0, ldb: cols, strideB: 0 };
+    const output = { c: y, strideC: 0, batch: 1 };
     if (transW) {
       // y[:, r0:r1] = x · tileᵀ
       gemmTs({
         ...common,
-        transA: false,
+        ...output,
         transB: true,
         n: r1 - r0,
         k: cols,
@@ -48,22 +49,21 @@ export const quantGemmTs: QuantGemmKernel = ({ transW, m, x, w, y }) => {
         lda: cols,
         cOffset: r0,
         ldc: rows,
-        strideC: 0,
       });
     } else {
       // y += x[:, r0:r1] · tile
+      const beta = r0 === 0 ? 0 : 1;
       gemmTs({
         ...common,
-        transA: false,
+        ...output,
         transB: false,
         n: cols,
         k: r1 - r0,
-        beta: r0 === 0 ? 0 : 1,
+        beta,
         aOffset: r0,
         lda: rows,
         cOffset: 0,
         ldc: cols,
-        strideC: 0,
       });
     }
   }

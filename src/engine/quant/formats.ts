@@ -67,33 +67,51 @@ export interface QuantFormatTraits {
   ): void;
 }
 
-function toInteger(x: number, rounding: BlockRounding): number {
-  if (rounding.mode === 'nearest') return roundHalfEven(x);
+/** floor(x) + [u < x − floor(x)], u ~ U[0,1): unbiased, E = x. */
+function roundStochastic(x: number, rng: Rng): number {
   const low = Math.floor(x);
-  return low + ((rounding.rng as Rng).uniform() < x - low ? 1 : 0);
+  return low + (rng.uniform() < x - low ? 1 : 0);
+}
+
+/** Writes round(values[start + i]/scale) + offset, clamped to [lo, hi], through `write`, for the block's len elements. */
+function writeCodes(
+  io: BlockIo,
+  rounding: BlockRounding,
+  scale: number,
+  offset: number,
+  lo: number,
+  hi: number,
+  write: (codes: BlockIo['codes'], slot: number, q: number) => void,
+): void {
+  const { values, start, len, codes, codeStart } = io;
+  const rng = rounding.mode === 'stochastic' ? (rounding.rng as Rng) : null;
+  for (let i = 0; i < len; i++) {
+    const x = Math.fround(values[start + i] / scale);
+    const q = (rng ? roundStochastic(x, rng) : roundHalfEven(x)) + offset;
+    write(codes, codeStart + i, Math.min(Math.max(q, lo), hi));
+  }
 }
 
 /**
  * The asymmetric quantiser of Q-GaLore, with the group's range widened to contain 0 so that 0 is a code (q = z) and a
  * group whose values share one sign keeps its full resolution instead of collapsing:
- * s = max(max − min, 1e-5)/(2ᵇ − 1), z = clamp(−round(min/s), 0, 2ᵇ − 1), q = clamp(round(w/s) + z, 0, 2ᵇ − 1).
+ * s = max(max − min, 1e-5)/(2ᵇ − 1), z = clamp(−round(min/s), 0, 2ᵇ − 1), q = clamp(round(w/s) + z, 0, 2ᵇ − 1),
+ * with s rounded to f32 and w/s computed as an f32 division.
  */
 function quantizeAsymmetric(bits: number, write: (codes: BlockIo['codes'], slot: number, q: number) => void) {
   const top = 2 ** bits - 1;
   return (io: BlockIo, rounding: BlockRounding) => {
+    const { values, start, len } = io;
     let lo = 0;
     let hi = 0;
-    for (let i = 0; i < io.len; i++) {
-      const w = io.values[io.start + i];
+    for (let i = start; i < start + len; i++) {
+      const w = values[i];
       if (w < lo) lo = w;
       if (w > hi) hi = w;
     }
     const scale = Math.fround(Math.max(Math.fround(hi - lo), 1e-5) / top);
     const zero = Math.min(Math.max(-roundHalfEven(Math.fround(lo / scale)), 0), top);
-    for (let i = 0; i < io.len; i++) {
-      const q = toInteger(Math.fround(io.values[io.start + i] / scale), rounding) + zero;
-      write(io.codes, io.codeStart + i, Math.min(Math.max(q, 0), top));
-    }
+    writeCodes(io, rounding, scale, zero, 0, top, write);
     return { scale, zero };
   };
 }
@@ -119,13 +137,12 @@ const readNibble = (codes: BlockIo['codes'], slot: number) => (codes[slot >> 1] 
 
 /** Symmetric signed int8: s = max|w|/127, q = clamp(round(w/s), −127, 127); an all-zero block has s = 0 and q = 0. */
 function quantizeSymmetric(io: BlockIo, rounding: BlockRounding): { scale: number; zero: number } {
+  const { values, start, len } = io;
   let amax = 0;
-  for (let i = 0; i < io.len; i++) amax = Math.max(amax, Math.abs(io.values[io.start + i]));
+  for (let i = start; i < start + len; i++) amax = Math.max(amax, Math.abs(values[i]));
   const scale = Math.fround(amax / 127);
-  for (let i = 0; i < io.len; i++) {
-    const q = scale === 0 ? 0 : toInteger(Math.fround(io.values[io.start + i] / scale), rounding);
-    io.codes[io.codeStart + i] = Math.min(Math.max(q, -127), 127);
-  }
+  if (scale > 0) writeCodes(io, rounding, scale, 0, -127, 127, writeByte);
+  else io.codes.fill(0, io.codeStart, io.codeStart + len);
   return { scale, zero: 0 };
 }
 
