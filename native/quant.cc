@@ -26,8 +26,9 @@ namespace {
 constexpr int64_t kFusedRows = 8;
 // int4 codes unpacked to bytes at a time on the portable path (a 256-byte stack buffer).
 constexpr int64_t kChunk = 256;
-// f32 elements of W dequantised per panel on the GEMM path (1 MB), and the fewest rows a panel holds.
-constexpr int64_t kPanelElements = 1 << 18;
+// f32 elements of W dequantised per panel on the GEMM path (4 MB: few panels, so few fork-joins and A packings),
+// and the fewest rows a panel holds.
+constexpr int64_t kPanelElements = 1 << 20;
 constexpr int64_t kMinPanelRows = 16;
 
 int64_t groups_per_row(const QuantWeightView& w) { return w.cols == 0 ? 0 : (w.cols + w.group_size - 1) / w.group_size; }

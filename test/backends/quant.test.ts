@@ -134,16 +134,21 @@ describe('quantised GEMM: native agrees with the TypeScript reference', {
       addon.setSimd(best);
     }
   });
-  it('a large weight on the panel path (several panels) and the fused path', () => {
+  it('a weight of more than one panel (2²⁰ floats) on the GEMM path, and the fused path', () => {
     for (const format of ['int8', 'int4'] as QuantFormat[]) {
-      const q = quantize(randn([600, 1000], { rng: new Rng(3) }), format);
-      for (const m of [1, 4, 9]) {
-        const x = randomF32(m * 1000, m);
-        const a = new Float32Array(m * 600);
-        const b = new Float32Array(m * 600);
-        k.quantGemm({ transW: true, m, x, w: q, y: a });
-        tsKernels.quantGemm({ transW: true, m, x, w: q, y: b });
-        assertAgree(a, b, 1000, `${format} m=${m}`);
+      const q = quantize(randn([1100, 1000], { rng: new Rng(3) }), format);
+      for (const [m, transW] of [
+        [1, true],
+        [9, true],
+        [9, false],
+      ] as const) {
+        const x = randomF32(m * (transW ? 1000 : 1100), m);
+        const n = transW ? 1100 : 1000;
+        const a = new Float32Array(m * n);
+        const b = new Float32Array(m * n);
+        k.quantGemm({ transW, m, x, w: q, y: a });
+        tsKernels.quantGemm({ transW, m, x, w: q, y: b });
+        assertAgree(a, b, transW ? 1000 : 1100, `${format} m=${m} transW=${transW}`);
       }
     }
   });
