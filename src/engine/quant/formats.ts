@@ -73,7 +73,10 @@ function roundStochastic(x: number, rng: Rng): number {
   return low + (rng.uniform() < x - low ? 1 : 0);
 }
 
-/** Writes round(values[start + i]/scale) + offset, clamped to [lo, hi], through `write`, for the block's len elements. */
+/**
+ * Writes round(values[start + i]/scale) + offset, clamped to [lo, hi], for the block's len elements: a byte each, or
+ * (packed) a nibble each, low nibble first, keeping the other nibble of the byte.
+ */
 function writeCodes(
   io: BlockIo,
   rounding: BlockRounding,
@@ -81,14 +84,17 @@ function writeCodes(
   offset: number,
   lo: number,
   hi: number,
-  write: (codes: BlockIo['codes'], slot: number, q: number) => void,
+  packed: boolean,
 ): void {
   const { values, start, len, codes, codeStart } = io;
   const rng = rounding.mode === 'stochastic' ? (rounding.rng as Rng) : null;
   for (let i = 0; i < len; i++) {
     const x = Math.fround(values[start + i] / scale);
-    const q = (rng ? roundStochastic(x, rng) : roundHalfEven(x)) + offset;
-    write(codes, codeStart + i, Math.min(Math.max(q, lo), hi));
+    const q = Math.min(Math.max((rng ? roundStochastic(x, rng) : roundHalfEven(x)) + offset, lo), hi);
+    const slot = codeStart + i;
+    if (!packed) codes[slot] = q;
+    else if (slot & 1) codes[slot >> 1] = (codes[slot >> 1] & 0x0f) | (q << 4);
+    else codes[slot >> 1] = (codes[slot >> 1] & 0xf0) | q;
   }
 }
 
@@ -98,7 +104,7 @@ function writeCodes(
  * s = max(max − min, 1e-5)/(2ᵇ − 1), z = clamp(−round(min/s), 0, 2ᵇ − 1), q = clamp(round(w/s) + z, 0, 2ᵇ − 1),
  * with s rounded to f32 and w/s computed as an f32 division.
  */
-function quantizeAsymmetric(bits: number, write: (codes: BlockIo['codes'], slot: number, q: number) => void) {
+function quantizeAsymmetric(bits: 8 | 4) {
   const top = 2 ** bits - 1;
   return (io: BlockIo, rounding: BlockRounding) => {
     const { values, start, len } = io;
@@ -111,20 +117,10 @@ function quantizeAsymmetric(bits: number, write: (codes: BlockIo['codes'], slot:
     }
     const scale = Math.fround(Math.max(Math.fround(hi - lo), 1e-5) / top);
     const zero = Math.min(Math.max(-roundHalfEven(Math.fround(lo / scale)), 0), top);
-    writeCodes(io, rounding, scale, zero, 0, top, write);
+    writeCodes(io, rounding, scale, zero, 0, top, bits === 4);
     return { scale, zero };
   };
 }
-
-const writeByte = (codes: BlockIo['codes'], slot: number, q: number) => {
-  codes[slot] = q;
-};
-
-// Two codes a byte, low nibble first; the other nibble is kept.
-const writeNibble = (codes: BlockIo['codes'], slot: number, q: number) => {
-  const byte = slot >> 1;
-  codes[byte] = slot & 1 ? (codes[byte] & 0x0f) | (q << 4) : (codes[byte] & 0xf0) | q;
-};
 
 function dequantizeWith(read: (codes: BlockIo['codes'], slot: number) => number): QuantFormatTraits['dequantizeBlock'] {
   return (codes, codeStart, len, scale, zero, out, outStart) => {
@@ -141,7 +137,7 @@ function quantizeSymmetric(io: BlockIo, rounding: BlockRounding): { scale: numbe
   let amax = 0;
   for (let i = start; i < start + len; i++) amax = Math.max(amax, Math.abs(values[i]));
   const scale = Math.fround(amax / 127);
-  if (scale > 0) writeCodes(io, rounding, scale, 0, -127, 127, writeByte);
+  if (scale > 0) writeCodes(io, rounding, scale, 0, -127, 127, false);
   else io.codes.fill(0, io.codeStart, io.codeStart + len);
   return { scale, zero: 0 };
 }
@@ -155,7 +151,7 @@ export const FORMAT_TRAITS: Readonly<Record<QuantFormat, QuantFormatTraits>> = {
     perRow: false,
     codeStride: (cols) => cols,
     bytesPerBlock: (g) => g + 5,
-    quantizeBlock: quantizeAsymmetric(8, writeByte),
+    quantizeBlock: quantizeAsymmetric(8),
     dequantizeBlock: dequantizeWith(readByte),
   },
   int4: {
@@ -165,7 +161,7 @@ export const FORMAT_TRAITS: Readonly<Record<QuantFormat, QuantFormatTraits>> = {
     perRow: false,
     codeStride: (cols) => cols + (cols & 1),
     bytesPerBlock: (g) => Math.ceil(g / 2) + 5,
-    quantizeBlock: quantizeAsymmetric(4, writeNibble),
+    quantizeBlock: quantizeAsymmetric(4),
     dequantizeBlock: dequantizeWith(readNibble),
   },
   'int8-channel': {
