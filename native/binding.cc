@@ -20,6 +20,7 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "optim.h"
+#include "quant.h"
 
 namespace {
 
@@ -641,6 +642,51 @@ napi_value adam_delta(napi_env env, napi_callback_info info) {
   });
 }
 
+// quantGemm(transW, m, x, format, rows, cols, groupSize, codes, scales, zeros | null, y): see native/quant.h.
+napi_value quant_gemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[11];
+    args(env, info, argv, "quantGemm");
+    const bool trans_w = get_bool(env, argv[0], "quantGemm: transW");
+    const int64_t m = get_index(env, argv[1], "quantGemm: m");
+    const View<float> x = f32_arg(env, argv[2], "quantGemm: x");
+    const int64_t format = get_index(env, argv[3], "quantGemm: format");
+    if (format > static_cast<int64_t>(lithe::QuantFormat::kInt8Channel)) throw JsError{true, "quantGemm: unknown format"};
+    lithe::QuantWeightView w{};
+    w.format = static_cast<lithe::QuantFormat>(format);
+    w.rows = get_index(env, argv[4], "quantGemm: rows");
+    w.cols = get_index(env, argv[5], "quantGemm: cols");
+    w.group_size = get_index(env, argv[6], "quantGemm: groupSize");
+    if (w.cols > 0 && w.group_size < 1) throw JsError{true, "quantGemm: groupSize must be at least 1"};
+    const bool symmetric = w.format == lithe::QuantFormat::kInt8Channel;
+    if (symmetric && w.group_size != w.cols) throw JsError{true, "quantGemm: int8-channel has one group per row"};
+    const View<uint8_t> codes =
+        symmetric ? get_typed<uint8_t>(env, argv[7], napi_int8_array, "Int8Array", "quantGemm: codes")
+                  : get_typed<uint8_t>(env, argv[7], napi_uint8_array, "Uint8Array", "quantGemm: codes");
+    const View<float> scales = f32_arg(env, argv[8], "quantGemm: scales");
+    const bool has_zeros = type_of(env, argv[9]) != napi_null;
+    if (has_zeros == symmetric) throw JsError{false, "quantGemm: zeros must be null exactly for int8-channel"};
+    const View<uint8_t> zeros = has_zeros
+                                    ? get_typed<uint8_t>(env, argv[9], napi_uint8_array, "Uint8Array", "quantGemm: zeros")
+                                    : View<uint8_t>{nullptr, 0};
+    const View<float> y = f32_arg(env, argv[10], "quantGemm: y");
+    const int64_t groups = w.cols == 0 ? 0 : (w.cols + w.group_size - 1) / w.group_size;
+    const int64_t stride = w.format == lithe::QuantFormat::kInt4 ? w.cols + (w.cols & 1) : w.cols;
+    const int64_t code_bytes = w.format == lithe::QuantFormat::kInt4 ? safe_product(w.rows, stride) / 2
+                                                                     : safe_product(w.rows, stride);
+    need(codes.length, code_bytes, "quantGemm: codes");
+    need(scales.length, safe_product(w.rows, groups), "quantGemm: scales");
+    if (has_zeros) need(zeros.length, safe_product(w.rows, groups), "quantGemm: zeros");
+    need(x.length, safe_product(m, trans_w ? w.cols : w.rows), "quantGemm: x");
+    need(y.length, safe_product(m, trans_w ? w.rows : w.cols), "quantGemm: y");
+    w.codes = codes.data;
+    w.scales = scales.data;
+    w.zeros = zeros.data;
+    lithe::quant_gemm_f32(trans_w, m, x.data, w, y.data);
+    return nullptr;
+  });
+}
+
 // Tensors allocate and drop large buffers every step. By default glibc maps each large one fresh
 // from the OS (a page fault per 4 KB on first touch) and trims freed memory right back. Serving
 // them from the heap and keeping freed memory for reuse makes a forward pass about 20% faster.
@@ -675,6 +721,7 @@ napi_value init(napi_env env, napi_value exports) {
         {"rope", nullptr, rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"copyStrided", nullptr, copy_strided, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"adamDelta", nullptr, adam_delta, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"quantGemm", nullptr, quant_gemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

@@ -34,6 +34,10 @@ describe('package entry', () => {
       'resolveModelPath',
       'openOutputDir',
       'encodeDocumentsCached',
+      'quantize',
+      'dequantize',
+      'QuantizedTensor',
+      'quantMatmul',
     ]) {
       assert.equal(typeof (lithe as Record<string, unknown>)[name], 'function', name);
     }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
 import { envValue } from '../engine/env.js';
 import { EnvError } from '../engine/errors.js';
+import { QUANT_FORMATS } from '../engine/quant/formats.js';
 import { numel } from '../engine/shape.js';
 import {
   BINARY_OPS,
@@ -24,6 +25,7 @@ import {
 } from './ts/elementwise.js';
 import { type GemmKernel, gemmTs } from './ts/gemm.js';
 import { rmsNormBackwardTs, rmsNormForwardTs } from './ts/norm.js';
+import { type QuantGemmKernel, quantGemmTs } from './ts/quant.js';
 import { ropeTs } from './ts/rope.js';
 import {
   type CrossEntropyRows,
@@ -54,6 +56,7 @@ export interface Kernels {
   adamDelta: typeof adamDeltaTs;
   crossEntropyForward: typeof crossEntropyForwardTs;
   crossEntropyBackward: typeof crossEntropyBackwardTs;
+  quantGemm: QuantGemmKernel;
 }
 
 export type BackendName = 'native' | 'ts';
@@ -73,6 +76,7 @@ export const tsKernels: Kernels = {
   adamDelta: adamDeltaTs,
   crossEntropyForward: crossEntropyForwardTs,
   crossEntropyBackward: crossEntropyBackwardTs,
+  quantGemm: quantGemmTs,
 };
 
 const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
@@ -195,6 +199,15 @@ function nativeKernels(addon: NativeAddon): Kernels {
         spec.ignoreIndex,
         spec.smoothing,
       );
+    },
+    quantGemm: (g) => {
+      const { w } = g;
+      if (!(isF32(g.x) && isF32(g.y))) {
+        quantGemmTs(g);
+        return;
+      }
+      const format = QUANT_FORMATS.indexOf(w.format);
+      addon.quantGemm(g.transW, g.m, g.x, format, w.rows, w.cols, w.groupSize, w.codes, w.scales, w.zeros, g.y);
     },
     gemm: (g) => {
       if (!(g.a instanceof Float32Array && g.b instanceof Float32Array && g.c instanceof Float32Array)) {

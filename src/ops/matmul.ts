@@ -3,9 +3,11 @@ import { collapseAxes } from '../backends/ts/elementwise.js';
 import { record } from '../engine/autograd.js';
 import { allocUninit } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
+import { QuantizedTensor } from '../engine/quant/quantized-tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, numel } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
 import { add } from './elementwise.js';
+import { quantLinear, quantMatmul } from './quant-matmul.js';
 import { sumTo } from './reduce.js';
 import { contiguous, reshape, squeeze, transpose, unsqueeze } from './views.js';
 
@@ -89,9 +91,10 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
 
 /**
  * Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted and the added axis removed,
- * batch axes broadcast, and transposed views are read in place (no copy).
+ * batch axes broadcast, and transposed views are read in place (no copy). b may be quantised (see quantMatmul).
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export function matmul(a: Tensor, b: Tensor | QuantizedTensor): Tensor {
+  if (b instanceof QuantizedTensor) return quantMatmul(a, b);
   const x = asFloat(a);
   const y = asFloat(b);
   if (x.rank === 0 || y.rank === 0) throw new ShapeError('matmul does not take scalars; use mul');
@@ -105,8 +108,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   ]);
 }
 
-/** y = x · Wᵀ + b, with W: [out, in] as in PyTorch. x: [..., in] -> [..., out]. */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+/** y = x · Wᵀ + b, with W: [out, in] as in PyTorch (or quantised). x: [..., in] -> [..., out]. */
+export function linear(x: Tensor, weight: Tensor | QuantizedTensor, bias?: Tensor | null): Tensor {
+  if (weight instanceof QuantizedTensor) return quantLinear(x, weight, bias);
   if (weight.rank !== 2) throw new ShapeError(`linear weight must be 2-D [out, in], got [${weight.shape}]`);
   const inF = weight.shape[1];
   if (x.shape[x.rank - 1] !== inF) {

@@ -126,6 +126,20 @@ export interface NativeAddon {
   ): void;
   /** dst = the strided view of src (shape, strides as integer Float64Arrays, offset). */
   copyStrided(src: Float32Array, dst: Float32Array, shape: Float64Array, strides: Float64Array, offset: number): void;
+  /** Quantised GEMM (see QuantGemmArgs); format is an index into QUANT_FORMATS, zeros null for int8-channel. */
+  quantGemm(
+    transW: boolean,
+    m: number,
+    x: Float32Array,
+    format: number,
+    rows: number,
+    cols: number,
+    groupSize: number,
+    codes: Uint8Array | Int8Array,
+    scales: Float32Array,
+    zeros: Uint8Array | null,
+    y: Float32Array,
+  ): void;
   crossEntropy(
     logits: Float32Array,
     targets: Int32Array,
