@@ -24,10 +24,12 @@ export interface SequenceBlock {
  * What layer-wise methods (sequential pruning, and WeLore, SNIP and EWC later) need from a model: the first block's
  * inputs from the model's inputs, the blocks in order, and a way to run one block alone. Whatever context a block's
  * forward needs besides its input (a decoder's RoPE tables for the sequence length) stays inside `runBlock`.
- * A decoder implements it with its layers (DecoderForCausalLM). A CNN would: embed = the stem (conv, norm, pool) on
- * images [B, 3, H, W]; blocks = its residual stages, each with groups such as [conv1], [conv2], [downsample]
- * (conv weights seen as Linears over im2col columns); runBlock = stage i's forward. A driving model: embed = its
- * sensor encoders, blocks = its transformer layers, as the decoder.
+ * A decoder implements it with its layers (DecoderForCausalLM). A driving model does the same: embed = its sensor
+ * encoders and token embedding, blocks = its transformer layers with their attention and MLP groups, runBlock = layer i
+ * with its own context (positions, masks) kept inside. A CNN: embed = the stem (conv, norm, pool) on images
+ * [B, 3, H, W]; blocks = its residual blocks, groups = [conv1], [conv2], [downsample] and the classifier's Linear in
+ * the last block; runBlock = block i's forward. Its groups hold convolutions, so NamedLinear's `linear` would widen to
+ * any module with a 2-D view of its weight (a conv's [out, in·kh·kw], the matrix its im2col GEMM multiplies).
  */
 export interface BlockSequence {
   /** The blocks in forward order; the result describes the model as it is (names and Linears are stable). */

@@ -1,11 +1,7 @@
 import type { Tensor } from '../engine/tensor.js';
+import type { CausalLM } from '../models/causal-lm.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Batch } from './batches.js';
-
-/** A model that maps ids [B, T] to next-token logits [B, T, V], e.g. DecoderForCausalLM. */
-export interface CausalLM {
-  forward(ids: Tensor): Tensor;
-}
 
 /** train()'s loss for causal LM training: next-token cross entropy, averaged over every position. */
 export function causalLmLoss(model: CausalLM, batch: Batch): Tensor {

@@ -172,7 +172,7 @@ async function readScalar(t: Tensor): Promise<number> {
   return t.item();
 }
 
-/** Evaluation and checkpoints take the model as they find it: train mode for the trained one, eval for the frozen. */
+/** The trained model in train mode; the frozen ones in eval mode, out of autograd, and holding no trained parameter. */
 function prepareModels(model: Module, options: TrainOptions<never, never>): void {
   const trained = new Set(options.optimizer.groups.flatMap((g) => g.params));
   for (const frozen of options.frozen ?? []) {
@@ -267,6 +267,7 @@ export async function train<M extends Module, B>(
     throw new TrainError('checkpointEvery and resume need an outDir');
   }
   if (outDir) checkpointable(model);
+  prepareModels(model, options);
   if (typeof outDir !== 'string') {
     if (outDir) refuseExistingRun(outDir.path, options);
     return runTraining(model, batcher, options, outDir);
@@ -288,7 +289,6 @@ async function runTraining<M extends Module, B>(
   const schedule = options.schedule ?? (() => 1);
   const logEvery = options.logEvery ?? 10;
   const gradAccumulation = options.gradAccumulation ?? 1;
-  prepareModels(model, options);
 
   let step = 0;
   let priorSeconds = 0;
