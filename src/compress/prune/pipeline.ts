@@ -220,10 +220,12 @@ export async function pruneModel(model: PrunableModel, options: PruneModelOption
     ? owlSparsities(outlierRatios, targetSparsity, owlLambda)
     : Array.from({ length: numBlocks }, () => targetSparsity);
 
-  /** Prune one Linear in place at the block's sparsity and give it its mask; returns the mask. */
+  /** Prune one Linear at the block's sparsity: its strategy's mask, set on it, zeroes the pruned weights. */
   const pruneLinear = (named: NamedLinear, stats: InputStats | null, sparsity: number): Uint8Array => {
     const { linear, name } = named;
     const [out, inFeatures] = linear.weight.shape;
+    if (!linear.weight.isContiguous())
+      throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
     if (nm) checkNm(nm[0], nm[1], inFeatures, `pruneModel (${name})`);
     const mask = strategy.prune(linear, stats, { sparsity, nm, magnitudeGroup });
     linear.setMask(new Tensor(mask, [out, inFeatures], 'bool'));

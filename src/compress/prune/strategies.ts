@@ -1,7 +1,7 @@
 import { asFloat, fromFloat, type Tensor } from '../../engine/tensor.js';
 import type { Linear } from '../../nn/linear.js';
-import { PruneError } from './errors.js';
-import { applyMask, nmMask, unstructuredMask } from './mask.js';
+import { assign_ } from '../../ops/assign.js';
+import { nmMask, unstructuredMask } from './mask.js';
 import { magnitudeScores, wandaScores } from './scores.js';
 import { sparsegptPrune } from './sparsegpt.js';
 import type { InputStats } from './stats.js';
@@ -18,31 +18,28 @@ export interface PruneTarget {
   magnitudeGroup: 'row' | 'layer';
 }
 
-/** One pruning method: the input statistics it reads, and how it prunes one Linear. */
+/** One pruning method: the input statistics it reads, and how it chooses one Linear's mask. */
 export interface PruneStrategy {
   /** none (magnitude), Σx² per input column (wanda), or Σx² and the Hessian (sparsegpt). */
   statistics: 'none' | 'normsSq' | 'hessian';
-  /** Prune the Linear's weight in place; stats are its input's (null when statistics is none). Returns the keep mask. */
+  /**
+   * The Linear's keep mask (1 = kept, out·in entries); stats are its input's (null when statistics is none). It may
+   * update the kept weights (SparseGPT); pruneModel then sets the mask on the Linear, which zeroes the pruned ones.
+   */
   prune(linear: Linear, stats: InputStats | null, target: PruneTarget): Uint8Array;
 }
 
-/** Zero the weights of w whose scores are lowest: per N:M group, or unstructured within `group`. */
-function pruneByScores(w: Tensor, scores: Tensor, target: PruneTarget, group: 'row' | 'layer'): Uint8Array {
+/** The mask keeping the highest scores: per N:M group, or unstructured within `group`. */
+function maskByScores(scores: Tensor, target: PruneTarget, group: 'row' | 'layer'): Uint8Array {
   const { nm, sparsity } = target;
-  const mask = nm ? nmMask(scores, nm[0], nm[1]) : unstructuredMask(scores, sparsity, { group });
-  applyMask(w, mask);
-  return mask;
+  return nm ? nmMask(scores, nm[0], nm[1]) : unstructuredMask(scores, sparsity, { group });
 }
 
-/** SparseGPT on w in place: directly on f32 storage, else on an f32 copy written back in w's dtype. */
-function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm?: [number, number]): Uint8Array {
-  if (!w.isContiguous()) throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
-  if (w.dtype === 'f32') {
-    return sparsegptPrune(w.data.subarray(w.offset, w.offset + w.size) as Float32Array, hessian, { sparsity, nm }).mask;
-  }
+/** SparseGPT on an f32 copy of w, whose updated values are written back into w (in w's dtype). */
+function sparsegptUpdate(w: Tensor, hessian: Float64Array, sparsity: number, nm?: [number, number]): Uint8Array {
   const copy = Float32Array.from(asFloat(w).floatData());
   const { mask } = sparsegptPrune(copy, hessian, { sparsity, nm });
-  w.data.set(fromFloat(copy, w.shape).to(w.dtype).data as never, w.offset);
+  assign_(w, fromFloat(copy, w.shape));
   return mask;
 }
 
@@ -50,17 +47,16 @@ function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm
 export const PRUNE_STRATEGIES: Readonly<Record<PruneMethod, PruneStrategy>> = {
   magnitude: {
     statistics: 'none',
-    prune: (linear, _stats, target) =>
-      pruneByScores(linear.weight, magnitudeScores(linear.weight), target, target.magnitudeGroup),
+    prune: (linear, _stats, target) => maskByScores(magnitudeScores(linear.weight), target, target.magnitudeGroup),
   },
   wanda: {
     statistics: 'normsSq',
     prune: (linear, stats, target) =>
-      pruneByScores(linear.weight, wandaScores(linear.weight, (stats as InputStats).normsSq), target, 'row'),
+      maskByScores(wandaScores(linear.weight, (stats as InputStats).normsSq), target, 'row'),
   },
   sparsegpt: {
     statistics: 'hessian',
     prune: (linear, stats, target) =>
-      sparsegptInPlace(linear.weight, (stats as InputStats).hessian(), target.sparsity, target.nm),
+      sparsegptUpdate(linear.weight, (stats as InputStats).hessian(), target.sparsity, target.nm),
   },
 };
