@@ -54,7 +54,7 @@ export interface ModuleSparsity {
 }
 
 export interface PrunedModule extends ModuleSparsity {
-  /** 1 = kept, 0 = pruned: out·in entries, row-major. */
+  /** 1 = kept, 0 = pruned: out·in entries, row-major; the storage of the Linear's mask (Linear.mask) too. */
   mask: Uint8Array;
 }
 
