@@ -12,6 +12,7 @@ import { Tensor } from '../src/engine/tensor.js';
 import { parseDecoderConfig } from '../src/models/llama/config.js';
 import { DecoderForCausalLM } from '../src/models/llama/model.js';
 import type { Batch, Batcher } from '../src/train/batches.js';
+import { causalLmLoss, causalLmTokens } from '../src/train/causal-lm.js';
 import { train } from '../src/train/loop.js';
 import { AdamW } from '../src/train/optim/adamw.js';
 import { decayGroups } from '../src/train/optim/optimizer.js';
@@ -28,7 +29,7 @@ interface SideResult {
 }
 
 /** Uniform random tokens: the speed of a step does not depend on the text. */
-class RandomTokens implements Batcher<null> {
+class RandomTokens implements Batcher<Batch, null> {
   private readonly rng = new Rng(0);
   next(): Batch {
     const { batch: b, seqlen: t, vocab } = SHAPE;
@@ -70,6 +71,8 @@ async function worker(): Promise<void> {
   let timedSeconds = 0;
   let loss = Number.NaN;
   await train(model, new RandomTokens(), {
+    loss: causalLmLoss,
+    tokens: causalLmTokens,
     optimizer,
     steps: WARMUP + STEPS,
     clipNorm: 1,
@@ -78,7 +81,7 @@ async function worker(): Promise<void> {
       loss = r.loss;
       if (r.step <= WARMUP) return;
       timedTokens += SHAPE.batch * SHAPE.seqlen;
-      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / r.tokensPerSecond;
+      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / (r.tokensPerSecond as number);
     },
   });
   const result: SideResult = {

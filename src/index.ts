@@ -1,5 +1,6 @@
 // Public entry point of lithe: the engine, its ops, and the layers above them.
 export * from './backends/registry.js';
+export * from './compress/blockwise.js';
 export * from './compress/prune/index.js';
 export * from './data/arithmetic.js';
 export * from './data/corpora.js';
@@ -27,6 +28,8 @@ export * from './io/safetensors.js';
 export * from './io/sharded.js';
 export * from './io/tokenizer.js';
 export * from './linalg/index.js';
+export * from './models/blocks.js';
+export * from './models/causal-lm.js';
 export * from './models/embedded.js';
 export * from './models/generate.js';
 export * from './models/llama/config.js';
@@ -65,6 +68,7 @@ export * from './report/run-info.js';
 export * from './tokenizer/bpe-trainer.js';
 export * from './tokenizer/byte-level.js';
 export * from './train/batches.js';
+export * from './train/causal-lm.js';
 export * from './train/checkpoint.js';
 export * from './train/clip.js';
 export * from './train/loop.js';

@@ -12,6 +12,7 @@ import { type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/ll
 import { parameterBytes, trainStepBytes } from '../models/llama/memory.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { TokenBatcher } from '../train/batches.js';
+import { causalLmLoss, causalLmTokens } from '../train/causal-lm.js';
 import { CHECKPOINT_DIR, holdsTrainingRun, METRICS_FILE, train } from '../train/loop.js';
 import { AdamW } from '../train/optim/adamw.js';
 import { decayGroups } from '../train/optim/optimizer.js';
@@ -268,6 +269,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const result = await withSignals((signal) => {
       const start = performance.now();
       return train(model, batcher, {
+        loss: causalLmLoss,
+        tokens: causalLmTokens,
         optimizer,
         schedule: cosineSchedule({ warmupSteps: warmup, totalSteps: steps, minLrRatio: values['min-lr-ratio'] }),
         steps,
@@ -286,7 +289,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
           const eta = ((performance.now() - start) / 1000 / Math.max(1, r.step)) * (steps - r.step);
           const val = r.valPerplexity === undefined ? '' : `  val ppl ${r.valPerplexity.toFixed(2)}`;
           process.stderr.write(
-            `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${r.tokensPerSecond.toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s${val}\n`,
+            `step ${r.step}/${steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${(r.tokensPerSecond as number).toFixed(0)} tok/s  ETA ${eta.toFixed(0)}s${val}\n`,
           );
         },
       }).finally(recordRun);

@@ -2,12 +2,10 @@ import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
 import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
+import type { CausalLM } from '../models/causal-lm.js';
 import { crossEntropy } from '../ops/loss.js';
 
-/** What perplexity needs of a model: logits [B, T, V] for ids [B, T]. */
-export interface CausalLM {
-  forward(ids: Tensor): Tensor;
-}
+export type { CausalLM };
 
 export interface PerplexityOptions {
   /** Window length in tokens (default 256). */

@@ -9,11 +9,11 @@ export interface Batch {
 }
 
 /**
- * What the training loop needs from a data source. The state must be JSON-serialisable and capture
+ * What the training loop needs from a data source of batches B. The state must be JSON-serialisable and capture
  * everything that decides later batches, so that a resumed run sees exactly the batches it would have.
  */
-export interface Batcher<S = unknown> {
-  next(): Batch;
+export interface Batcher<B = Batch, S = unknown> {
+  next(): B;
   getState(): S;
   setState(state: S): void;
 }
@@ -43,7 +43,7 @@ function positiveInteger(value: number, what: string): number {
  * (inputs are a window's first T, targets its last T), and each epoch visits them in a seeded shuffle.
  * A batch that runs past the end of an epoch continues with the next epoch's order.
  */
-export class TokenBatcher implements Batcher<TokenBatcherState> {
+export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
   readonly batchSize: number;
   readonly seqlen: number;
   /** Number of windows in one epoch. */

@@ -6,10 +6,10 @@ import { LitheError } from '../engine/errors.js';
 import type { OnProgress } from '../engine/progress.js';
 import type { Tensor } from '../engine/tensor.js';
 import { type OutputDir, withOutputDir } from '../io/output-dir.js';
-import type { DecoderForCausalLM } from '../models/llama/model.js';
+import { DecoderForCausalLM } from '../models/llama/model.js';
+import type { Module } from '../nn/module.js';
 import { mul } from '../ops/elementwise.js';
-import { crossEntropy } from '../ops/loss.js';
-import type { Batcher } from './batches.js';
+import type { Batch, Batcher } from './batches.js';
 import {
   type CheckpointableOptimizer,
   hasTrainingCheckpoint,
@@ -38,15 +38,8 @@ export interface TrainOptimizer extends CheckpointableOptimizer {
   setLrFactor(factor: number): void;
 }
 
-/** Extension points, so that other training methods reuse this loop instead of copying it. Steps are 1-based. */
-export interface TrainHooks {
-  /** Replaces the default next-token cross entropy (e.g. DPO); must return a scalar. */
-  lossFn?(model: DecoderForCausalLM, inputs: Tensor, targets: Tensor): Tensor;
-  /** After all micro-batches' backward, before clipping: mask or project gradients. */
-  afterBackward?(step: number): void;
-  /** After the optimiser update, e.g. to re-apply sparsity masks. */
-  afterStep?(step: number): void;
-}
+/** A training objective: the scalar loss of one batch (e.g. causalLmLoss, or a DPO loss over chosen/rejected pairs). */
+export type LossFn<M, B> = (model: M, batch: B) => Tensor;
 
 /** One logged line; also appended to outDir/metrics.jsonl. */
 export interface TrainRecord {
@@ -55,15 +48,26 @@ export interface TrainRecord {
   loss: number;
   /** The first group's learning rate used for this step. */
   lr: number;
-  /** Training tokens per second since the previous record. */
-  tokensPerSecond: number;
+  /** Training tokens per second since the previous record (when TrainOptions.tokens counts them). */
+  tokensPerSecond?: number;
   /** Total gradient norm before clipping (when clipping). */
   gradNorm?: number;
   valPerplexity?: number;
   elapsedSeconds: number;
 }
 
-export interface TrainOptions {
+/** train()'s options for a model M trained on batches B. */
+export interface TrainOptions<M extends Module = Module, B = Batch> {
+  /** The scalar loss of a micro-batch, e.g. causalLmLoss; it may run the frozen models too. */
+  loss: LossFn<M, B>;
+  /** The tokens (or samples) of a batch, for TrainRecord.tokensPerSecond, e.g. causalLmTokens; none: not reported. */
+  tokens?: (batch: B) => number;
+  /**
+   * Models the loss reads but does not train (e.g. DPO's reference): put in eval mode, their parameters stop requiring
+   * grad, and none may be one the optimiser updates.
+   */
+  frozen?: readonly Module[];
+  /** Updates the trained model's parameters (only those it holds are trained). */
   optimizer: TrainOptimizer;
   /** LR factor per 0-based step (default constant 1). */
   schedule?: LrSchedule;
@@ -92,11 +96,11 @@ export interface TrainOptions {
   saveDtype?: 'f32' | 'bf16' | 'f16';
   /** Continue from outDir/checkpoint, bit-for-bit as if the run had not stopped. */
   resume?: boolean;
+  /** Called after every step (1-based `done`), before its log line: aborting here makes that step the last one. */
   onProgress?: OnProgress;
   onLog?: (record: TrainRecord) => void;
   /** Aborting finishes the current step, writes a checkpoint and returns `stopped: 'aborted'`. */
   signal?: AbortSignal;
-  hooks?: TrainHooks;
 }
 
 export interface TrainResult {
@@ -117,44 +121,39 @@ function checkEvery(value: number | undefined, what: string): void {
   }
 }
 
-/** Next-token cross entropy, averaged over every position. */
-function defaultLoss(model: DecoderForCausalLM, inputs: Tensor, targets: Tensor): Tensor {
-  return crossEntropy(model.forward(inputs), targets);
-}
-
 interface StepOutcome {
-  /** The step's loss, averaged over its micro-batches. */
-  loss: number;
+  /** The micro-batches' losses, detached scalars, still on the backend: read when the step is logged. */
+  losses: Tensor[];
   lr: number;
   tokens: number;
   gradNorm?: number;
 }
 
-/** One optimiser step (1-based `step`); throws before updating when the loss or gradient norm is not finite. */
-function takeStep(
-  model: DecoderForCausalLM,
-  batcher: Batcher,
-  options: TrainOptions,
+/**
+ * One optimiser step (1-based `step`). The loss stays a tensor, so the step does not wait for a host read; a
+ * non-finite gradient norm (read anyway when clipping) throws before the weights change.
+ */
+function takeStep<M extends Module, B>(
+  model: M,
+  batcher: Batcher<B>,
+  options: TrainOptions<M, B>,
   schedule: LrSchedule,
   step: number,
 ): StepOutcome {
-  const { optimizer, clipNorm, hooks = {} } = options;
+  const { optimizer, clipNorm } = options;
   const gradAccumulation = options.gradAccumulation ?? 1;
-  const lossFn = hooks.lossFn ?? defaultLoss;
   optimizer.zeroGrad();
-  let loss = 0;
+  const losses: Tensor[] = [];
   let tokens = 0;
   for (let micro = 0; micro < gradAccumulation; micro++) {
-    const { inputs, targets } = batcher.next();
-    const microLoss = lossFn(model, inputs, targets);
-    const value = microLoss.item();
-    if (!Number.isFinite(value)) throw new TrainError(`the loss is ${value}; the weights were not updated`, step);
+    const batch = batcher.next();
+    const microLoss = options.loss(model, batch);
+    if (microLoss.size !== 1) throw new TrainError(`the loss must be a scalar, got shape [${microLoss.shape}]`, step);
     // Scaled so that the accumulated gradient is that of the mean loss over all micro-batches.
     (gradAccumulation === 1 ? microLoss : mul(microLoss, 1 / gradAccumulation)).backward();
-    loss += value / gradAccumulation;
-    tokens += inputs.size;
+    losses.push(microLoss.detach());
+    tokens += options.tokens?.(batch) ?? 0;
   }
-  hooks.afterBackward?.(step);
   const params = optimizer.groups.flatMap((g) => g.params);
   const gradNorm = clipNorm === undefined ? undefined : clipGradNorm(params, clipNorm);
   if (gradNorm !== undefined && !Number.isFinite(gradNorm)) {
@@ -165,7 +164,33 @@ function takeStep(
   optimizer.step();
   // Gradients are not needed past the update; dropping them frees memory for evaluation and checkpoints.
   optimizer.zeroGrad();
-  return { loss, lr, tokens, gradNorm };
+  return { losses, lr, tokens, gradNorm };
+}
+
+/** A scalar's value on the host: the loop's one read of the loss, made only when a step is logged or checkpointed. */
+async function readScalar(t: Tensor): Promise<number> {
+  return t.item();
+}
+
+/** The trained model in train mode; the frozen ones in eval mode, out of autograd, and holding no trained parameter. */
+function prepareModels(model: Module, options: TrainOptions<never, never>): void {
+  const trained = new Set(options.optimizer.groups.flatMap((g) => g.params));
+  for (const frozen of options.frozen ?? []) {
+    for (const [name, param] of frozen.namedParameters()) {
+      if (trained.has(param)) throw new TrainError(`frozen model parameter '${name}' is one the optimiser updates`);
+      param.requiresGrad_(false);
+    }
+    frozen.eval();
+  }
+  model.train();
+}
+
+/** Checkpoints are saved as HF decoder directories: the model must be one until checkpoint.ts takes any Module. */
+function checkpointable(model: Module): DecoderForCausalLM {
+  if (model instanceof DecoderForCausalLM) return model;
+  throw new TrainError(
+    `checkpoints (outDir) can only be written for a DecoderForCausalLM, not a ${model.constructor.name}`,
+  );
 }
 
 /** The step of a metrics line, or null for a line cut short by a crash. */
@@ -202,7 +227,7 @@ export function holdsTrainingRun(dir: string): boolean {
 }
 
 /** Refuse to start a new run over an existing one by accident; checked before the directory is even opened. */
-function refuseExistingRun(dir: string, options: TrainOptions): void {
+function refuseExistingRun(dir: string, options: TrainOptions<never, never>): void {
   if (options.resume || options.overwrite || !holdsTrainingRun(dir)) return;
   throw new TrainError(
     `${dir} already holds a training run; pass --resume to continue it or --overwrite to start over`,
@@ -210,7 +235,7 @@ function refuseExistingRun(dir: string, options: TrainOptions): void {
 }
 
 /** Claim the run files this run carries on (resume) or replaces (overwrite; only those lithe wrote). */
-function claimRunFiles(out: OutputDir, options: TrainOptions): void {
+function claimRunFiles(out: OutputDir, options: TrainOptions<never, never>): void {
   for (const name of runFiles(out.path)) {
     if (options.resume) out.record(name);
     else if (!out.owns(name)) {
@@ -220,11 +245,18 @@ function claimRunFiles(out: OutputDir, options: TrainOptions): void {
 }
 
 /**
- * Train a causal LM: each step zeroes the gradients, runs `gradAccumulation` micro-batches
- * (loss / gradAccumulation, backward), optionally clips, sets the scheduled LR and updates.
- * A NaN or infinite loss or gradient norm throws a TrainError before the weights change.
+ * Train `model` on the batcher's batches with `options.loss`: each step zeroes the gradients, runs `gradAccumulation`
+ * micro-batches (loss / gradAccumulation, backward), optionally clips, sets the scheduled LR and updates.
+ * Losses are read from the backend only when a step is logged and before each checkpoint, so that a step never
+ * waits on a scalar read. A non-finite loss is found there: the run throws a TrainError naming the first step whose
+ * loss was not finite. Weights in memory may already have been updated by that step and the ones after it up to the
+ * read, but no checkpoint is written past it. With clipNorm, a non-finite gradient norm throws before the update.
  */
-export async function train(model: DecoderForCausalLM, batcher: Batcher, options: TrainOptions): Promise<TrainResult> {
+export async function train<M extends Module, B>(
+  model: M,
+  batcher: Batcher<B>,
+  options: TrainOptions<M, B>,
+): Promise<TrainResult> {
   const { outDir } = options;
   checkEvery(options.steps, 'steps');
   checkEvery(options.gradAccumulation, 'gradAccumulation');
@@ -234,6 +266,8 @@ export async function train(model: DecoderForCausalLM, batcher: Batcher, options
   if (!outDir && (options.checkpointEvery !== undefined || options.resume)) {
     throw new TrainError('checkpointEvery and resume need an outDir');
   }
+  if (outDir) checkpointable(model);
+  prepareModels(model, options);
   if (typeof outDir !== 'string') {
     if (outDir) refuseExistingRun(outDir.path, options);
     return runTraining(model, batcher, options, outDir);
@@ -245,15 +279,16 @@ export async function train(model: DecoderForCausalLM, batcher: Batcher, options
 }
 
 /** The loop itself, writing into `out` when given. */
-async function runTraining(
-  model: DecoderForCausalLM,
-  batcher: Batcher,
-  options: TrainOptions,
+async function runTraining<M extends Module, B>(
+  model: M,
+  batcher: Batcher<B>,
+  options: TrainOptions<M, B>,
   out: OutputDir | undefined,
 ): Promise<TrainResult> {
-  const { optimizer, steps, evaluate, signal, hooks = {} } = options;
+  const { optimizer, steps, evaluate, signal } = options;
   const schedule = options.schedule ?? (() => 1);
   const logEvery = options.logEvery ?? 10;
+  const gradAccumulation = options.gradAccumulation ?? 1;
 
   let step = 0;
   let priorSeconds = 0;
@@ -263,7 +298,7 @@ async function runTraining(
       const checkpointDir = join(out.path, CHECKPOINT_DIR);
       if (!hasTrainingCheckpoint(checkpointDir))
         throw new TrainError(`no training checkpoint to resume in ${checkpointDir}`);
-      const restored = loadTrainingCheckpoint(checkpointDir, model, optimizer);
+      const restored = loadTrainingCheckpoint(checkpointDir, checkpointable(model), optimizer);
       batcher.setState(restored.batcher);
       step = restored.step;
       priorSeconds = restored.elapsedSeconds;
@@ -273,13 +308,34 @@ async function runTraining(
   const metricsFile = out && join(out.path, METRICS_FILE);
   let metricsRecorded = false;
 
+  // The losses of the steps taken since they were last read.
+  const unread: { step: number; losses: Tensor[] }[] = [];
+  let checkpointedStep = step;
+  /** Read the unread steps' losses; throws at the first non-finite one. Returns the last step's (mean) loss. */
+  const readLosses = async (): Promise<number> => {
+    let last = Number.NaN;
+    for (const taken of unread.splice(0)) {
+      const values = await Promise.all(taken.losses.map(readScalar));
+      const bad = values.find((v) => !Number.isFinite(v));
+      if (bad !== undefined) {
+        throw new TrainError(`the loss is ${bad}; no checkpoint was written past step ${checkpointedStep}`, taken.step);
+      }
+      last = values.reduce((sum, v) => sum + v / gradAccumulation, 0);
+    }
+    return last;
+  };
+
   const startStep = step;
   const start = performance.now();
   const elapsed = () => priorSeconds + (performance.now() - start) / 1000;
   const checkpoint = async () => {
     if (!out) return;
+    await readLosses();
     const loop = { step, elapsedSeconds: elapsed(), batcher: batcher.getState() };
-    await saveTrainingCheckpoint(out, CHECKPOINT_DIR, model, optimizer, loop, { dtype: options.saveDtype });
+    await saveTrainingCheckpoint(out, CHECKPOINT_DIR, checkpointable(model), optimizer, loop, {
+      dtype: options.saveDtype,
+    });
+    checkpointedStep = step;
   };
   let loss = Number.NaN;
   let tokensSinceLog = 0;
@@ -287,23 +343,33 @@ async function runTraining(
   while (step < steps && !signal?.aborted) {
     const taken = takeStep(model, batcher, options, schedule, step + 1);
     step += 1;
-    loss = taken.loss;
+    unread.push({ step, losses: taken.losses });
     tokensSinceLog += taken.tokens;
-    hooks.afterStep?.(step);
+    if (options.onProgress) {
+      const seconds = (performance.now() - start) / 1000;
+      const rate = seconds > 0 ? (step - startStep) / seconds : undefined;
+      const etaSeconds = rate ? (steps - step) / rate : undefined;
+      options.onProgress({ phase: 'train', done: step, total: steps, unit: 'step', rate, etaSeconds });
+    }
 
     const last = step === steps || signal?.aborted === true;
     const evaluateNow = evaluate && (last || (options.evalEvery !== undefined && step % options.evalEvery === 0));
     if (step % logEvery === 0 || last || evaluateNow) {
+      loss = await readLosses();
       const now = performance.now();
+      const tokensPerSecond = tokensSinceLog / Math.max((now - lastLogTime) / 1000, 1e-9);
       const record: TrainRecord = {
         step,
         loss,
         lr: taken.lr,
-        tokensPerSecond: tokensSinceLog / Math.max((now - lastLogTime) / 1000, 1e-9),
+        ...(options.tokens && { tokensPerSecond }),
         elapsedSeconds: elapsed(),
       };
       if (taken.gradNorm !== undefined) record.gradNorm = taken.gradNorm;
-      if (evaluateNow) record.valPerplexity = (await noGrad(evaluate)).perplexity;
+      if (evaluateNow) {
+        record.valPerplexity = (await noGrad(evaluate)).perplexity;
+        model.train(); // evaluate may have put it in eval mode
+      }
       tokensSinceLog = 0;
       lastLogTime = now;
       if (out && metricsFile) {
@@ -312,12 +378,6 @@ async function runTraining(
         metricsRecorded = true;
       }
       options.onLog?.(record);
-    }
-    if (options.onProgress) {
-      const seconds = (performance.now() - start) / 1000;
-      const rate = seconds > 0 ? (step - startStep) / seconds : undefined;
-      const etaSeconds = rate ? (steps - step) / rate : undefined;
-      options.onProgress({ phase: 'train', done: step, total: steps, unit: 'step', rate, etaSeconds });
     }
     if (!last && options.checkpointEvery !== undefined && step % options.checkpointEvery === 0) await checkpoint();
     // Let timers and signal handlers (Ctrl-C) run between steps.

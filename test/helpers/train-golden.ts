@@ -6,6 +6,7 @@ import { loadDecoder } from '../../src/io/checkpoint.js';
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import type { DecoderForCausalLM } from '../../src/models/llama/model.js';
 import type { Batch, Batcher } from '../../src/train/batches.js';
+import { causalLmLoss, causalLmTokens } from '../../src/train/causal-lm.js';
 import { type TrainRecord, train } from '../../src/train/loop.js';
 import { AdamW } from '../../src/train/optim/adamw.js';
 import { decayGroups } from '../../src/train/optim/optimizer.js';
@@ -52,7 +53,7 @@ export function loadGoldenGrads(): Map<string, Tensor> {
 }
 
 /** The golden batches in order: step s trains on tokens[s, :, :-1] → tokens[s, :, 1:]. */
-export class GoldenBatcher implements Batcher<{ position: number }> {
+export class GoldenBatcher implements Batcher<Batch, { position: number }> {
   private readonly tokens: Int32Array;
   private readonly steps: number;
   private readonly batchSize: number;
@@ -118,6 +119,8 @@ export async function trainOnGolden(golden: TrainGolden, steps: number): Promise
   });
   const records: TrainRecord[] = [];
   await train(model, new GoldenBatcher(), {
+    loss: causalLmLoss,
+    tokens: causalLmTokens,
     optimizer,
     schedule,
     steps,

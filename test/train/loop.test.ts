@@ -3,15 +3,20 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { randn } from '../../src/engine/create.js';
+import { Rng } from '../../src/engine/rng.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { perplexity } from '../../src/eval/perplexity.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { parseDecoderConfig } from '../../src/models/llama/config.js';
 import { DecoderForCausalLM } from '../../src/models/llama/model.js';
-import { mul } from '../../src/ops/elementwise.js';
-import { crossEntropy } from '../../src/ops/loss.js';
-import { TokenBatcher } from '../../src/train/batches.js';
+import { Linear } from '../../src/nn/linear.js';
+import { mul, sub } from '../../src/ops/elementwise.js';
+import { mean } from '../../src/ops/reduce.js';
+import type { Batcher } from '../../src/train/batches.js';
+import { type Batch, TokenBatcher } from '../../src/train/batches.js';
+import { causalLmLoss, causalLmTokens } from '../../src/train/causal-lm.js';
 import { TrainError, type TrainOptions, type TrainRecord, train } from '../../src/train/loop.js';
 import { AdamW } from '../../src/train/optim/adamw.js';
 import { decayGroups } from '../../src/train/optim/optimizer.js';
@@ -31,6 +36,9 @@ const config = parseDecoderConfig({
 const SEQLEN = 16;
 /** A pseudo-random stream over the whole vocabulary. */
 const stream = Int32Array.from({ length: 600 }, (_, i) => (i * 37 + ((i * i) >> 3)) % 64);
+
+/** Causal-LM training: next-token loss, tokens counted. */
+const lm = { loss: causalLmLoss, tokens: causalLmTokens };
 
 const work = mkdtempSync(join(tmpdir(), 'lithe-train-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -68,6 +76,7 @@ describe('train', () => {
     const records: TrainRecord[] = [];
     const progress: number[] = [];
     const result = await train(model, batcher, {
+      ...lm,
       optimizer,
       steps: 50,
       logEvery: 5,
@@ -94,7 +103,7 @@ describe('train', () => {
     assert.ok(last.loss < 0.25 * first.loss, `loss ${first.loss} → ${last.loss}`);
     assert.equal(result.loss, last.loss);
     for (const r of records) {
-      assert.ok(r.tokensPerSecond > 0 && r.elapsedSeconds > 0 && r.lr === 1e-2);
+      assert.ok((r.tokensPerSecond ?? 0) > 0 && r.elapsedSeconds > 0 && r.lr === 1e-2);
       assert.ok(Number.isFinite(r.gradNorm));
     }
   });
@@ -105,6 +114,7 @@ describe('train', () => {
       const optimizer = new SGD(model.parameters(), { lr: 0.5, momentum: 0.9 });
       const records: TrainRecord[] = [];
       await train(model, batcher, {
+        ...lm,
         optimizer,
         steps: 3,
         gradAccumulation,
@@ -127,7 +137,8 @@ describe('train', () => {
 
   for (const saveDtype of ['f32', 'bf16'] as const) {
     it(`${saveDtype} checkpoints: 4 steps + resume for 4 equals 8 straight steps, bit for bit`, async () => {
-      const options = (outDir: string, steps: number): Omit<TrainOptions, 'optimizer'> => ({
+      const options = (outDir: string, steps: number): Omit<TrainOptions<DecoderForCausalLM>, 'optimizer'> => ({
+        ...lm,
         schedule: cosineSchedule({ warmupSteps: 2, totalSteps: 8 }),
         steps,
         gradAccumulation: 2,
@@ -139,15 +150,24 @@ describe('train', () => {
       });
       const straightDir = freshDir();
       const straight = setUp();
-      await train(straight.model, straight.batcher, { ...options(straightDir, 8), optimizer: straight.optimizer });
+      await train(straight.model, straight.batcher, {
+        ...lm,
+        ...options(straightDir, 8),
+        optimizer: straight.optimizer,
+      });
 
       const splitDir = freshDir();
       const firstHalf = setUp();
-      await train(firstHalf.model, firstHalf.batcher, { ...options(splitDir, 4), optimizer: firstHalf.optimizer });
+      await train(firstHalf.model, firstHalf.batcher, {
+        ...lm,
+        ...options(splitDir, 4),
+        optimizer: firstHalf.optimizer,
+      });
       assert.equal(trainerState(splitDir).step, 4);
       // A differently initialised model and a fresh batcher: everything must come from the checkpoint.
       const secondHalf = setUp(2);
       const result = await train(secondHalf.model, secondHalf.batcher, {
+        ...lm,
         ...options(splitDir, 8),
         optimizer: secondHalf.optimizer,
         resume: true,
@@ -166,58 +186,74 @@ describe('train', () => {
     });
   }
 
-  it('a NaN loss at step 3 throws a TrainError naming it; weights and the step-2 checkpoint stay as they were', async () => {
+  /** causalLmLoss, times NaN at the `bad`-th call. */
+  const nanAtCall = (bad: number) => {
+    let calls = 0;
+    return (m: DecoderForCausalLM, batch: Batch) => {
+      calls += 1;
+      const loss = causalLmLoss(m, batch);
+      return calls === bad ? mul(loss, Number.NaN) : loss;
+    };
+  };
+
+  it('a NaN loss at step 3, read before the step-4 checkpoint, throws a TrainError naming step 3; the step-2 checkpoint stays', async () => {
     const { model, optimizer, batcher } = setUp();
     const outDir = freshDir();
-    let calls = 0;
-    const before: Map<string, Float32Array>[] = [];
+    const after: Map<string, Float32Array>[] = [];
     const run = train(model, batcher, {
+      ...lm,
+      loss: nanAtCall(3),
       optimizer,
       steps: 6,
-      checkpointEvery: 1,
+      checkpointEvery: 2,
       outDir,
-      hooks: {
-        lossFn: (m, inputs, targets) => {
-          calls += 1;
-          const loss = crossEntropy(m.forward(inputs), targets);
-          return calls === 3 ? mul(loss, Number.NaN) : loss;
-        },
-        afterStep: () => before.push(weights(model)),
-      },
+      onProgress: () => after.push(weights(model)),
     });
     await assert.rejects(run, (err: Error) => {
       assert.ok(err instanceof TrainError);
       assert.equal(err.step, 3);
-      assert.match(err.message, /step 3/);
+      assert.equal(err.message, 'step 3: the loss is NaN; no checkpoint was written past step 2');
       return true;
     });
+    // Steps 3 and 4 ran (the loss is read only at the checkpoint), but no checkpoint holds their weights.
+    assert.equal(after.length, 4);
     assert.equal(trainerState(outDir).step, 2);
-    assert.deepEqual(weights(model), before[1]);
-    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), before[1]);
+    assert.deepEqual(weights(await loadDecoder(join(outDir, 'checkpoint'))), after[1]);
+  });
+
+  it('with clipping, a NaN loss throws at its own step before the weights change (the gradient norm is read)', async () => {
+    const { model, optimizer, batcher } = setUp();
+    const after: Map<string, Float32Array>[] = [];
+    const run = train(model, batcher, {
+      ...lm,
+      loss: nanAtCall(3),
+      optimizer,
+      steps: 6,
+      clipNorm: 1,
+      onProgress: () => after.push(weights(model)),
+    });
+    await assert.rejects(run, (err: Error) => err instanceof TrainError && err.step === 3);
+    assert.equal(after.length, 2);
+    assert.deepEqual(weights(model), after[1]);
   });
 
   it('resuming after a crash drops metrics logged past the checkpoint and a line cut short', async () => {
     const outDir = freshDir();
     const crashing = setUp();
-    let calls = 0;
     const crash = train(crashing.model, crashing.batcher, {
+      ...lm,
       optimizer: crashing.optimizer,
       steps: 6,
       logEvery: 1,
       checkpointEvery: 2,
       outDir,
-      hooks: {
-        lossFn: (m, inputs, targets) => {
-          calls += 1;
-          const loss = crossEntropy(m.forward(inputs), targets);
-          return calls === 4 ? mul(loss, Number.NaN) : loss;
-        },
-      },
+      loss: nanAtCall(4),
     });
     await assert.rejects(crash, TrainError);
     appendFileSync(join(outDir, 'metrics.jsonl'), '{"step": 4, "lo');
     const resumed = setUp();
     await train(resumed.model, resumed.batcher, {
+      ...lm,
       optimizer: resumed.optimizer,
       steps: 4,
       logEvery: 1,
@@ -235,12 +271,13 @@ describe('train', () => {
     const outDir = freshDir();
     const controller = new AbortController();
     const result = await train(model, batcher, {
+      ...lm,
       optimizer,
       steps: 20,
       logEvery: 2,
       outDir,
       signal: controller.signal,
-      hooks: { afterStep: (step) => step === 3 && controller.abort() },
+      onProgress: ({ done }) => done === 3 && controller.abort(),
     });
     assert.deepEqual([result.stopped, result.step], ['aborted', 3]);
     assert.equal(trainerState(outDir).step, 3);
@@ -260,6 +297,7 @@ describe('train', () => {
     const records: TrainRecord[] = [];
     let evaluations = 0;
     await train(model, batcher, {
+      ...lm,
       optimizer,
       steps: 5,
       logEvery: 10,
@@ -280,11 +318,11 @@ describe('train', () => {
   it('refuses to start over an existing run without resume or overwrite; overwrite starts afresh', async () => {
     const outDir = freshDir();
     const first = setUp();
-    await train(first.model, first.batcher, { optimizer: first.optimizer, steps: 2, logEvery: 1, outDir });
+    await train(first.model, first.batcher, { ...lm, optimizer: first.optimizer, steps: 2, logEvery: 1, outDir });
     const metrics = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8');
     const second = setUp();
     await assert.rejects(
-      train(second.model, second.batcher, { optimizer: second.optimizer, steps: 1, outDir }),
+      train(second.model, second.batcher, { ...lm, optimizer: second.optimizer, steps: 1, outDir }),
       (err: unknown) =>
         err instanceof TrainError &&
         err.message ===
@@ -292,7 +330,13 @@ describe('train', () => {
     );
     assert.equal(readFileSync(join(outDir, 'metrics.jsonl'), 'utf8'), metrics);
     assert.equal(trainerState(outDir).step, 2);
-    await train(second.model, second.batcher, { optimizer: second.optimizer, steps: 1, outDir, overwrite: true });
+    await train(second.model, second.batcher, {
+      ...lm,
+      optimizer: second.optimizer,
+      steps: 1,
+      outDir,
+      overwrite: true,
+    });
     assert.deepEqual(
       readMetrics(outDir).map((r) => r.step),
       [1],
@@ -303,9 +347,8 @@ describe('train', () => {
   it('a run that fails before writing anything leaves no empty outDir behind', async () => {
     const { model, optimizer, batcher } = setUp();
     const outDir = join(freshDir(), 'new');
-    const nan = (m: DecoderForCausalLM, inputs: Tensor, targets: Tensor) =>
-      mul(crossEntropy(m.forward(inputs), targets), Number.NaN);
-    await assert.rejects(train(model, batcher, { optimizer, steps: 2, outDir, hooks: { lossFn: nan } }), TrainError);
+    const nan = (m: DecoderForCausalLM, batch: Batch) => mul(causalLmLoss(m, batch), Number.NaN);
+    await assert.rejects(train(model, batcher, { ...lm, loss: nan, optimizer, steps: 2, outDir }), TrainError);
     assert.equal(existsSync(outDir), false);
   });
 
@@ -314,6 +357,7 @@ describe('train', () => {
     const records: TrainRecord[] = [];
     const ids = Int32Array.from({ length: 64 }, (_, i) => i % model.config.vocabSize);
     await train(model, batcher, {
+      ...lm,
       optimizer,
       steps: 2,
       evaluate: () => perplexity(model, ids, { seqlen: 16 }),
@@ -326,8 +370,70 @@ describe('train', () => {
 
   it('rejects resume without a checkpoint and checkpointing without an outDir', async () => {
     const { model, optimizer, batcher } = setUp();
-    await assert.rejects(train(model, batcher, { optimizer, steps: 2, resume: true, outDir: freshDir() }), TrainError);
-    await assert.rejects(train(model, batcher, { optimizer, steps: 2, checkpointEvery: 1 }), TrainError);
-    await assert.rejects(train(model, batcher, { optimizer, steps: 0 }), TrainError);
+    await assert.rejects(
+      train(model, batcher, { ...lm, optimizer, steps: 2, resume: true, outDir: freshDir() }),
+      TrainError,
+    );
+    await assert.rejects(train(model, batcher, { ...lm, optimizer, steps: 2, checkpointEvery: 1 }), TrainError);
+    await assert.rejects(train(model, batcher, { ...lm, optimizer, steps: 0 }), TrainError);
+  });
+});
+
+/** Inputs x: [8, 4] drawn afresh each batch (the state is the draw count, replayed from the seed). */
+class RandomInputs implements Batcher<Tensor, number> {
+  private rng = new Rng(5);
+  private drawn = 0;
+  next(): Tensor {
+    this.drawn += 1;
+    return randn([8, 4], { rng: this.rng });
+  }
+  getState(): number {
+    return this.drawn;
+  }
+  setState(drawn: number): void {
+    this.rng = new Rng(5);
+    for (this.drawn = 0; this.drawn < drawn; ) this.next();
+  }
+}
+
+/** Mean squared difference of two tensors of one shape. */
+const mse = (a: Tensor, b: Tensor) => mean(mul(sub(a, b), sub(a, b)));
+
+describe('train on any module', () => {
+  it('distils a frozen teacher Linear into a student: the teacher stays as it was, in eval mode, without grad', async () => {
+    const teacher = new Linear(4, 2, { bias: true, rng: new Rng(1), initStd: 1 });
+    const student = new Linear(4, 2, { bias: true, rng: new Rng(2), initStd: 1 });
+    const teacherWeights = teacher.weight.toArray();
+    const records: TrainRecord[] = [];
+    const result = await train(student, new RandomInputs(), {
+      loss: (model, x) => mse(model.forward(x), teacher.forward(x)),
+      frozen: [teacher],
+      optimizer: new SGD(student.parameters(), { lr: 0.1 }),
+      steps: 200,
+      logEvery: 50,
+      onLog: (r) => records.push(r),
+    });
+    assert.equal(result.stopped, 'completed');
+    assert.ok(records[3].loss < 1e-3 * records[0].loss, `loss ${records[0].loss} → ${records[3].loss}`);
+    // No tokens counter given: no tokens per second.
+    assert.ok(records.every((r) => r.tokensPerSecond === undefined));
+    assert.deepEqual(teacher.weight.toArray(), teacherWeights);
+    assert.equal(teacher.training, false);
+    assert.ok(teacher.parameters().every((p) => !p.requiresGrad && p.grad === null));
+    assert.equal(student.training, true);
+  });
+
+  it('refuses a frozen model the optimiser updates, and checkpoints of a model that is not a decoder', async () => {
+    const student = new Linear(4, 2);
+    const loss = (model: Linear, x: Tensor) => mean(model.forward(x));
+    const optimizer = new SGD(student.parameters(), { lr: 0.1 });
+    await assert.rejects(
+      train(student, new RandomInputs(), { loss, frozen: [student], optimizer, steps: 1 }),
+      (err: unknown) => err instanceof TrainError && /frozen model parameter 'weight'/.test(err.message),
+    );
+    await assert.rejects(
+      train(new Linear(4, 2), new RandomInputs(), { loss, optimizer, steps: 1, outDir: freshDir() }),
+      (err: unknown) => err instanceof TrainError && /DecoderForCausalLM, not a Linear/.test(err.message),
+    );
   });
 });

@@ -11,6 +11,7 @@ export { applyMask, maskSparsity, nmMask, type UnstructuredMaskOptions, unstruct
 export { outlierRatio, owlSparsities } from './owl.js';
 export {
   type ModuleSparsity,
+  type PrunableModel,
   type PrunedModule,
   type PruneMethod,
   type PruneModelOptions,
@@ -31,3 +32,4 @@ export {
 export { magnitudeScores, wandaScores } from './scores.js';
 export { type SparseGptOptions, type SparseGptResult, sparsegptPrune } from './sparsegpt.js';
 export { InputStats, type InputStatsOptions } from './stats.js';
+export { PRUNE_STRATEGIES, type PruneStrategy, type PruneTarget } from './strategies.js';

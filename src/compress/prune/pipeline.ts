@@ -1,16 +1,15 @@
-import { noGrad } from '../../engine/autograd.js';
-import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../../engine/progress.js';
-import { asFloat, fromFloat, Tensor } from '../../engine/tensor.js';
-import type { DecoderForCausalLM, DecoderLayer, Rope } from '../../models/llama/model.js';
-import { Linear } from '../../nn/linear.js';
+import { type OnProgress, throwIfAborted } from '../../engine/progress.js';
+import { asFloat, Tensor } from '../../engine/tensor.js';
+import type { BlockSequence, NamedLinear } from '../../models/blocks.js';
+import type { Module } from '../../nn/module.js';
+import { forEachBlock } from '../blockwise.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
-import { applyMask, nmMask, unstructuredMask } from './mask.js';
 import { outlierRatio, owlSparsities } from './owl.js';
-import { magnitudeScores, wandaScores } from './scores.js';
-import { sparsegptPrune } from './sparsegpt.js';
+import { wandaScores } from './scores.js';
 import { InputStats } from './stats.js';
+import { PRUNE_STRATEGIES, type PruneMethod } from './strategies.js';
 
-export type PruneMethod = 'magnitude' | 'wanda' | 'sparsegpt';
+export type { PruneMethod };
 
 export interface PruneOptions {
   method: PruneMethod;
@@ -55,7 +54,7 @@ export interface ModuleSparsity {
 }
 
 export interface PrunedModule extends ModuleSparsity {
-  /** 1 = kept, 0 = pruned: out·in entries, row-major. */
+  /** 1 = kept, 0 = pruned: out·in entries, row-major; the storage of the Linear's mask (Linear.mask) too. */
   mask: Uint8Array;
 }
 
@@ -84,21 +83,6 @@ export interface PruneResult {
   seconds: { calibration?: number; pruning: number };
 }
 
-/** A block's Linears that read the same input, so share one statistic: q/k/v, o, gate/up, down. */
-interface InputGroup {
-  linears: Linear[];
-  stats: InputStats | null;
-}
-
-/** A block's 7 Linears grouped by their common input, in forward order. */
-function inputGroups(layer: DecoderLayer): InputGroup[] {
-  const { selfAttn: a, mlp } = layer;
-  return [[a.qProj, a.kProj, a.vProj], [a.oProj], [mlp.gateProj, mlp.upProj], [mlp.downProj]].map((linears) => ({
-    linears,
-    stats: null,
-  }));
-}
-
 /** A glob over module names as an anchored regular expression: '*' any characters, '?' one. */
 function globToRegExp(glob: string): RegExp {
   const escaped = glob
@@ -121,38 +105,6 @@ function idBatches(calibration: readonly Int32Array[], batchSize: number): Tenso
   return batches;
 }
 
-/**
- * Run fn while the first Linear of each group adds its inputs to the group's statistics (a forward hook:
- * an own `forward` on the instance shadows the class's until removed).
- */
-function recordingInputs(groups: readonly InputGroup[], fn: () => void): void {
-  const hooked = groups.map((group) => {
-    const linear = group.linears[0];
-    linear.forward = (x: Tensor) => {
-      group.stats?.add(x);
-      return Linear.prototype.forward.call(linear, x);
-    };
-    return linear;
-  });
-  try {
-    fn();
-  } finally {
-    for (const linear of hooked) Reflect.deleteProperty(linear, 'forward');
-  }
-}
-
-/** SparseGPT on w in place: directly on f32 storage, else on an f32 copy written back in w's dtype. */
-function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm?: [number, number]): Uint8Array {
-  if (!w.isContiguous()) throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
-  if (w.dtype === 'f32') {
-    return sparsegptPrune(w.data.subarray(w.offset, w.offset + w.size) as Float32Array, hessian, { sparsity, nm }).mask;
-  }
-  const copy = Float32Array.from(asFloat(w).floatData());
-  const { mask } = sparsegptPrune(copy, hessian, { sparsity, nm });
-  w.data.set(fromFloat(copy, w.shape).to(w.dtype).data as never, w.offset);
-  return mask;
-}
-
 /** zeros / total, 0 when there are no weights (every Linear skipped). */
 const zeroFraction = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
 
@@ -163,23 +115,17 @@ function countZeros(w: Tensor): number {
   return zeros;
 }
 
-/** Elapsed seconds of fn, run off the tape (forwards through weights that require grad), added to a running total. */
-function timed<T>(totals: { seconds: number }, fn: () => T): T {
-  const start = performance.now();
-  try {
-    return noGrad(fn);
-  } finally {
-    totals.seconds += (performance.now() - start) / 1000;
-  }
-}
+/** What pruneModel needs: the block sequence it walks, and the module tree its skip globs and names refer to. */
+export type PrunableModel = Module & BlockSequence;
 
 /**
- * Prune a decoder's block Linears (q, k, v, o, gate, up, down) in place, block by block, as Wanda,
- * SparseGPT and OWL do (methods-pruning.md, "The common pipeline"):
+ * Prune a model's block Linears (a decoder's q, k, v, o, gate, up, down) in place, block by block, as Wanda,
+ * SparseGPT and OWL do (methods-pruning.md, "The common pipeline"), walking its block sequence with forEachBlock:
  * - the inputs of block 0 are the embeddings of the calibration samples (nsamples arrays of seqlen ids);
  * - each block runs dense once on its inputs while its Linears' input statistics are recorded
  *   (Σx² per column for Wanda, the Hessian for SparseGPT), then each non-skipped Linear is scored and
- *   pruned, then the pruned block runs again and its outputs become the next block's inputs;
+ *   pruned by its method's strategy (PRUNE_STRATEGIES) and keeps its mask (Linear.setMask), then the pruned block
+ *   runs again and its outputs become the next block's inputs;
  * - with allocation 'owl', a first pass over the dense model gives each block's outlier ratio from the
  *   Wanda scores of all its Linears, and owlSparsities turns them into the blocks' sparsities.
  * Magnitude with uniform allocation needs no calibration. Embeddings, norms and lm_head are never pruned.
@@ -189,7 +135,7 @@ function timed<T>(totals: { seconds: number }, fn: () => T): T {
  * OWL's pass), reporting progress per block. An aborted signal stops it there with an OperationAbortedError,
  * leaving the model half-pruned: reload it to start again.
  */
-export async function pruneModel(model: DecoderForCausalLM, options: PruneModelOptions): Promise<PruneResult> {
+export async function pruneModel(model: PrunableModel, options: PruneModelOptions): Promise<PruneResult> {
   const {
     calibration = [],
     signal,
@@ -203,8 +149,8 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     batchSize = 4,
     onProgress,
   } = options;
-  if (!['magnitude', 'wanda', 'sparsegpt'].includes(method))
-    throw new PruneError(`pruneModel: unknown method '${method}'`);
+  if (!Object.hasOwn(PRUNE_STRATEGIES, method)) throw new PruneError(`pruneModel: unknown method '${method}'`);
+  const strategy = PRUNE_STRATEGIES[method];
   if (allocation !== 'uniform' && allocation !== 'owl') {
     throw new PruneError(`pruneModel: unknown allocation '${allocation}'`);
   }
@@ -219,12 +165,13 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     if (allocation !== 'uniform') throw new PruneError('pruneModel: N:M needs uniform allocation');
   }
 
-  const layers = model.model.layers;
-  const needsCalibration = method !== 'magnitude' || allocation === 'owl';
+  const numBlocks = model.blocks().length;
+  const needsStats = strategy.statistics !== 'none';
+  const needsCalibration = needsStats || allocation === 'owl';
   if (needsCalibration) {
     if (calibration.length === 0) {
       throw new PruneError(
-        `pruneModel: ${method === 'magnitude' ? 'owl allocation' : method} needs calibration samples: pass options.calibration (e.g. corpusCalibration(tokenizer, documents))`,
+        `pruneModel: ${needsStats ? method : 'owl allocation'} needs calibration samples: pass options.calibration (e.g. corpusCalibration(tokenizer, documents))`,
       );
     }
     const seqlen = calibration[0].length;
@@ -233,126 +180,85 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     }
   }
 
-  // Names of the block Linears, and those the skip globs leave dense.
-  const names = new Map<Linear, string>();
-  const allNames: string[] = [];
-  for (const [name, module] of model.namedModules()) {
-    allNames.push(name);
-    if (module instanceof Linear) names.set(module, name);
-  }
+  // The skip globs must each match some module; the block Linears they match stay dense.
+  const allNames = [...model.namedModules().keys()];
   const skipPatterns = skip.map(globToRegExp);
   skip.forEach((glob, i) => {
     if (!allNames.some((name) => skipPatterns[i].test(name))) {
       throw new PruneError(`pruneModel: skip pattern '${glob}' matches no module`);
     }
   });
-  const nameOf = (linear: Linear) => names.get(linear) ?? '?';
-  const isSkipped = (linear: Linear) => skipPatterns.some((re) => re.test(nameOf(linear)));
+  const isSkipped = ({ name }: NamedLinear) => skipPatterns.some((re) => re.test(name));
 
-  const calibrationTime = { seconds: 0 };
-  const pruningTime = { seconds: 0 };
-  const ids = needsCalibration ? idBatches(calibration, batchSize) : [];
-  const rope = needsCalibration ? model.rope(0, calibration[0].length) : null;
-  // One block's activations: batches of [b, seqlen, hidden], replaced block by block.
-  const embedded = () => timed(calibrationTime, () => ids.map((batch) => model.embed(batch)));
-
-  // Only called when calibration is needed, so rope is set.
-  const runBlock = (layer: DecoderLayer, x: Tensor) => layer.forward(x, rope as Rope);
-  /**
-   * Run a block dense on the inputs, recording its groups' input statistics; with `advanceInputs`, the
-   * outputs also replace the inputs (OWL's dense pass, where the block's weights do not change in between).
-   */
-  const record = (
-    layer: DecoderLayer,
-    inputs: Tensor[],
-    groups: InputGroup[],
-    hessian: boolean,
-    advanceInputs = false,
-  ) =>
-    timed(calibrationTime, () => {
-      for (const group of groups) group.stats = new InputStats(group.linears[0].inFeatures, { hessian });
-      recordingInputs(groups, () => {
-        for (let i = 0; i < inputs.length; i++) {
-          const outputs = runBlock(layer, inputs[i]);
-          if (advanceInputs) inputs[i] = outputs;
-        }
-      });
-    });
-  /** Replace each batch of inputs by the block's outputs (batch by batch, so one block's activations are held). */
-  const advance = (layer: DecoderLayer, inputs: Tensor[]) =>
-    timed(calibrationTime, () => {
-      for (let i = 0; i < inputs.length; i++) inputs[i] = runBlock(layer, inputs[i]);
-    });
+  // calibration: running blocks (embedding included); pruning: acting on them (OWL's ratios, scoring, masking).
+  const seconds = { running: 0, acting: 0 };
+  const ids = needsCalibration ? idBatches(calibration, batchSize) : null;
 
   throwIfAborted(signal);
   // OWL's first pass: outlier ratios of the dense model, dense outputs feeding the next block.
   let outlierRatios: number[] | null = null;
   if (allocation === 'owl') {
-    const report = progressReporter(onProgress, 'outliers', layers.length, 'block');
-    const inputs = embedded();
-    outlierRatios = [];
-    for (const [index, layer] of layers.entries()) {
-      const groups = inputGroups(layer);
-      record(layer, inputs, groups, false, index + 1 < layers.length);
-      const ratio = timed(pruningTime, () =>
-        outlierRatio(
-          groups.flatMap((g) => g.linears.map((linear) => wandaScores(linear.weight, (g.stats as InputStats).normsSq))),
-          owlM,
-        ),
-      );
-      outlierRatios.push(ratio);
-      report(index + 1);
-      await yieldOrAbort(signal);
-    }
+    const ratios: number[] = [];
+    await forEachBlock<InputStats>(model, {
+      inputs: ids,
+      collect: (group) => new InputStats(group[0].linear.inFeatures),
+      act: ({ groups }) => {
+        const scores = groups.flatMap((g) =>
+          g.linears.map(({ linear }) => wandaScores(linear.weight, (g.stats as InputStats).normsSq)),
+        );
+        ratios.push(outlierRatio(scores, owlM));
+      },
+      changesBlock: false,
+      phase: 'outliers',
+      onProgress,
+      signal,
+      seconds,
+    });
+    outlierRatios = ratios;
   }
   const blockSparsities = outlierRatios
     ? owlSparsities(outlierRatios, targetSparsity, owlLambda)
-    : layers.map(() => targetSparsity);
+    : Array.from({ length: numBlocks }, () => targetSparsity);
 
-  /** Prune one Linear in place at the block's sparsity; returns its mask. */
-  const pruneLinear = (linear: Linear, stats: InputStats | null, sparsity: number): Uint8Array => {
-    const w = linear.weight;
-    if (nm) checkNm(nm[0], nm[1], w.shape[1], `pruneModel (${nameOf(linear)})`);
-    if (method === 'sparsegpt') return sparsegptInPlace(w, (stats as InputStats).hessian(), sparsity, nm);
-    const scores = method === 'wanda' ? wandaScores(w, (stats as InputStats).normsSq) : magnitudeScores(w);
-    const mask = nm
-      ? nmMask(scores, nm[0], nm[1])
-      : unstructuredMask(scores, sparsity, { group: method === 'magnitude' ? magnitudeGroup : 'row' });
-    applyMask(w, mask);
+  /** Prune one Linear at the block's sparsity: its strategy's mask, set on it, zeroes the pruned weights. */
+  const pruneLinear = (named: NamedLinear, stats: InputStats | null, sparsity: number): Uint8Array => {
+    const { linear, name } = named;
+    const [out, inFeatures] = linear.weight.shape;
+    if (!linear.weight.isContiguous())
+      throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
+    if (nm) checkNm(nm[0], nm[1], inFeatures, `pruneModel (${name})`);
+    const mask = strategy.prune(linear, stats, { sparsity, nm, magnitudeGroup });
+    linear.setMask(new Tensor(mask, [out, inFeatures], 'bool'));
     return mask;
   };
 
-  const report = progressReporter(onProgress, 'prune', layers.length, 'block');
-  const needsStats = method !== 'magnitude';
-  const inputs = needsStats ? embedded() : [];
   const modules: PrunedModule[] = [];
   const skipped: ModuleSparsity[] = [];
   const blocks: PruneResult['blocks'] = [];
   // Zeros and weights of the pruned Linears, and of all block Linears.
   const pruned = { zeros: 0, total: 0 };
   const all = { zeros: 0, total: 0 };
-  for (const [index, layer] of layers.entries()) {
-    const groups = inputGroups(layer);
+  await forEachBlock<InputStats>(model, {
+    inputs: needsStats ? ids : null,
     // Groups whose Linears are all skipped need no statistics (SparseGPT's Hessians are the costly part).
-    const active = groups.filter((group) => group.linears.some((linear) => !isSkipped(linear)));
-    if (needsStats) {
-      record(layer, inputs, active, method === 'sparsegpt');
-      await yieldOrAbort(signal);
-    }
-    const block = { zeros: 0, total: 0 };
-    timed(pruningTime, () => {
+    collect: (group) =>
+      group.some((named) => !isSkipped(named))
+        ? new InputStats(group[0].linear.inFeatures, { hessian: strategy.statistics === 'hessian' })
+        : null,
+    act: ({ index, groups }) => {
+      const block = { zeros: 0, total: 0 };
       for (const group of groups) {
-        for (const linear of group.linears) {
-          const mask = isSkipped(linear) ? null : pruneLinear(linear, group.stats, blockSparsities[index]);
-          const [out, inFeatures] = linear.weight.shape;
-          const { size } = linear.weight;
-          const zeros = countZeros(linear.weight);
-          const measured: ModuleSparsity = { name: nameOf(linear), shape: [out, inFeatures], sparsity: zeros / size };
+        for (const named of group.linears) {
+          const mask = isSkipped(named) ? null : pruneLinear(named, group.stats, blockSparsities[index]);
+          const w = named.linear.weight;
+          const [out, inFeatures] = w.shape;
+          const zeros = countZeros(w);
+          const measured: ModuleSparsity = { name: named.name, shape: [out, inFeatures], sparsity: zeros / w.size };
           block.zeros += zeros;
-          block.total += size;
+          block.total += w.size;
           if (mask) {
             pruned.zeros += zeros;
-            pruned.total += size;
+            pruned.total += w.size;
             modules.push({ ...measured, mask });
           } else {
             skipped.push(measured);
@@ -360,19 +266,20 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
         }
         group.stats = null; // release this group's statistics (SparseGPT's Hessians) as soon as it is done
       }
-    });
-    all.zeros += block.zeros;
-    all.total += block.total;
-    blocks.push({
-      index,
-      outlierRatio: outlierRatios ? outlierRatios[index] : null,
-      targetSparsity: blockSparsities[index],
-      sparsity: zeroFraction(block),
-    });
-    if (needsStats && index + 1 < layers.length) advance(layer, inputs);
-    report(index + 1);
-    await yieldOrAbort(signal);
-  }
+      all.zeros += block.zeros;
+      all.total += block.total;
+      blocks.push({
+        index,
+        outlierRatio: outlierRatios ? outlierRatios[index] : null,
+        targetSparsity: blockSparsities[index],
+        sparsity: zeroFraction(block),
+      });
+    },
+    phase: 'prune',
+    onProgress,
+    signal,
+    seconds,
+  });
 
   return {
     method,
@@ -385,8 +292,6 @@ export async function pruneModel(model: DecoderForCausalLM, options: PruneModelO
     blocks,
     modules,
     skipped,
-    seconds: needsCalibration
-      ? { calibration: calibrationTime.seconds, pruning: pruningTime.seconds }
-      : { pruning: pruningTime.seconds },
+    seconds: needsCalibration ? { calibration: seconds.running, pruning: seconds.acting } : { pruning: seconds.acting },
   };
 }

@@ -13,6 +13,7 @@ import { concat } from '../../ops/join.js';
 import { linear } from '../../ops/matmul.js';
 import { applyRotary, ropeCosSin } from '../../ops/rope.js';
 import { reshape, transpose } from '../../ops/views.js';
+import type { BlockSequence, SequenceBlock } from '../blocks.js';
 import type { DecoderConfig } from './config.js';
 
 /** How new parameters are initialised: random from rng, or zeros when init is false. */
@@ -236,9 +237,11 @@ export interface DecoderOptions {
  * LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM: one decoder with config switches
  * (GQA, q/k/v biases, tied embeddings, sliding window, RoPE scaling).
  */
-export class DecoderForCausalLM extends Module {
+export class DecoderForCausalLM extends Module implements BlockSequence {
   readonly model: DecoderBody;
   private readonly lmHead: Linear | null;
+  /** runBlock's RoPE tables, kept for the last sequence length (a layer-wise pass runs every block at one length). */
+  private blockRope: { length: number; rope: Rope } | null = null;
 
   constructor(
     readonly config: DecoderConfig,
@@ -292,6 +295,27 @@ export class DecoderForCausalLM extends Module {
     let h = this.embed(idsT);
     for (const layer of this.model.layers) h = layer.forward(h, rope, cache);
     return this.head(h);
+  }
+
+  /** The decoder layers as blocks, their Linears grouped by shared input: [q, k, v], [o], [gate, up], [down]. */
+  blocks(): SequenceBlock[] {
+    const names = new Map<Module, string>();
+    for (const [name, module] of this.namedModules()) names.set(module, name);
+    const named = (linear: Linear) => ({ name: names.get(linear) as string, linear });
+    return this.model.layers.map((layer) => {
+      const { selfAttn: a, mlp } = layer;
+      const groups = [[a.qProj, a.kProj, a.vProj], [a.oProj], [mlp.gateProj, mlp.upProj], [mlp.downProj]];
+      return { name: names.get(layer) as string, module: layer, linearGroups: groups.map((g) => g.map(named)) };
+    });
+  }
+
+  /** Layer `index` on hidden states x: [B, T, C] at positions 0 .. T-1 -> [B, T, C]. */
+  runBlock(index: number, x: Tensor): Tensor {
+    const layer = this.model.layers[index];
+    if (!layer) throw new ShapeError(`no decoder layer ${index} (the model has ${this.model.layers.length})`);
+    const length = x.shape[1];
+    if (this.blockRope?.length !== length) this.blockRope = { length, rope: this.rope(0, length) };
+    return layer.forward(x, this.blockRope.rope);
   }
 
   newCache(): KVCache {
