@@ -2,6 +2,7 @@ import { tensor } from '../../engine/create.js';
 import { ShapeError } from '../../engine/errors.js';
 import { Rng } from '../../engine/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
+import { ModuleList } from '../../nn/containers.js';
 import { Embedding } from '../../nn/embedding.js';
 import { Linear } from '../../nn/linear.js';
 import { Module } from '../../nn/module.js';
@@ -212,17 +213,9 @@ export class DecoderBody extends Module {
       new Embedding(config.vocabSize, config.hiddenSize, { initStd: config.initializerRange, ...init }),
     );
     this.layers = [];
-    const layers = this.addChild('layers', new LayerList());
-    for (let i = 0; i < config.numLayers; i++)
-      this.layers.push(layers.add(String(i), new DecoderLayer(config, i, init)));
+    const layers = this.addChild('layers', new ModuleList<DecoderLayer>());
+    for (let i = 0; i < config.numLayers; i++) this.layers.push(layers.append(new DecoderLayer(config, i, init)));
     this.norm = this.addChild('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
-  }
-}
-
-/** A numbered list of modules (HF's nn.ModuleList), so names read `layers.3.mlp...`. */
-class LayerList extends Module {
-  add<M extends Module>(name: string, m: M): M {
-    return this.addChild(name, m);
   }
 }
 
