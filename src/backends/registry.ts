@@ -4,6 +4,7 @@ import { envValue } from '../engine/env.js';
 import { EnvError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
 import {
+  type AttentionShapeArgs,
   BINARY_OPS,
   type GemmInfo,
   loadNative,
@@ -12,6 +13,7 @@ import {
   UNARY_OPS,
 } from './native/loader.js';
 import { adamDeltaTs } from './ts/adam.js';
+import { type AttentionArgs, attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
 import { copyStrided } from './ts/copy.js';
 import {
   type BinaryOp,
@@ -54,6 +56,8 @@ export interface Kernels {
   adamDelta: typeof adamDeltaTs;
   crossEntropyForward: typeof crossEntropyForwardTs;
   crossEntropyBackward: typeof crossEntropyBackwardTs;
+  attentionForward: typeof attentionForwardTs;
+  attentionBackward: typeof attentionBackwardTs;
 }
 
 export type BackendName = 'native' | 'ts';
@@ -73,6 +77,8 @@ export const tsKernels: Kernels = {
   adamDelta: adamDeltaTs,
   crossEntropyForward: crossEntropyForwardTs,
   crossEntropyBackward: crossEntropyBackwardTs,
+  attentionForward: attentionForwardTs,
+  attentionBackward: attentionBackwardTs,
 };
 
 const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
@@ -89,6 +95,27 @@ function flatRun(
   const step = stride ?? 0;
   if (step !== 0 && step !== 1) return null;
   return { data: o.data.subarray(o.offset, o.offset + (step ? n : 1)), step };
+}
+
+/** The addon's trailing attention arguments, or null when the mask is f64 (the TS twin takes that). */
+function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs | null {
+  const { mask } = a;
+  if (mask && !(mask.data instanceof Uint8Array || isF32(mask.data))) return null;
+  return [
+    a.batch,
+    a.heads,
+    a.kvHeads,
+    a.t,
+    a.s,
+    a.d,
+    a.dv,
+    a.scale,
+    a.causal,
+    a.window,
+    mask ? (mask.data as Float32Array | Uint8Array) : null,
+    mask ? Float64Array.from(mask.strides) : null,
+    mask ? mask.offset : 0,
+  ];
 }
 
 /** Native kernels for f32 data; anything else (f64 for gradient checks) goes to the TS twin. */
@@ -195,6 +222,34 @@ function nativeKernels(addon: NativeAddon): Kernels {
         spec.ignoreIndex,
         spec.smoothing,
       );
+    },
+    attentionForward: (a, q, k, v, out, lse) => {
+      const shape = attentionShapeArgs(a);
+      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse)) {
+        addon.attentionForward(q, k, v, out, lse, ...shape);
+      } else attentionForwardTs(a, q, k, v, out, lse);
+    },
+    attentionBackward: (a, q, k, v, out, lse, dOut, dq, dk, dv) => {
+      const shape = attentionShapeArgs(a);
+      const f32Out = (x: FloatArray | null) => x === null || isF32(x);
+      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && isF32(dOut)) {
+        if (f32Out(dq) && f32Out(dk) && f32Out(dv)) {
+          addon.attentionBackward(
+            q,
+            k,
+            v,
+            out,
+            lse,
+            dOut,
+            dq as Float32Array | null,
+            dk as Float32Array | null,
+            dv as Float32Array | null,
+            ...shape,
+          );
+          return;
+        }
+      }
+      attentionBackwardTs(a, q, k, v, out, lse, dOut, dq, dk, dv);
     },
     gemm: (g) => {
       if (!(g.a instanceof Float32Array && g.b instanceof Float32Array && g.c instanceof Float32Array)) {
