@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "clones.h"
@@ -22,8 +23,10 @@ constexpr int64_t kKeyBlock = 64;
 constexpr int64_t kLanes = 16;  // columns per register tile: two AVX2 registers or one AVX-512
 constexpr int64_t kTileRows = 4;
 
-// C[r][0:w) += Σ_x A(r, x) · B[x·ldb + 0:w) for r < rows, where A(r, x) = a[r·a_row + x·a_col].
-LITHE_CLONES void accumulate_rows(float* c, int64_t ldc, int64_t rows, int64_t w, const float* a, int64_t a_row,
+// C[r][0:w) += Σ_x A(r, x) · B[x·ldb + 0:w) for r < rows, where A(r, x) = a[r·a_row + x·a_col]: a
+// 4-row × 16-column tile of C stays in registers over the whole depth. Inlined into one build per
+// instruction set below.
+inline __attribute__((always_inline)) void accumulate_rows_body(float* c, int64_t ldc, int64_t rows, int64_t w, const float* a, int64_t a_row,
                                   int64_t a_col, int64_t depth, const float* b, int64_t ldb) {
   const int64_t wv = w - w % kLanes;
   int64_t r = 0;
@@ -37,32 +40,35 @@ LITHE_CLONES void accumulate_rows(float* c, int64_t ldc, int64_t rows, int64_t w
     const float* a2 = a1 + a_row;
     const float* a3 = a2 + a_row;
     for (int64_t j = 0; j < wv; j += kLanes) {
-      float t0[kLanes], t1[kLanes], t2[kLanes], t3[kLanes];
-      for (int64_t l = 0; l < kLanes; ++l) {
-        t0[l] = c0[j + l];
-        t1[l] = c1[j + l];
-        t2[l] = c2[j + l];
-        t3[l] = c3[j + l];
-      }
+      Vec8 t00 = load8(c0 + j), t01 = load8(c0 + j + 8);
+      Vec8 t10 = load8(c1 + j), t11 = load8(c1 + j + 8);
+      Vec8 t20 = load8(c2 + j), t21 = load8(c2 + j + 8);
+      Vec8 t30 = load8(c3 + j), t31 = load8(c3 + j + 8);
       for (int64_t x = 0; x < depth; ++x) {
         const float* bx = b + x * ldb + j;
+        const Vec8 b0 = load8(bx);
+        const Vec8 b1 = load8(bx + 8);
         const float s0 = a0[x * a_col];
         const float s1 = a1[x * a_col];
         const float s2 = a2[x * a_col];
         const float s3 = a3[x * a_col];
-        for (int64_t l = 0; l < kLanes; ++l) {
-          t0[l] += s0 * bx[l];
-          t1[l] += s1 * bx[l];
-          t2[l] += s2 * bx[l];
-          t3[l] += s3 * bx[l];
-        }
+        t00 += s0 * b0;
+        t01 += s0 * b1;
+        t10 += s1 * b0;
+        t11 += s1 * b1;
+        t20 += s2 * b0;
+        t21 += s2 * b1;
+        t30 += s3 * b0;
+        t31 += s3 * b1;
       }
-      for (int64_t l = 0; l < kLanes; ++l) {
-        c0[j + l] = t0[l];
-        c1[j + l] = t1[l];
-        c2[j + l] = t2[l];
-        c3[j + l] = t3[l];
-      }
+      store8(c0 + j, t00);
+      store8(c0 + j + 8, t01);
+      store8(c1 + j, t10);
+      store8(c1 + j + 8, t11);
+      store8(c2 + j, t20);
+      store8(c2 + j + 8, t21);
+      store8(c3 + j, t30);
+      store8(c3 + j + 8, t31);
     }
     for (int64_t x = 0; wv < w && x < depth; ++x) {
       const float* bx = b + x * ldb;
@@ -89,9 +95,63 @@ LITHE_CLONES void accumulate_rows(float* c, int64_t ldc, int64_t rows, int64_t w
   }
 }
 
-// x[0:n) = fast_exp(x − shift).
-LITHE_CLONES void exp_shifted_inplace(float* x, int64_t n, float shift) {
-  for (int64_t i = 0; i < n; ++i) x[i] = fast_exp(x[i] - shift);
+using AccumulateRows = void (*)(float* c, int64_t ldc, int64_t rows, int64_t w, const float* a, int64_t a_row,
+                                int64_t a_col, int64_t depth, const float* b, int64_t ldb);
+
+void accumulate_rows_portable(float* c, int64_t ldc, int64_t rows, int64_t w, const float* a, int64_t a_row,
+                              int64_t a_col, int64_t depth, const float* b, int64_t ldb) {
+  accumulate_rows_body(c, ldc, rows, w, a, a_row, a_col, depth, b, ldb);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Spelled out rather than through LITHE_CLONES: target_clones reads "avx2,fma" as two clones, and its
+// resolver picks the avx2 one, which has no FMA.
+__attribute__((target("avx2,fma"))) void accumulate_rows_avx2(float* c, int64_t ldc, int64_t rows, int64_t w,
+                                                              const float* a, int64_t a_row, int64_t a_col,
+                                                              int64_t depth, const float* b, int64_t ldb) {
+  accumulate_rows_body(c, ldc, rows, w, a, a_row, a_col, depth, b, ldb);
+}
+#endif
+
+// The build for the GEMM's path (gemm.h's simd_name, which follows LITHE_SIMD): AVX2+FMA also
+// serves AVX-512 machines.
+AccumulateRows pick_accumulate_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (std::strcmp(simd_name(), "portable") != 0) return accumulate_rows_avx2;
+#endif
+  return accumulate_rows_portable;
+}
+
+// x[0:n) = fast_exp(x − shift), eight lanes at a time; returns their sum.
+LITHE_CLONES double exp_shifted_sum(float* x, int64_t n, float shift) {
+  Vec8 lanes = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const Vec8 e = fast_exp8(load8(x + i) - shift);
+    store8(x + i, e);
+    lanes += e;
+  }
+  double total = 0.0;
+  for (; i < n; ++i) {
+    x[i] = fast_exp(x[i] - shift);
+    total += x[i];
+  }
+  for (int l = 0; l < 8; ++l) total += lanes[l];
+  return total;
+}
+
+// Max of x[0:n), −inf when n = 0 (NaN is passed over).
+LITHE_CLONES float row_max(const float* x, int64_t n) {
+  Vec8 lanes = Vec8{} - INFINITY;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const Vec8 v = load8(x + i);
+    lanes = v > lanes ? v : lanes;
+  }
+  float best = -INFINITY;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  for (int l = 0; l < 8; ++l) best = lanes[l] > best ? lanes[l] : best;
+  return best;
 }
 
 LITHE_CLONES void scale_inplace(float* x, int64_t n, float factor) {
@@ -105,8 +165,9 @@ void band(const AttentionShape& a, int64_t i, int64_t& lo, int64_t& hi) {
   hi = a.causal ? std::min<int64_t>(a.s - 1, i + shift) : a.s - 1;
 }
 
-// Per-thread tiles, reused across that thread's tasks.
+// Per-thread tiles, reused across that thread's tasks, and the tile product for this CPU.
 struct Scratch {
+  AccumulateRows accumulate_rows = pick_accumulate_rows();
   std::vector<float> packed;  // [max(D, Dv), kKeyBlock]: a key block transposed
   std::vector<float> scores;  // [kQueryBlock, kKeyBlock]
   std::vector<float> grads;   // [kQueryBlock, kKeyBlock]: dP, then dS
@@ -118,26 +179,26 @@ struct Scratch {
         rows(kQueryBlock * std::max(a.d, a.dv)) {}
 };
 
-// packed[c][jj] = src[(j0 + jj)·width + c] for jj < kb: a block of rows transposed, kKeyBlock apart.
-void pack_transposed(const float* src, int64_t width, int64_t j0, int64_t kb, float* packed) {
+// packed[c][jj] = factor · src[(j0 + jj)·width + c] for jj < kb: a block of rows transposed, kKeyBlock apart.
+void pack_transposed(const float* src, int64_t width, int64_t j0, int64_t kb, float factor, float* packed) {
   for (int64_t jj = 0; jj < kb; ++jj) {
     const float* row = src + (j0 + jj) * width;
-    for (int64_t c = 0; c < width; ++c) packed[c * kKeyBlock + jj] = row[c];
+    for (int64_t c = 0; c < width; ++c) packed[c * kKeyBlock + jj] = factor * row[c];
   }
 }
 
-// scores[r][0:kb) = scale · q_r·k_j + mask for query rows i0 + r (r < rows) of head h and keys j = j0 + jj,
+// scores[r][0:kb) = q_r·(scale · k_j) + mask for query rows i0 + r (r < rows) of head h and keys j = j0 + jj,
 // and −inf outside each row's band or where the keep mask is 0. q_rows: the rows' q; keys: the kv head's k.
 void block_scores(const AttentionShape& a, int64_t b, int64_t h, const float* q_rows, int64_t i0, int64_t rows,
                   const float* keys, int64_t j0, int64_t kb, Scratch& scratch) {
   float* scores = scratch.scores.data();
-  pack_transposed(keys, a.d, j0, kb, scratch.packed.data());
+  // The scale goes into the packed keys, which saves a pass over the scores.
+  pack_transposed(keys, a.d, j0, kb, a.scale, scratch.packed.data());
   std::fill(scores, scores + rows * kKeyBlock, 0.0f);
-  accumulate_rows(scores, kKeyBlock, rows, kb, q_rows, a.d, 1, a.d, scratch.packed.data(), kKeyBlock);
+  scratch.accumulate_rows(scores, kKeyBlock, rows, kb, q_rows, a.d, 1, a.d, scratch.packed.data(), kKeyBlock);
   for (int64_t r = 0; r < rows; ++r) {
     float* sr = scores + r * kKeyBlock;
     const int64_t i = i0 + r;
-    scale_inplace(sr, kb, a.scale);
     if (a.mask_keep || a.mask_add) {
       const int64_t* ms = a.mask_strides;
       const int64_t base = b * ms[0] + h * ms[1] + i * ms[2] + j0 * ms[3];
@@ -199,8 +260,7 @@ void attention_forward_f32(const AttentionShape& a, const float* q, const float*
       block_scores(a, b, h, q + (bh * a.t + i0) * a.d, i0, rows, keys, j0, kb, scratch);
       for (int64_t r = 0; r < rows; ++r) {
         float* sr = scratch.scores.data() + r * kKeyBlock;
-        bool nan = false;
-        const float block_max = lane_max(sr, kb, nan);
+        const float block_max = row_max(sr, kb);
         if (block_max == -INFINITY) {
           std::fill(sr, sr + kb, 0.0f);
           continue;
@@ -213,10 +273,9 @@ void attention_forward_f32(const AttentionShape& a, const float* q, const float*
           scale_inplace(acc + r * a.dv, a.dv, alpha);
         }
         max[r] = new_max;
-        exp_shifted_inplace(sr, kb, new_max);
-        total[r] += lane_sum(sr, kb);
+        total[r] += exp_shifted_sum(sr, kb, new_max);
       }
-      accumulate_rows(acc, a.dv, rows, a.dv, scratch.scores.data(), kKeyBlock, 1, kb, values + j0 * a.dv, a.dv);
+      scratch.accumulate_rows(acc, a.dv, rows, a.dv, scratch.scores.data(), kKeyBlock, 1, kb, values + j0 * a.dv, a.dv);
     }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = bh * a.t + i0 + r;
@@ -272,12 +331,12 @@ void attention_backward_f32(const AttentionShape& a, const float* q, const float
           const int64_t kb = std::min(kKeyBlock, hi + 1 - j0);
           block_scores(a, b, h, q_rows, i0, rows, keys, j0, kb, scratch);
           // P = exp(score − lse); lse = +inf (no visible key) gives 0.
-          for (int64_t r = 0; r < rows; ++r) exp_shifted_inplace(p + r * kKeyBlock, kb, lse[row0 + r]);
+          for (int64_t r = 0; r < rows; ++r) exp_shifted_sum(p + r * kKeyBlock, kb, lse[row0 + r]);
           if (need_ds) {
             // dP = dO Vᵀ, then dS = scale · P ⊙ (dP − D_i)
-            pack_transposed(values, a.dv, j0, kb, scratch.packed.data());
+            pack_transposed(values, a.dv, j0, kb, 1.0f, scratch.packed.data());
             std::fill(ds, ds + rows * kKeyBlock, 0.0f);
-            accumulate_rows(ds, kKeyBlock, rows, kb, do_rows, a.dv, 1, a.dv, scratch.packed.data(), kKeyBlock);
+            scratch.accumulate_rows(ds, kKeyBlock, rows, kb, do_rows, a.dv, 1, a.dv, scratch.packed.data(), kKeyBlock);
             for (int64_t r = 0; r < rows; ++r) {
               float* dr = ds + r * kKeyBlock;
               const float* pr = p + r * kKeyBlock;
@@ -285,9 +344,9 @@ void attention_backward_f32(const AttentionShape& a, const float* q, const float
             }
           }
           // dV[j] += Σ_i P_ij dO_i; dK[j] += Σ_i dS_ij Q_i; dQ_i += Σ_j dS_ij K_j
-          if (dv_head) accumulate_rows(dv_head + j0 * a.dv, a.dv, kb, a.dv, p, 1, kKeyBlock, rows, do_rows, a.dv);
-          if (dk_head) accumulate_rows(dk_head + j0 * a.d, a.d, kb, a.d, ds, 1, kKeyBlock, rows, q_rows, a.d);
-          if (dq) accumulate_rows(dq_rows, a.d, rows, a.d, ds, kKeyBlock, 1, kb, keys + j0 * a.d, a.d);
+          if (dv_head) scratch.accumulate_rows(dv_head + j0 * a.dv, a.dv, kb, a.dv, p, 1, kKeyBlock, rows, do_rows, a.dv);
+          if (dk_head) scratch.accumulate_rows(dk_head + j0 * a.d, a.d, kb, a.d, ds, 1, kKeyBlock, rows, q_rows, a.d);
+          if (dq) scratch.accumulate_rows(dq_rows, a.d, rows, a.d, ds, kKeyBlock, 1, kb, keys + j0 * a.d, a.d);
         }
         if (dq) std::copy(dq_rows, dq_rows + rows * a.d, dq + row0 * a.d);
       }

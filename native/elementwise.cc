@@ -12,6 +12,12 @@
 #include "row_math.h"
 
 namespace lithe {
+namespace {
+
+// Elements per thread below which threading costs more than it saves.
+constexpr int64_t kGrain = 1 << 15;
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
 // Without -ffast-math, GCC keeps a float reduction in order and so will not vectorise it; these
 // keep 16 independent partial results instead, which it turns into one vector register.
@@ -47,13 +53,6 @@ LITHE_CLONES double lane_sum(const float* x, int64_t n) {
   for (int l = 0; l < kLanes; ++l) total += lanes[l];
   return total;
 }
-
-namespace {
-
-// Elements per thread below which threading costs more than it saves.
-constexpr int64_t kGrain = 1 << 15;
-
-inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
 // Σ exp(x[i] − shift): exponentials of a chunk into a stack buffer, then a vectorised sum.
 LITHE_CLONES double sum_exp(const float* x, int64_t n, float shift) {

@@ -1,5 +1,5 @@
-// f32 row helpers shared by the row kernels (elementwise.cc, attention.cc): an exp without a libm call, so that
-// loops calling it vectorise, and reductions that keep independent lanes, so that GCC vectorises them.
+// f32 helpers shared by the row kernels (elementwise.cc, attention.cc): an exp without a libm call, and
+// an eight-lane vector type with the same exp on it.
 #pragma once
 
 #include <algorithm>
@@ -36,10 +36,41 @@ inline float fast_exp(float x) {
   return x != x ? x : y;
 }
 
-// Max of x[0..n) (-inf when n == 0); nan tells whether any element is NaN.
-float lane_max(const float* x, int64_t n, bool& nan);
+// Eight f32 lanes as a GCC vector: one AVX2 register, two SSE or NEON ones; each target lowers it
+// to what it has. Loops GCC will not vectorise on its own (fast_exp's selects, under the default
+// -ftrapping-math) are written with it instead.
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef int32_t Int8 __attribute__((vector_size(32)));
 
-// Σ x[0..n), summed in float lanes and totalled in double.
-double lane_sum(const float* x, int64_t n);
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store8(float* p, Vec8 v) { std::memcpy(p, &v, sizeof v); }
+
+// fast_exp on eight lanes, the same steps lane by lane.
+inline Vec8 fast_exp8(Vec8 x) {
+  const float hi = 88.72283935546875f;
+  const float lo = -87.33654022216797f;
+  const Vec8 zero = {};
+  Vec8 xc = x < lo ? zero + lo : x;
+  xc = xc > hi ? zero + hi : xc;
+  const Vec8 k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const Vec8 r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;
+  Vec8 p = zero + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const Int8 bits = (__builtin_convertvector(k, Int8) + 127) << 23;
+  Vec8 y = p * reinterpret_cast<const Vec8&>(bits);
+  y = x > hi ? zero + INFINITY : y;
+  y = x < lo ? zero : y;
+  return x != x ? x : y;
+}
 
 }  // namespace lithe
