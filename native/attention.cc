@@ -87,10 +87,21 @@ inline __attribute__((always_inline)) void accumulate_rows_body(float* c, int64_
   for (; r < rows; ++r) {
     float* cr = c + r * ldc;
     const float* ar = a + r * a_row;
-    for (int64_t x = 0; x < depth; ++x) {
+    for (int64_t j = 0; j < wv; j += kLanes) {
+      Vec8 t0 = load8(cr + j), t1 = load8(cr + j + 8);
+      for (int64_t x = 0; x < depth; ++x) {
+        const float* bx = b + x * ldb + j;
+        const float s = ar[x * a_col];
+        t0 += s * load8(bx);
+        t1 += s * load8(bx + 8);
+      }
+      store8(cr + j, t0);
+      store8(cr + j + 8, t1);
+    }
+    for (int64_t x = 0; wv < w && x < depth; ++x) {
       const float s = ar[x * a_col];
       const float* bx = b + x * ldb;
-      for (int64_t j = 0; j < w; ++j) cr[j] += s * bx[j];
+      for (int64_t j = wv; j < w; ++j) cr[j] += s * bx[j];
     }
   }
 }
@@ -158,6 +169,50 @@ LITHE_CLONES void scale_inplace(float* x, int64_t n, float factor) {
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
+// out[jj] = factor · q·keys[jj] for jj < n, keys `width` floats apart: four dot products at a time, eight lanes each.
+LITHE_CLONES void scaled_dots(const float* q, const float* keys, int64_t width, int64_t n, float factor, float* out) {
+  const int64_t wv = width - width % 8;
+  int64_t jj = 0;
+  const auto total = [](Vec8 lanes) {
+    float t = 0.0f;
+    for (int l = 0; l < 8; ++l) t += lanes[l];
+    return t;
+  };
+  for (; jj + 4 <= n; jj += 4) {
+    const float* k0 = keys + jj * width;
+    const float* k1 = k0 + width;
+    const float* k2 = k1 + width;
+    const float* k3 = k2 + width;
+    Vec8 l0 = {}, l1 = {}, l2 = {}, l3 = {};
+    for (int64_t c = 0; c < wv; c += 8) {
+      const Vec8 qc = load8(q + c);
+      l0 += qc * load8(k0 + c);
+      l1 += qc * load8(k1 + c);
+      l2 += qc * load8(k2 + c);
+      l3 += qc * load8(k3 + c);
+    }
+    float t0 = total(l0), t1 = total(l1), t2 = total(l2), t3 = total(l3);
+    for (int64_t c = wv; c < width; ++c) {
+      t0 += q[c] * k0[c];
+      t1 += q[c] * k1[c];
+      t2 += q[c] * k2[c];
+      t3 += q[c] * k3[c];
+    }
+    out[jj] = factor * t0;
+    out[jj + 1] = factor * t1;
+    out[jj + 2] = factor * t2;
+    out[jj + 3] = factor * t3;
+  }
+  for (; jj < n; ++jj) {
+    const float* kr = keys + jj * width;
+    Vec8 lanes = {};
+    for (int64_t c = 0; c < wv; c += 8) lanes += load8(q + c) * load8(kr + c);
+    float t = total(lanes);
+    for (int64_t c = wv; c < width; ++c) t += q[c] * kr[c];
+    out[jj] = factor * t;
+  }
+}
+
 // Keys query i may see before the mask: [lo, hi], empty when lo > hi.
 void band(const AttentionShape& a, int64_t i, int64_t& lo, int64_t& hi) {
   const int64_t shift = a.s - a.t;
@@ -192,10 +247,17 @@ void pack_transposed(const float* src, int64_t width, int64_t j0, int64_t kb, fl
 void block_scores(const AttentionShape& a, int64_t b, int64_t h, const float* q_rows, int64_t i0, int64_t rows,
                   const float* keys, int64_t j0, int64_t kb, Scratch& scratch) {
   float* scores = scratch.scores.data();
-  // The scale goes into the packed keys, which saves a pass over the scores.
-  pack_transposed(keys, a.d, j0, kb, a.scale, scratch.packed.data());
-  std::fill(scores, scores + rows * kKeyBlock, 0.0f);
-  scratch.accumulate_rows(scores, kKeyBlock, rows, kb, q_rows, a.d, 1, a.d, scratch.packed.data(), kKeyBlock);
+  if (rows < kTileRows) {
+    // Too few rows (decoding one token) to pay for packing the keys: one dot product per score.
+    for (int64_t r = 0; r < rows; ++r) {
+      scaled_dots(q_rows + r * a.d, keys + j0 * a.d, a.d, kb, a.scale, scores + r * kKeyBlock);
+    }
+  } else {
+    // The scale goes into the packed keys, which saves a pass over the scores.
+    pack_transposed(keys, a.d, j0, kb, a.scale, scratch.packed.data());
+    std::fill(scores, scores + rows * kKeyBlock, 0.0f);
+    scratch.accumulate_rows(scores, kKeyBlock, rows, kb, q_rows, a.d, 1, a.d, scratch.packed.data(), kKeyBlock);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     float* sr = scores + r * kKeyBlock;
     const int64_t i = i0 + r;
