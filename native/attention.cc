@@ -1,6 +1,7 @@
 // Flash-style attention: a block of query rows meets one block of keys at a time, so the scratch is
-// a few [kQueryBlock, kKeyBlock] tiles and never [T, S]. All products go through accumulate_rows, a
-// 4 × 16 register tile that GCC vectorises (target_clones: AVX-512, AVX2+FMA, baseline). The forward
+// a few [kQueryBlock, kKeyBlock] tiles and never [T, S]. The products go through accumulate_rows, a
+// 4 × 16 register tile (an AVX2+FMA build and a portable one); the row steps use an eight-lane
+// vector type under target_clones. The forward
 // runs one task per (batch, query head, query block); the backward one per (batch, kv head), which
 // owns that head's dk/dv and its query heads' dq, so no two tasks write the same output.
 #include "attention.h"
@@ -20,14 +21,15 @@ namespace {
 
 constexpr int64_t kQueryBlock = 32;
 constexpr int64_t kKeyBlock = 64;
-constexpr int64_t kLanes = 16;  // columns per register tile: two AVX2 registers or one AVX-512
+constexpr int64_t kLanes = 16;  // columns per register tile: two Vec8
 constexpr int64_t kTileRows = 4;
 
 // C[r][0:w) += Σ_x A(r, x) · B[x·ldb + 0:w) for r < rows, where A(r, x) = a[r·a_row + x·a_col]: a
 // 4-row × 16-column tile of C stays in registers over the whole depth. Inlined into one build per
 // instruction set below.
-inline __attribute__((always_inline)) void accumulate_rows_body(float* c, int64_t ldc, int64_t rows, int64_t w, const float* a, int64_t a_row,
-                                  int64_t a_col, int64_t depth, const float* b, int64_t ldb) {
+inline __attribute__((always_inline)) void accumulate_rows_body(float* c, int64_t ldc, int64_t rows, int64_t w,
+                                                                const float* a, int64_t a_row, int64_t a_col,
+                                                                int64_t depth, const float* b, int64_t ldb) {
   const int64_t wv = w - w % kLanes;
   int64_t r = 0;
   for (; r + kTileRows <= rows; r += kTileRows) {
@@ -169,7 +171,8 @@ LITHE_CLONES void scale_inplace(float* x, int64_t n, float factor) {
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-// out[jj] = factor · q·keys[jj] for jj < n, keys `width` floats apart: four dot products at a time, eight lanes each.
+// out[jj] = factor · q·keys[jj] for jj < n, keys `width` floats apart: four dot products at a time,
+// eight lanes each.
 LITHE_CLONES void scaled_dots(const float* q, const float* keys, int64_t width, int64_t n, float factor, float* out) {
   const int64_t wv = width - width % 8;
   int64_t jj = 0;
@@ -382,7 +385,8 @@ void attention_backward_f32(const AttentionShape& a, const float* q, const float
         float row_dot[kQueryBlock];
         for (int64_t r = 0; r < rows; ++r) {
           double dot = 0.0;
-          for (int64_t c = 0; c < a.dv; ++c) dot += static_cast<double>(do_rows[r * a.dv + c]) * out[(row0 + r) * a.dv + c];
+          const float* o = out + (row0 + r) * a.dv;
+          for (int64_t c = 0; c < a.dv; ++c) dot += static_cast<double>(do_rows[r * a.dv + c]) * o[c];
           row_dot[r] = static_cast<float>(dot);
         }
         std::fill(dq_rows, dq_rows + rows * a.d, 0.0f);
@@ -406,9 +410,10 @@ void attention_backward_f32(const AttentionShape& a, const float* q, const float
             }
           }
           // dV[j] += Σ_i P_ij dO_i; dK[j] += Σ_i dS_ij Q_i; dQ_i += Σ_j dS_ij K_j
-          if (dv_head) scratch.accumulate_rows(dv_head + j0 * a.dv, a.dv, kb, a.dv, p, 1, kKeyBlock, rows, do_rows, a.dv);
-          if (dk_head) scratch.accumulate_rows(dk_head + j0 * a.d, a.d, kb, a.d, ds, 1, kKeyBlock, rows, q_rows, a.d);
-          if (dq) scratch.accumulate_rows(dq_rows, a.d, rows, a.d, ds, kKeyBlock, 1, kb, keys + j0 * a.d, a.d);
+          const AccumulateRows acc = scratch.accumulate_rows;
+          if (dv_head) acc(dv_head + j0 * a.dv, a.dv, kb, a.dv, p, 1, kKeyBlock, rows, do_rows, a.dv);
+          if (dk_head) acc(dk_head + j0 * a.d, a.d, kb, a.d, ds, 1, kKeyBlock, rows, q_rows, a.d);
+          if (dq) acc(dq_rows, a.d, rows, a.d, ds, kKeyBlock, 1, kb, keys + j0 * a.d, a.d);
         }
         if (dq) std::copy(dq_rows, dq_rows + rows * a.d, dq + row0 * a.d);
       }

@@ -67,7 +67,9 @@ inline Vec8 fast_exp8(Vec8 x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   const Int8 bits = (__builtin_convertvector(k, Int8) + 127) << 23;
-  Vec8 y = p * reinterpret_cast<const Vec8&>(bits);
+  Vec8 scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  Vec8 y = p * scale;
   y = x > hi ? zero + INFINITY : y;
   y = x < lo ? zero : y;
   return x != x ? x : y;
