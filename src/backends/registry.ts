@@ -231,23 +231,10 @@ function nativeKernels(addon: NativeAddon): Kernels {
     },
     attentionBackward: (a, q, k, v, out, lse, dOut, dq, dk, dv) => {
       const shape = attentionShapeArgs(a);
-      const f32Out = (x: FloatArray | null) => x === null || isF32(x);
+      const f32 = (x: FloatArray | null): x is Float32Array | null => x === null || isF32(x);
       if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && isF32(dOut)) {
-        if (f32Out(dq) && f32Out(dk) && f32Out(dv)) {
-          addon.attentionBackward(
-            q,
-            k,
-            v,
-            out,
-            lse,
-            dOut,
-            dq as Float32Array | null,
-            dk as Float32Array | null,
-            dv as Float32Array | null,
-            ...shape,
-          );
-          return;
-        }
+        if (f32(dq) && f32(dk) && f32(dv))
+          return addon.attentionBackward(q, k, v, out, lse, dOut, dq, dk, dv, ...shape);
       }
       attentionBackwardTs(a, q, k, v, out, lse, dOut, dq, dk, dv);
     },
