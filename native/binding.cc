@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "attention.h"
 #include "cache.h"
 #include "copy.h"
 #include "elementwise.h"
@@ -687,6 +688,119 @@ napi_value quant_gemm(napi_env env, napi_callback_info info) {
   });
 }
 
+// The sizes and rules both attention entries end with: batch, heads, kvHeads, t, s, d, dv, scale, causal,
+// window, mask (null, Uint8Array keep or Float32Array add), maskStrides (4 integers as a Float64Array,
+// read as [B, Hq, T, S]) and maskOffset. Checks that q, k, v and the mask lie inside their arrays.
+constexpr size_t kAttentionShapeArgs = 13;
+
+lithe::AttentionShape attention_shape(napi_env env, const napi_value* argv, const char* fn, const View<float>& q,
+                                      const View<float>& k, const View<float>& v) {
+  const std::string name(fn);
+  const auto index = [&](int i, const char* what) { return get_index(env, argv[i], (name + ": " + what).c_str()); };
+  lithe::AttentionShape a{};
+  a.batch = index(0, "batch");
+  a.heads = index(1, "heads");
+  a.kv_heads = index(2, "kvHeads");
+  a.t = index(3, "t");
+  a.s = index(4, "s");
+  a.d = index(5, "d");
+  a.dv = index(6, "dv");
+  a.scale = get_float(env, argv[7], (name + ": scale").c_str());
+  a.causal = get_bool(env, argv[8], (name + ": causal").c_str());
+  a.window = index(9, "window");
+  if (a.kv_heads == 0 || a.heads % a.kv_heads != 0) {
+    throw JsError{true, name + ": heads must be a multiple of kvHeads"};
+  }
+  const int64_t rows = safe_product(safe_product(a.batch, a.heads), a.t);
+  const int64_t kv_rows = safe_product(safe_product(a.batch, a.kv_heads), a.s);
+  need(q.length, safe_product(rows, a.d), (name + ": q").c_str());
+  need(k.length, safe_product(kv_rows, a.d), (name + ": k").c_str());
+  need(v.length, safe_product(kv_rows, a.dv), (name + ": v").c_str());
+  if (type_of(env, argv[10]) == napi_null) return a;
+  const View<double> strides = f64_arg(env, argv[11], (name + ": maskStrides").c_str());
+  if (strides.length != 4) throw JsError{true, name + ": maskStrides must hold 4 strides"};
+  int64_t last = index(12, "maskOffset");
+  const int64_t sizes[4] = {a.batch, a.heads, a.t, a.s};
+  bool empty = false;
+  for (int i = 0; i < 4; ++i) {
+    const double stride = strides.data[i];
+    if (!(stride >= 0.0 && stride <= kMaxSafeInteger && std::floor(stride) == stride)) {
+      throw JsError{true, name + ": maskStrides must be non-negative integers"};
+    }
+    a.mask_strides[i] = static_cast<int64_t>(stride);
+    empty = empty || sizes[i] == 0;
+    if (sizes[i] > 0 && last >= 0) last = mul_add(sizes[i] - 1, a.mask_strides[i], last);
+  }
+  bool is_typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  check(env, napi_is_typedarray(env, argv[10], &is_typed));
+  if (is_typed) check(env, napi_get_typedarray_info(env, argv[10], &type, nullptr, nullptr, nullptr, nullptr));
+  const int64_t offset = index(12, "maskOffset");
+  if (is_typed && type == napi_uint8_array) {
+    const View<uint8_t> mask = get_typed<uint8_t>(env, argv[10], napi_uint8_array, "Uint8Array", fn);
+    if (!empty) need(mask.length, last < 0 ? -1 : last + 1, (name + ": mask").c_str());
+    a.mask_keep = mask.data + offset;
+  } else if (is_typed && type == napi_float32_array) {
+    const View<float> mask = f32_arg(env, argv[10], fn);
+    if (!empty) need(mask.length, last < 0 ? -1 : last + 1, (name + ": mask").c_str());
+    a.mask_add = mask.data + offset;
+  } else {
+    throw JsError{false, name + ": mask must be null, a Uint8Array or a Float32Array"};
+  }
+  return a;
+}
+
+// attentionForward(q, k, v, out, lse, ...shape): out [B, Hq, T, Dv] and lse [B, Hq, T].
+napi_value attention_forward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[5 + kAttentionShapeArgs];
+    args(env, info, argv, "attentionForward");
+    const View<float> q = f32_arg(env, argv[0], "attentionForward: q");
+    const View<float> k = f32_arg(env, argv[1], "attentionForward: k");
+    const View<float> v = f32_arg(env, argv[2], "attentionForward: v");
+    const View<float> out = f32_arg(env, argv[3], "attentionForward: out");
+    const View<float> lse = f32_arg(env, argv[4], "attentionForward: lse");
+    const lithe::AttentionShape a = attention_shape(env, argv + 5, "attentionForward", q, k, v);
+    const int64_t rows = safe_product(safe_product(a.batch, a.heads), a.t);
+    need(out.length, safe_product(rows, a.dv), "attentionForward: out");
+    need(lse.length, rows, "attentionForward: lse");
+    lithe::attention_forward_f32(a, q.data, k.data, v.data, out.data, lse.data);
+    return nullptr;
+  });
+}
+
+// attentionBackward(q, k, v, out, lse, dOut, dq | null, dk | null, dv | null, ...shape)
+napi_value attention_backward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[9 + kAttentionShapeArgs];
+    args(env, info, argv, "attentionBackward");
+    const View<float> q = f32_arg(env, argv[0], "attentionBackward: q");
+    const View<float> k = f32_arg(env, argv[1], "attentionBackward: k");
+    const View<float> v = f32_arg(env, argv[2], "attentionBackward: v");
+    const View<float> out = f32_arg(env, argv[3], "attentionBackward: out");
+    const View<float> lse = f32_arg(env, argv[4], "attentionBackward: lse");
+    const View<float> d_out = f32_arg(env, argv[5], "attentionBackward: dOut");
+    const auto optional = [&](int i, const char* name) {
+      return type_of(env, argv[i]) == napi_null ? View<float>{nullptr, 0} : f32_arg(env, argv[i], name);
+    };
+    const View<float> dq = optional(6, "attentionBackward: dq");
+    const View<float> dk = optional(7, "attentionBackward: dk");
+    const View<float> dv = optional(8, "attentionBackward: dv");
+    const lithe::AttentionShape a = attention_shape(env, argv + 9, "attentionBackward", q, k, v);
+    const int64_t rows = safe_product(safe_product(a.batch, a.heads), a.t);
+    const int64_t kv_rows = safe_product(safe_product(a.batch, a.kv_heads), a.s);
+    need(out.length, safe_product(rows, a.dv), "attentionBackward: out");
+    need(d_out.length, safe_product(rows, a.dv), "attentionBackward: dOut");
+    need(lse.length, rows, "attentionBackward: lse");
+    if (dq.data) need(dq.length, safe_product(rows, a.d), "attentionBackward: dq");
+    if (dk.data) need(dk.length, safe_product(kv_rows, a.d), "attentionBackward: dk");
+    if (dv.data) need(dv.length, safe_product(kv_rows, a.dv), "attentionBackward: dv");
+    lithe::attention_backward_f32(a, q.data, k.data, v.data, out.data, lse.data, d_out.data, dq.data, dk.data,
+                                  dv.data);
+    return nullptr;
+  });
+}
+
 // Tensors allocate and drop large buffers every step. By default glibc maps each large one fresh
 // from the OS (a page fault per 4 KB on first touch) and trims freed memory right back. Serving
 // them from the heap and keeping freed memory for reuse makes a forward pass about 20% faster.
@@ -722,6 +836,8 @@ napi_value init(napi_env env, napi_value exports) {
         {"copyStrided", nullptr, copy_strided, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"adamDelta", nullptr, adam_delta, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"quantGemm", nullptr, quant_gemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"attentionForward", nullptr, attention_forward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"attentionBackward", nullptr, attention_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

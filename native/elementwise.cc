@@ -9,39 +9,13 @@
 
 #include "clones.h"
 #include "gemm.h"
+#include "row_math.h"
 
 namespace lithe {
 namespace {
 
 // Elements per thread below which threading costs more than it saves.
 constexpr int64_t kGrain = 1 << 15;
-
-// exp(x) for f32 in about 2 ulp: 2^k · p(r) with r = x − k·ln2 and a degree-6 polynomial.
-// Inputs below -87.3 give 0 (no subnormals) and above 88.7 give +inf; NaN stays NaN.
-inline float fast_exp(float x) {
-  const float hi = 88.72283935546875f;
-  const float lo = -87.33654022216797f;
-  const bool over = x > hi;
-  const bool under = x < lo;
-  const float xc = std::min(std::max(x, lo), hi);
-  // Round to nearest by the 1.5·2^23 trick: plain adds, which every vector unit has.
-  const float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  float y = p * scale;
-  y = over ? INFINITY : y;
-  y = under ? 0.0f : y;
-  return x != x ? x : y;
-}
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 

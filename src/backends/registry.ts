@@ -5,6 +5,7 @@ import { EnvError } from '../engine/errors.js';
 import { QUANT_FORMATS } from '../engine/quant/formats.js';
 import { numel } from '../engine/shape.js';
 import {
+  type AttentionShapeArgs,
   BINARY_OPS,
   type GemmInfo,
   loadNative,
@@ -13,6 +14,7 @@ import {
   UNARY_OPS,
 } from './native/loader.js';
 import { adamDeltaTs } from './ts/adam.js';
+import { type AttentionArgs, attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
 import { copyStrided } from './ts/copy.js';
 import {
   type BinaryOp,
@@ -57,6 +59,8 @@ export interface Kernels {
   crossEntropyForward: typeof crossEntropyForwardTs;
   crossEntropyBackward: typeof crossEntropyBackwardTs;
   quantGemm: QuantGemmKernel;
+  attentionForward: typeof attentionForwardTs;
+  attentionBackward: typeof attentionBackwardTs;
 }
 
 export type BackendName = 'native' | 'ts';
@@ -77,6 +81,8 @@ export const tsKernels: Kernels = {
   crossEntropyForward: crossEntropyForwardTs,
   crossEntropyBackward: crossEntropyBackwardTs,
   quantGemm: quantGemmTs,
+  attentionForward: attentionForwardTs,
+  attentionBackward: attentionBackwardTs,
 };
 
 const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
@@ -93,6 +99,27 @@ function flatRun(
   const step = stride ?? 0;
   if (step !== 0 && step !== 1) return null;
   return { data: o.data.subarray(o.offset, o.offset + (step ? n : 1)), step };
+}
+
+/** The addon's trailing attention arguments, or null when the mask is f64 (the TS twin takes that). */
+function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs | null {
+  const { mask } = a;
+  if (mask && !(mask.data instanceof Uint8Array || isF32(mask.data))) return null;
+  return [
+    a.batch,
+    a.heads,
+    a.kvHeads,
+    a.t,
+    a.s,
+    a.d,
+    a.dv,
+    a.scale,
+    a.causal,
+    a.window,
+    mask ? (mask.data as Float32Array | Uint8Array) : null,
+    mask ? Float64Array.from(mask.strides) : null,
+    mask ? mask.offset : 0,
+  ];
 }
 
 /** Native kernels for f32 data; anything else (f64 for gradient checks) goes to the TS twin. */
@@ -208,6 +235,21 @@ function nativeKernels(addon: NativeAddon): Kernels {
       }
       const format = QUANT_FORMATS.indexOf(w.format);
       addon.quantGemm(g.transW, g.m, g.x, format, w.rows, w.cols, w.groupSize, w.codes, w.scales, w.zeros, g.y);
+    },
+    attentionForward: (a, q, k, v, out, lse) => {
+      const shape = attentionShapeArgs(a);
+      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse)) {
+        addon.attentionForward(q, k, v, out, lse, ...shape);
+      } else attentionForwardTs(a, q, k, v, out, lse);
+    },
+    attentionBackward: (a, q, k, v, out, lse, dOut, dq, dk, dv) => {
+      const shape = attentionShapeArgs(a);
+      const f32 = (x: FloatArray | null): x is Float32Array | null => x === null || isF32(x);
+      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && isF32(dOut)) {
+        if (f32(dq) && f32(dk) && f32(dv))
+          return addon.attentionBackward(q, k, v, out, lse, dOut, dq, dk, dv, ...shape);
+      }
+      attentionBackwardTs(a, q, k, v, out, lse, dOut, dq, dk, dv);
     },
     gemm: (g) => {
       if (!(g.a instanceof Float32Array && g.b instanceof Float32Array && g.c instanceof Float32Array)) {

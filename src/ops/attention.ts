@@ -1,5 +1,6 @@
 import { kernels } from '../backends/registry.js';
-import { needsGrad, record } from '../engine/autograd.js';
+import type { AttentionArgs, AttentionMask } from '../backends/ts/attention.js';
+import { record } from '../engine/autograd.js';
 import { allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { broadcastStrides } from '../engine/shape.js';
@@ -19,123 +20,30 @@ export interface AttentionOptions {
   mask?: Tensor | null;
 }
 
-/** Which keys each query row of one kv group may see. */
-interface Visibility {
-  /** Query heads per kv head; their rows are contiguous, so one group is one [group·T, D] matrix. */
-  group: number;
-  t: number;
-  s: number;
-  causal: boolean;
-  window: number | undefined;
-  mask: MaskView | null;
-}
-
-/** A strided view of the mask, read as [B, Hq, T, S]. */
-interface MaskView {
-  data: FloatArray | Uint8Array;
-  strides: number[];
-  offset: number;
-  isBool: boolean;
-}
-
 function floatIn(t: Tensor, dtype: FloatDType): FloatArray {
   return (t.dtype === dtype ? t : t.to(dtype)).floatData();
 }
 
-function maskView(mask: Tensor, shape: number[]): MaskView {
+/** The mask as the kernel reads it: [B, Hq, T, S] broadcast strides, a float mask in the compute dtype. */
+function maskView(mask: Tensor, shape: number[], dtype: FloatDType): AttentionMask {
   const isBool = mask.dtype === 'bool';
   if (!isBool && mask.dtype !== 'f32' && mask.dtype !== 'f64' && mask.dtype !== 'f16' && mask.dtype !== 'bf16') {
     throw new DTypeError(`attention mask must be bool or float, got ${mask.dtype}`);
   }
-  const m = isBool ? mask : asFloat(mask);
+  const m = isBool || mask.dtype === dtype ? mask : mask.to(dtype);
   return {
     data: m.data as FloatArray | Uint8Array,
     strides: broadcastStrides(m.shape, m.strides, shape),
     offset: m.offset,
-    isBool,
   };
-}
-
-/** One C = alpha · op(A) · op(B) on the active GEMM backend (a single matrix, no batch). */
-function gemm(
-  a: FloatArray,
-  aOffset: number,
-  transA: boolean,
-  b: FloatArray,
-  bOffset: number,
-  transB: boolean,
-  c: FloatArray,
-  cOffset: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-): void {
-  kernels().gemm({
-    transA,
-    transB,
-    m,
-    n,
-    k,
-    alpha,
-    beta: 0,
-    a,
-    aOffset,
-    lda: transA ? m : k,
-    strideA: 0,
-    b,
-    bOffset,
-    ldb: transB ? k : n,
-    strideB: 0,
-    c,
-    cOffset,
-    ldc: n,
-    strideC: 0,
-    batch: 1,
-  });
-}
-
-/**
- * Turn one kv group's scaled scores [group·T, S] (at `offset` in buf) into probabilities in place:
- * keys outside the causal / sliding window or masked out get probability 0, and a query row with
- * no visible key is all zeros.
- */
-function maskedSoftmax(buf: FloatArray, offset: number, batch: number, kvHead: number, vis: Visibility): void {
-  const { group, t, s, causal, window, mask } = vis;
-  const shift = s - t;
-  const rows = group * t;
-  // Each row's visible band of keys; the user mask, if any, is applied to the scores inside it.
-  const lo = new Int32Array(rows);
-  const hi = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const i = r % t;
-    lo[r] = window === undefined ? 0 : Math.max(0, i + shift - window + 1);
-    hi[r] = causal ? Math.min(s - 1, i + shift) : s - 1;
-    if (!mask || lo[r] > hi[r]) continue;
-    const row = offset + r * s;
-    const h = kvHead * group + Math.floor(r / t);
-    const base = mask.offset + batch * mask.strides[0] + h * mask.strides[1] + i * mask.strides[2];
-    let visible = false;
-    for (let j = lo[r]; j <= hi[r]; j++) {
-      const m = mask.data[base + j * mask.strides[3]];
-      if (mask.isBool) {
-        if (m === 0) buf[row + j] = Number.NEGATIVE_INFINITY;
-      } else {
-        buf[row + j] += m;
-      }
-      if (buf[row + j] !== Number.NEGATIVE_INFINITY) visible = true;
-    }
-    // A row whose every key is masked out gets probability 0 everywhere (an empty band).
-    if (!visible) lo[r] = hi[r] + 1;
-  }
-  kernels().softmaxBands(buf, offset, rows, s, lo, hi);
 }
 
 /**
  * Fused scaled dot-product attention with grouped-query heads:
  * softmax(scale · Q Kᵀ + mask) V, where query head h reads kv head floor(h / (Hq / Hkv)).
  * q: [B, Hq, T, D], k: [B, Hkv, S, D], v: [B, Hkv, S, Dv] -> [B, Hq, T, Dv].
- * The probabilities [B, Hq, T, S] are kept only when a gradient is needed; rows with no visible key give 0.
+ * One kernel call each way; the backward recomputes the probabilities from the saved per-row log-sum-exp, so no
+ * [T, S] tensor is ever held. Rows with no visible key give 0 and get no gradient.
  */
 export function scaledDotProductAttention(
   qInput: Tensor,
@@ -162,58 +70,33 @@ export function scaledDotProductAttention(
   if (window !== undefined && !(Number.isInteger(window) && window > 0)) {
     throw new ShapeError(`slidingWindow must be a positive integer, got ${window}`);
   }
-  const scale = options.scale ?? 1 / Math.sqrt(d);
-  const group = heads / kvHeads;
-  const vis: Visibility = {
-    group,
+  const dtype = resultDType(q, k, v);
+  const args: AttentionArgs = {
+    batch,
+    heads,
+    kvHeads,
     t,
     s,
+    d,
+    dv,
+    scale: options.scale ?? 1 / Math.sqrt(d),
     causal: options.causal ?? true,
-    window,
-    mask: options.mask ? maskView(options.mask, [batch, heads, t, s]) : null,
+    window: window ?? 0,
+    mask: options.mask ? maskView(options.mask, [batch, heads, t, s], dtype) : null,
   };
-  const dtype = resultDType(q, k, v);
   const qData = floatIn(q, dtype);
   const kData = floatIn(k, dtype);
   const vData = floatIn(v, dtype);
-  const rows = group * t;
-  const block = rows * s;
-  const keepProbs = needsGrad(q, k, v);
-  // With a gradient to come, every group's probabilities are kept; otherwise one block is reused.
-  const probs = allocUninit(dtype, keepProbs ? batch * kvHeads * block : block) as FloatArray;
   const out = allocUninit(dtype, batch * heads * t * dv) as FloatArray;
-  for (let b = 0; b < batch; b++) {
-    for (let g = 0; g < kvHeads; g++) {
-      const blk = b * kvHeads + g;
-      const p = keepProbs ? blk * block : 0;
-      // scores = scale · Q_g Kᵀ: [group·T, S]
-      gemm(qData, blk * rows * d, false, kData, blk * s * d, true, probs, p, rows, s, d, scale);
-      maskedSoftmax(probs, p, b, g, vis);
-      // out_g = P V: [group·T, Dv]
-      gemm(probs, p, false, vData, blk * s * dv, false, out, blk * rows * dv, rows, dv, s, 1);
-    }
-  }
+  // Each row's log-sum-exp: with out, all the backward needs to recompute the probabilities block by block.
+  const lse = allocUninit(dtype, batch * heads * t) as FloatArray;
+  kernels().attentionForward(args, qData, kData, vData, out, lse);
   const result = new Tensor(out, [batch, heads, t, dv], dtype);
   return record(result, 'scaledDotProductAttention', [q, k, v], (grad) => {
-    const dO = floatIn(grad, dtype);
-    // Every block of each gradient is written once by a beta-0 GEMM, so no zero fill is needed.
     const dq = q.requiresGrad ? (allocUninit(dtype, q.size) as FloatArray) : null;
     const dk = k.requiresGrad ? (allocUninit(dtype, k.size) as FloatArray) : null;
     const dvOut = v.requiresGrad ? (allocUninit(dtype, v.size) as FloatArray) : null;
-    const dScores = allocUninit(dtype, block) as FloatArray;
-    for (let blk = 0; blk < batch * kvHeads; blk++) {
-      const p = blk * block;
-      const oOff = blk * rows * dv;
-      // dV = Pᵀ dO, which also sums over the query heads of the group: [S, Dv]
-      if (dvOut) gemm(probs, p, true, dO, oOff, false, dvOut, blk * s * dv, s, dv, rows, 1);
-      if (!dq && !dk) continue;
-      // dP = dO Vᵀ: [group·T, S], then through the softmax: dS = P ⊙ (dP − Σ dP ⊙ P)
-      gemm(dO, oOff, false, vData, blk * s * dv, true, dScores, 0, rows, s, dv, 1);
-      kernels().softmaxBackward(probs.subarray(p, p + block), dScores, dScores, rows, s, 1, false);
-      // dQ = scale · dS K: [group·T, D]; dK = scale · dSᵀ Q_g: [S, D]
-      if (dq) gemm(dScores, 0, false, kData, blk * s * d, false, dq, blk * rows * d, rows, d, s, scale);
-      if (dk) gemm(dScores, 0, true, qData, blk * rows * d, false, dk, blk * s * d, s, d, rows, scale);
-    }
+    kernels().attentionBackward(args, qData, kData, vData, out, lse, floatIn(grad, dtype), dq, dk, dvOut);
     return [
       dq && new Tensor(dq, q.shape, dtype),
       dk && new Tensor(dk, k.shape, dtype),

@@ -22,6 +22,23 @@ export interface GemmInfo {
   cacheSource: string;
 }
 
+/** The trailing arguments of both attention entries, in native/binding.cc's order. */
+export type AttentionShapeArgs = [
+  batch: number,
+  heads: number,
+  kvHeads: number,
+  t: number,
+  s: number,
+  d: number,
+  dv: number,
+  scale: number,
+  causal: boolean,
+  window: number,
+  mask: Float32Array | Uint8Array | null,
+  maskStrides: Float64Array | null,
+  maskOffset: number,
+];
+
 /** The functions the compiled addon exports (see native/binding.cc). */
 export interface NativeAddon {
   /** Positional form of GemmArgs, f32 only. */
@@ -123,6 +140,32 @@ export interface NativeAddon {
     correction2: number,
     eps: number,
     negStepSize: number,
+  ): void;
+  /**
+   * Flash-style attention forward (see attentionForwardTs): out [B, Hq, T, Dv], lse [B, Hq, T]. window 0 = none;
+   * mask null, a Uint8Array (non-zero = may attend) or a Float32Array (added), read as [B, Hq, T, S] through
+   * maskStrides (4 integers) from maskOffset.
+   */
+  attentionForward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lse: Float32Array,
+    ...shape: AttentionShapeArgs
+  ): void;
+  /** FlashAttention-2 backward (see attentionBackwardTs); a null output is skipped, the others are overwritten. */
+  attentionBackward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lse: Float32Array,
+    dOut: Float32Array,
+    dq: Float32Array | null,
+    dk: Float32Array | null,
+    dv: Float32Array | null,
+    ...shape: AttentionShapeArgs
   ): void;
   /** dst = the strided view of src (shape, strides as integer Float64Arrays, offset). */
   copyStrided(src: Float32Array, dst: Float32Array, shape: Float64Array, strides: Float64Array, offset: number): void;

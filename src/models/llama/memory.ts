@@ -25,7 +25,7 @@ export function parameterBytes(config: DecoderConfig): number {
 }
 
 /**
- * Elements one decoder layer's forward creates, besides the attention probabilities:
+ * Elements one decoder layer's forward creates, besides attention's own working set:
  * input norm [N, C]; q [N, Q] and its rotation; k [N, K] and its rotation; v [N, K]; attention output [B, H, T, D] and
  * its merge to [N, Q]; o_proj [N, C]; residual [N, C]; post-attention norm [N, C]; gate, silu(gate), up and their
  * product [N, F] each; down_proj [N, C]; residual [N, C]: N·(6C + 4Q + 3K + 4F).
@@ -35,31 +35,37 @@ function layerElements(config: DecoderConfig, batch: number, seqlen: number): nu
   return batch * seqlen * (6 * c + 4 * h * d + 3 * hkv * d + 4 * f);
 }
 
-/** Attention probabilities of one layer, [B, H, T, T] (the fused attention holds them all only for a backward). */
-function scoreElements(config: DecoderConfig, batch: number, seqlen: number): number {
-  return batch * config.numHeads * seqlen * seqlen;
+/**
+ * What the fused attention of one layer holds besides its output: the contiguous q, k and v it reads, N·(Q + 2K), and
+ * each query row's log-sum-exp, B·H·T. It never holds [T, S] scores (its tiles are a few KB per thread), so this grows
+ * linearly in T.
+ */
+function attentionElements(config: DecoderConfig, batch: number, seqlen: number): number {
+  const { numHeads: h, numKvHeads: hkv, headDim: d } = config;
+  return batch * seqlen * (h * d + 2 * hkv * d + h);
 }
 
 /**
- * Inference on ids [B, T] (eval, generate's prompt): 4 × (one layer at a time, N·(6C + 4Q + 3K + 4F) + B·H·T·T for its
- * scores; embeddings and final norm 2·N·C; logits [N, V] and the per-token losses or probabilities read from them,
- * 2·N·V). Weights excluded.
+ * Inference on ids [B, T] (eval, generate's prompt): 4 × (one layer at a time, N·(6C + 4Q + 3K + 4F) + N·(Q + 2K + H)
+ * for its attention; embeddings and final norm 2·N·C; logits [N, V] and the per-token losses or probabilities read from
+ * them, 2·N·V). Weights excluded.
  */
 export function forwardBytes(config: DecoderConfig, batch: number, seqlen: number): number {
   const n = batch * seqlen;
-  const layer = layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen);
+  const layer = layerElements(config, batch, seqlen) + attentionElements(config, batch, seqlen);
   return F32 * (layer + 2 * n * config.hiddenSize + 2 * n * config.vocabSize);
 }
 
 /**
- * One training step on ids [B, T] with AdamW: the autograd tape keeps every layer's activations and probabilities,
- * L·(N·(6C + 4Q + 3K + 4F) + B·H·T·T), and the backward holds one more layer's worth of gradients; embeddings and
+ * One training step on ids [B, T] with AdamW: the autograd tape keeps every layer's activations and what its attention
+ * saved (q, k, v and the log-sum-exp; the backward recomputes the probabilities), L·N·(6C + 5Q + 5K + 4F + H), and the
+ * backward holds one more layer's worth of gradients; embeddings and
  * final norm 2·N·C; logits [N, V] and their gradient, 2·N·V; the weights' gradients and AdamW's two moments, 3·P.
  * All × 4 bytes (f32). Weights excluded (parameterBytes).
  */
 export function trainStepBytes(config: DecoderConfig, batch: number, seqlen: number): number {
   const n = batch * seqlen;
-  const layer = layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen);
+  const layer = layerElements(config, batch, seqlen) + attentionElements(config, batch, seqlen);
   const activations = (config.numLayers + 1) * layer + 2 * n * config.hiddenSize + 2 * n * config.vocabSize;
   return F32 * (activations + 3 * parameterCount(config));
 }
@@ -71,7 +77,7 @@ export interface CalibrationMemoryOptions {
 
 /**
  * Pruning with calibration (pruneModel): one block's inputs and outputs for all samples, nsamples × T × C × 4 × 2;
- * one forward batch through a block (see forwardBytes: one layer and its scores); for sparsegpt, the four input
+ * one forward batch through a block (see forwardBytes: one layer and its attention); for sparsegpt, the four input
  * groups' Hessians (q/k/v and gate/up share one; [C, C], [Q, Q], [C, C], [F, F]) at 12 bytes an entry (the f64 sum
  * plus an f32 batch term), and one more of the largest for the damped copy and inverse factor of the Linear being
  * pruned. Magnitude pruning reads no samples unless OWL allocates its sparsity, so it is counted as wanda.
@@ -87,7 +93,7 @@ export function calibrationBytes(
   const { hiddenSize: c, intermediateSize: f, numHeads: h, headDim: d } = config;
   const batch = Math.min(options.batchSize ?? 4, nsamples);
   const blockIO = nsamples * seqlen * c * F32 * 2;
-  const forward = F32 * (layerElements(config, batch, seqlen) + scoreElements(config, batch, seqlen));
+  const forward = F32 * (layerElements(config, batch, seqlen) + attentionElements(config, batch, seqlen));
   const widths = [c, h * d, c, f];
   const largest = Math.max(...widths);
   const hessians = method === 'sparsegpt' ? 12 * (widths.reduce((sum, w) => sum + w * w, 0) + largest * largest) : 0;
