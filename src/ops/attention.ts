@@ -1,6 +1,6 @@
-import { kernels } from '../backends/registry.js';
+import { kernelsFor, stridedOperand } from '../backends/kernels.js';
 import { needsGrad, record } from '../engine/autograd.js';
-import { allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import { allocUninit, type FloatArray, type FloatDType, floatArrayDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { broadcastStrides } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -48,12 +48,8 @@ function maskView(mask: Tensor, shape: number[]): MaskView {
     throw new DTypeError(`attention mask must be bool or float, got ${mask.dtype}`);
   }
   const m = isBool ? mask : asFloat(mask);
-  return {
-    data: m.data as FloatArray | Uint8Array,
-    strides: broadcastStrides(m.shape, m.strides, shape),
-    offset: m.offset,
-    isBool,
-  };
+  const { data, strides, offset } = stridedOperand(m, broadcastStrides(m.shape, m.strides, shape));
+  return { data: data as FloatArray | Uint8Array, strides: [...strides], offset, isBool };
 }
 
 /** One C = alpha · op(A) · op(B) on the active GEMM backend (a single matrix, no batch). */
@@ -71,7 +67,7 @@ function gemm(
   k: number,
   alpha: number,
 ): void {
-  kernels().gemm({
+  kernelsFor(floatArrayDType(a)).gemm({
     transA,
     transB,
     m,
@@ -128,7 +124,7 @@ function maskedSoftmax(buf: FloatArray, offset: number, batch: number, kvHead: n
     // A row whose every key is masked out gets probability 0 everywhere (an empty band).
     if (!visible) lo[r] = hi[r] + 1;
   }
-  kernels().softmaxBands(buf, offset, rows, s, lo, hi);
+  kernelsFor(floatArrayDType(buf)).softmaxBands(buf, offset, rows, s, lo, hi);
 }
 
 /**
@@ -209,7 +205,15 @@ export function scaledDotProductAttention(
       if (!dq && !dk) continue;
       // dP = dO Vᵀ: [group·T, S], then through the softmax: dS = P ⊙ (dP − Σ dP ⊙ P)
       gemm(dO, oOff, false, vData, blk * s * dv, true, dScores, 0, rows, s, dv, 1);
-      kernels().softmaxBackward(probs.subarray(p, p + block), dScores, dScores, rows, s, 1, false);
+      kernelsFor(floatArrayDType(probs)).softmaxBackward(
+        probs.subarray(p, p + block),
+        dScores,
+        dScores,
+        rows,
+        s,
+        1,
+        false,
+      );
       // dQ = scale · dS K: [group·T, D]; dK = scale · dSᵀ Q_g: [S, D]
       if (dq) gemm(dScores, 0, false, kData, blk * s * d, false, dq, blk * rows * d, rows, d, s, scale);
       if (dk) gemm(dScores, 0, true, qData, blk * rows * d, false, dk, blk * s * d, s, d, rows, scale);

@@ -145,11 +145,11 @@ function recordingInputs(groups: readonly InputGroup[], fn: () => void): void {
 function sparsegptInPlace(w: Tensor, hessian: Float64Array, sparsity: number, nm?: [number, number]): Uint8Array {
   if (!w.isContiguous()) throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
   if (w.dtype === 'f32') {
-    return sparsegptPrune(w.data.subarray(w.offset, w.offset + w.size) as Float32Array, hessian, { sparsity, nm }).mask;
+    return sparsegptPrune(w.dataSync() as Float32Array, hessian, { sparsity, nm }).mask;
   }
   const copy = Float32Array.from(asFloat(w).floatData());
   const { mask } = sparsegptPrune(copy, hessian, { sparsity, nm });
-  w.data.set(fromFloat(copy, w.shape).to(w.dtype).data as never, w.offset);
+  w.dataSync().set(fromFloat(copy, w.shape).to(w.dtype).dataSync() as never);
   return mask;
 }
 
