@@ -12,6 +12,8 @@ export interface KernelEntry<K extends KernelName> {
    * a cheap check run per call; a false one goes to the next backend in the chain.
    */
   accepts?: (...args: Parameters<Kernels[K]>) => boolean;
+  /** Other kernels it runs through the chain (a composite, e.g. convolution's GEMMs): for `lithe doctor`. */
+  uses?: readonly KernelName[];
 }
 
 /** A backend's kernels by name; a backend may lack any of them (the chain falls through to the next). */

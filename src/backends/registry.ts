@@ -62,13 +62,17 @@ function resolveTable(chain: readonly Backend[], dtype: DType): Kernels {
   return Object.fromEntries(KERNEL_NAMES.map((k) => [k, resolveKernel(chain, k, dtype)])) as unknown as Kernels;
 }
 
-/** Which backend serves kernel for dtype along chain: its name, with the next one's for calls it turns down. */
+/**
+ * Which backend serves kernel for dtype along chain: its name, then the next one's for calls it turns down; a composite
+ * names the kernels it runs through the chain, e.g. 'ts (gemm on native, else ts)'.
+ */
 function servers(chain: readonly Backend[], name: KernelName, dtype: DType): string[] {
   const out: string[] = [];
   for (const b of chain) {
     const entry = b.kernels[name] as KernelEntry<KernelName> | undefined;
     if (!entryServes(entry, dtype)) continue;
-    out.push(b.name);
+    const uses = (entry?.uses ?? []).map((k) => `${k} on ${servers(chain, k, dtype).join(', else ')}`);
+    out.push(uses.length > 0 ? `${b.name} (${uses.join('; ')})` : b.name);
     if (!entry?.accepts) break;
   }
   return out;

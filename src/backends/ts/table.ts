@@ -58,10 +58,15 @@ export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteK
     concat: { run: concatTs, dtypes: all },
     sort: { run: sortTs, dtypes: all },
     topk: { run: topkTs, dtypes: all },
-    conv2dForward: { run: (args, bias, out) => conv2dForwardTs(args, bias, out, gemmFor(args.x)), dtypes: all },
+    conv2dForward: {
+      run: (args, bias, out) => conv2dForwardTs(args, bias, out, gemmFor(args.x)),
+      dtypes: all,
+      uses: ['gemm'],
+    },
     conv2dBackward: {
       run: (args, g, dx, dw, db) => conv2dBackwardTs(args, g, dx, dw, db, gemmFor(args.x)),
       dtypes: all,
+      uses: ['gemm'],
     },
     maxPool2d: { run: maxPool2dTs, dtypes: all },
     maxPool2dBackward: { run: maxPool2dBackwardTs, dtypes: all },
