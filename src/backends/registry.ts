@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type DType, type FloatArray, floatArrayDType } from '../engine/dtype.js';
 import { envValue } from '../engine/env.js';
-import { EnvError } from '../engine/errors.js';
+import { DTypeError, EnvError } from '../engine/errors.js';
 import type { Backend, KernelEntry } from './backend.js';
 import { entryServes, hostBackend } from './backend.js';
 import type { KernelName, Kernels } from './kernels.js';
@@ -41,20 +41,35 @@ function resolveKernel<K extends KernelName>(chain: readonly Backend[], name: K,
   const entries = chain
     .map((b) => b.kernels[name] as KernelEntry<K> | undefined)
     .filter((e): e is KernelEntry<K> => entryServes(e as KernelEntry<KernelName> | undefined, dtype));
-  if (entries.length === 0) throw new Error(`no backend serves the ${name} kernel for ${dtype}`);
+  if (entries.length === 0) throw new DTypeError(`no backend serves the ${name} kernel for ${dtype}`);
   let fn = entries[entries.length - 1].run;
   for (let i = entries.length - 2; i >= 0; i--) {
     const { run, accepts } = entries[i];
-    if (!accepts) {
-      fn = run;
-      continue;
-    }
-    const next = fn as (...args: unknown[]) => unknown;
-    const take = accepts as (...args: unknown[]) => boolean;
-    const own = run as (...args: unknown[]) => unknown;
-    fn = ((...args: unknown[]) => (take(...args) ? own(...args) : next(...args))) as Kernels[K];
+    fn = accepts ? fallback(accepts as Call<boolean>, run as Call, fn as Call) : run;
   }
   return fn;
+}
+
+type Call<R = unknown> = (...args: unknown[]) => R;
+
+/**
+ * own(args) where take(args) holds, else next(args). Fixed parameters rather than rest and spread, so that a per-call
+ * fallback allocates nothing (no kernel takes more than 10 arguments).
+ */
+function fallback<F>(take: Call<boolean>, own: Call, next: Call): F {
+  return ((
+    a: unknown,
+    b: unknown,
+    c: unknown,
+    d: unknown,
+    e: unknown,
+    f: unknown,
+    g: unknown,
+    h: unknown,
+    i: unknown,
+    j: unknown,
+  ) =>
+    take(a, b, c, d, e, f, g, h, i, j) ? own(a, b, c, d, e, f, g, h, i, j) : next(a, b, c, d, e, f, g, h, i, j)) as F;
 }
 
 /** Every kernel for dtype along chain. */

@@ -62,6 +62,11 @@ describe('backend ops: every kernel on every backend against the TypeScript refe
     assert.deepEqual(missing, [], `kernels with no rows in test/backends/cases.ts: ${missing.join(', ')}`);
   });
 
+  it('no kernel takes more arguments than the per-call fallback forwards (10)', () => {
+    const long = KERNEL_NAMES.filter((k) => (tsKernels[k] as Run).length > 10);
+    assert.deepEqual(long, []);
+  });
+
   it('the rows cover size 1 and both dtypes wherever a kernel takes f64', () => {
     for (const k of KERNEL_NAMES) {
       const rows = casesOf(k);
