@@ -1,290 +1,102 @@
 import { availableParallelism } from 'node:os';
-import { allocUninit, type FloatArray, type Storage } from '../engine/dtype.js';
+import { type DType, type FloatArray, floatArrayDType } from '../engine/dtype.js';
 import { envValue } from '../engine/env.js';
-import { EnvError } from '../engine/errors.js';
-import { QUANT_FORMATS } from '../engine/quant/formats.js';
-import { numel } from '../engine/shape.js';
-import {
-  type AttentionShapeArgs,
-  BINARY_OPS,
-  type GemmInfo,
-  loadNative,
-  type NativeAddon,
-  type NativeStatus,
-  UNARY_OPS,
-} from './native/loader.js';
-import { adamDeltaTs } from './ts/adam.js';
-import { type AttentionArgs, attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
-import { copyStrided } from './ts/copy.js';
-import {
-  type BinaryOp,
-  binaryTs,
-  collapseAxes,
-  type StridedOperand,
-  type UnaryOp,
-  unaryGradTs,
-  unaryTs,
-} from './ts/elementwise.js';
-import { type GemmKernel, gemmTs } from './ts/gemm.js';
-import { rmsNormBackwardTs, rmsNormForwardTs } from './ts/norm.js';
-import { type QuantGemmKernel, quantGemmTs } from './ts/quant.js';
-import { ropeTs } from './ts/rope.js';
-import {
-  type CrossEntropyRows,
-  crossEntropyBackwardTs,
-  crossEntropyForwardTs,
-  type RowStats,
-  softmaxBackwardTs,
-  softmaxBandsTs,
-  softmaxForwardTs,
-} from './ts/softmax.js';
-
-/**
- * Every kernel that has more than one implementation. Each entry takes flat typed arrays plus
- * sizes and strides; the TypeScript version is the reference, the native one must agree with it.
- */
-export interface Kernels {
-  gemm: GemmKernel;
-  unary: typeof unaryTs;
-  unaryGrad: typeof unaryGradTs;
-  binary: typeof binaryTs;
-  softmax: typeof softmaxForwardTs;
-  softmaxBands: typeof softmaxBandsTs;
-  rmsNormForward: typeof rmsNormForwardTs;
-  rmsNormBackward: typeof rmsNormBackwardTs;
-  softmaxBackward: typeof softmaxBackwardTs;
-  rope: typeof ropeTs;
-  copyStrided: typeof copyStrided;
-  adamDelta: typeof adamDeltaTs;
-  crossEntropyForward: typeof crossEntropyForwardTs;
-  crossEntropyBackward: typeof crossEntropyBackwardTs;
-  quantGemm: QuantGemmKernel;
-  attentionForward: typeof attentionForwardTs;
-  attentionBackward: typeof attentionBackwardTs;
-}
+import { DTypeError, EnvError } from '../engine/errors.js';
+import type { Backend, KernelEntry } from './backend.js';
+import { entryServes, hostBackend } from './backend.js';
+import type { KernelName, Kernels } from './kernels.js';
+import { type GemmInfo, loadNative, type NativeStatus } from './native/loader.js';
+import { nativeKernelEntries } from './native/table.js';
+import type { BinaryOp } from './ts/elementwise.js';
+import { tsKernelTable } from './ts/table.js';
 
 export type BackendName = 'native' | 'ts';
 
-export const tsKernels: Kernels = {
-  gemm: gemmTs,
-  unary: unaryTs,
-  unaryGrad: unaryGradTs,
-  binary: binaryTs,
-  softmax: softmaxForwardTs,
-  softmaxBands: softmaxBandsTs,
-  rmsNormForward: rmsNormForwardTs,
-  rmsNormBackward: rmsNormBackwardTs,
-  softmaxBackward: softmaxBackwardTs,
-  rope: ropeTs,
-  copyStrided,
-  adamDelta: adamDeltaTs,
-  crossEntropyForward: crossEntropyForwardTs,
-  crossEntropyBackward: crossEntropyBackwardTs,
-  quantGemm: quantGemmTs,
-  attentionForward: attentionForwardTs,
-  attentionBackward: attentionBackwardTs,
-};
+/** The TypeScript backend: the reference entry of every kernel, in every dtype. */
+const tsTable = tsKernelTable((x) => kernelsFor(floatArrayDType(x)).gemm);
+export const tsBackend: Backend = hostBackend('ts', tsTable);
 
-const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
-const unaryCodes = new Map<UnaryOp, number>(UNARY_OPS.map((op, i) => [op, i]));
-const binaryCodes = new Map<BinaryOp, number>(BINARY_OPS.map((op, i) => [op, i]));
+/** Every kernel's name, from the reference table (which the compiler checks is complete). */
+export const KERNEL_NAMES = Object.keys(tsTable) as KernelName[];
 
-/** An operand the native flat loop can take: one contiguous run (step 1) or a scalar (step 0). */
-function flatRun(
-  o: StridedOperand,
-  stride: number | undefined,
-  n: number,
-): { data: Float32Array; step: number } | null {
-  if (!isF32(o.data)) return null;
-  const step = stride ?? 0;
-  if (step !== 0 && step !== 1) return null;
-  return { data: o.data.subarray(o.offset, o.offset + (step ? n : 1)), step };
+/** The TypeScript reference kernels, called directly (twin tests, and kernels that must not depend on the chain). */
+export const tsKernels = Object.fromEntries(KERNEL_NAMES.map((k) => [k, tsTable[k].run])) as unknown as Kernels;
+
+let nativeBackendCache: Backend | null | undefined;
+
+/** The native addon's backend, or null when the addon is not available. */
+export function nativeBackend(): Backend | null {
+  if (nativeBackendCache === undefined) {
+    const { addon } = loadNative();
+    nativeBackendCache = addon ? hostBackend('native', nativeKernelEntries(addon)) : null;
+  }
+  return nativeBackendCache;
 }
 
-/** The addon's trailing attention arguments, or null when the mask is f64 (the TS twin takes that). */
-function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs | null {
-  const { mask } = a;
-  if (mask && !(mask.data instanceof Uint8Array || isF32(mask.data))) return null;
-  return [
-    a.batch,
-    a.heads,
-    a.kvHeads,
-    a.t,
-    a.s,
-    a.d,
-    a.dv,
-    a.scale,
-    a.causal,
-    a.window,
-    mask ? (mask.data as Float32Array | Uint8Array) : null,
-    mask ? Float64Array.from(mask.strides) : null,
-    mask ? mask.offset : 0,
-  ];
+/**
+ * One kernel for dtype along a chain of backends: the first that serves the dtype runs the call, unless its `accepts`
+ * turns this very call down, in which case the next one does. Built once per (chain, kernel, dtype).
+ */
+function resolveKernel<K extends KernelName>(chain: readonly Backend[], name: K, dtype: DType): Kernels[K] {
+  const entries = chain
+    .map((b) => b.kernels[name] as KernelEntry<K> | undefined)
+    .filter((e): e is KernelEntry<K> => entryServes(e as KernelEntry<KernelName> | undefined, dtype));
+  if (entries.length === 0) throw new DTypeError(`no backend serves the ${name} kernel for ${dtype}`);
+  let fn = entries[entries.length - 1].run;
+  for (let i = entries.length - 2; i >= 0; i--) {
+    const { run, accepts } = entries[i];
+    fn = accepts ? fallback(accepts as Call<boolean>, run as Call, fn as Call) : run;
+  }
+  return fn;
 }
 
-/** Native kernels for f32 data; anything else (f64 for gradient checks) goes to the TS twin. */
-function nativeKernels(addon: NativeAddon): Kernels {
-  return {
-    unary: (op, x, out) => {
-      const code = unaryCodes.get(op);
-      if (code === undefined || !isF32(x) || !isF32(out)) unaryTs(op, x, out);
-      else addon.unary(code, x, out);
-    },
-    unaryGrad: (op, x, g, out) => {
-      const code = unaryCodes.get(op);
-      const done = code !== undefined && isF32(x) && isF32(g) && isF32(out) && addon.unaryGrad(code, x, g, out);
-      if (!done) unaryGradTs(op, x, g, out);
-    },
-    binary: (op, out, shape, a, b) => {
-      const code = binaryCodes.get(op);
-      const { shape: cs, strides } = collapseAxes(shape, [a.strides, b.strides]);
-      const n = out.length;
-      const ra = cs.length <= 1 ? flatRun(a, strides[0][0], n) : null;
-      const rb = cs.length <= 1 ? flatRun(b, strides[1][0], n) : null;
-      if (code === undefined || !ra || !rb || !isF32(out)) binaryTs(op, out, shape, a, b);
-      else addon.binary(code, ra.data, ra.step, rb.data, rb.step, out);
-    },
-    softmax: (x, out, outer, len, inner, log) => {
-      if (inner === 1 && isF32(x) && isF32(out)) addon.softmaxRows(x, out, outer, len, log);
-      else softmaxForwardTs(x, out, outer, len, inner, log);
-    },
-    softmaxBands: (x, offset, rows, len, lo, hi) => {
-      if (isF32(x)) addon.softmaxBands(x, offset, rows, len, lo, hi);
-      else softmaxBandsTs(x, offset, rows, len, lo, hi);
-    },
-    rmsNormForward: (x, weight, out, rstd, rows, dim, eps) => {
-      if (isF32(x) && isF32(weight) && isF32(out)) addon.rmsNorm(x, weight, out, rstd, rows, dim, eps);
-      else rmsNormForwardTs(x, weight, out, rstd, rows, dim, eps);
-    },
-    rmsNormBackward: (x, weight, rstd, g, dx, dw, rows, dim) => {
-      if (isF32(x) && isF32(weight) && isF32(g) && (dx === null || isF32(dx))) {
-        addon.rmsNormBackward(x, weight, rstd, g, dx, dw, rows, dim);
-      } else rmsNormBackwardTs(x, weight, rstd, g, dx, dw, rows, dim);
-    },
-    softmaxBackward: (y, g, dx, outer, len, inner, log) => {
-      if (inner === 1 && !log && isF32(y) && isF32(g) && isF32(dx)) addon.softmaxBackwardRows(y, g, dx, outer, len);
-      else softmaxBackwardTs(y, g, dx, outer, len, inner, log);
-    },
-    rope: (src, out, dim, cos, sin, transpose) => {
-      if (isF32(src) && isF32(out) && isF32(cos.data) && isF32(sin.data)) {
-        addon.rope(
-          src,
-          out,
-          cos.rows.length,
-          dim,
-          cos.data,
-          cos.rows,
-          cos.step,
-          sin.data,
-          sin.rows,
-          sin.step,
-          transpose,
-        );
-      } else ropeTs(src, out, dim, cos, sin, transpose);
-    },
-    copyStrided: (src, shape, strides, offset, out) => {
-      if (!isF32(src) || (out !== undefined && !isF32(out))) return copyStrided(src, shape, strides, offset, out);
-      const dst = (out ?? allocUninit('f32', numel(shape))) as Float32Array;
-      addon.copyStrided(src, dst, Float64Array.from(shape), Float64Array.from(strides), offset);
-      return dst as typeof src;
-    },
-    adamDelta: (grad, m, v, vMax, delta, s) =>
-      addon.adamDelta(grad, m, v, vMax, delta, s.weight1, s.decay2, s.weight2, s.correction2, s.eps, s.negStepSize),
-    crossEntropyForward: (logits: FloatArray, spec: CrossEntropyRows, losses: FloatArray, stats: RowStats) => {
-      const t = spec.targets;
-      if (!(isF32(logits) && isF32(losses) && t instanceof Int32Array)) {
-        return crossEntropyForwardTs(logits, spec, losses, stats);
-      }
-      return addon.crossEntropy(
-        logits,
-        t,
-        losses,
-        stats.max,
-        stats.logSum,
-        spec.rows,
-        spec.classes,
-        spec.ignoreIndex,
-        spec.smoothing,
-      );
-    },
-    crossEntropyBackward: (logits, spec, stats, rowGrad, dx) => {
-      const t = spec.targets;
-      if (!(isF32(logits) && isF32(dx) && t instanceof Int32Array)) {
-        crossEntropyBackwardTs(logits, spec, stats, rowGrad, dx);
-        return;
-      }
-      const grads = rowGrad instanceof Float64Array ? rowGrad : Float64Array.from(rowGrad);
-      addon.crossEntropyBackward(
-        logits,
-        t,
-        stats.max,
-        stats.logSum,
-        grads,
-        dx,
-        spec.rows,
-        spec.classes,
-        spec.ignoreIndex,
-        spec.smoothing,
-      );
-    },
-    quantGemm: (g) => {
-      const { w } = g;
-      if (!(isF32(g.x) && isF32(g.y))) {
-        quantGemmTs(g);
-        return;
-      }
-      const format = QUANT_FORMATS.indexOf(w.format);
-      addon.quantGemm(g.transW, g.m, g.x, format, w.rows, w.cols, w.groupSize, w.codes, w.scales, w.zeros, g.y);
-    },
-    attentionForward: (a, q, k, v, out, lse) => {
-      const shape = attentionShapeArgs(a);
-      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse)) {
-        addon.attentionForward(q, k, v, out, lse, ...shape);
-      } else attentionForwardTs(a, q, k, v, out, lse);
-    },
-    attentionBackward: (a, q, k, v, out, lse, dOut, dq, dk, dv) => {
-      const shape = attentionShapeArgs(a);
-      const f32 = (x: FloatArray | null): x is Float32Array | null => x === null || isF32(x);
-      if (shape && isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && isF32(dOut)) {
-        if (f32(dq) && f32(dk) && f32(dv))
-          return addon.attentionBackward(q, k, v, out, lse, dOut, dq, dk, dv, ...shape);
-      }
-      attentionBackwardTs(a, q, k, v, out, lse, dOut, dq, dk, dv);
-    },
-    gemm: (g) => {
-      if (!(g.a instanceof Float32Array && g.b instanceof Float32Array && g.c instanceof Float32Array)) {
-        gemmTs(g);
-        return;
-      }
-      addon.gemm(
-        g.transA,
-        g.transB,
-        g.m,
-        g.n,
-        g.k,
-        g.alpha,
-        g.a,
-        g.aOffset,
-        g.lda,
-        g.strideA,
-        g.b,
-        g.bOffset,
-        g.ldb,
-        g.strideB,
-        g.beta,
-        g.c,
-        g.cOffset,
-        g.ldc,
-        g.strideC,
-        g.batch,
-      );
-    },
-  };
+type Call<R = unknown> = (...args: unknown[]) => R;
+
+/**
+ * own(args) where take(args) holds, else next(args). Fixed parameters rather than rest and spread, so that a per-call
+ * fallback allocates nothing (no kernel takes more than 10 arguments).
+ */
+function fallback<F>(take: Call<boolean>, own: Call, next: Call): F {
+  return ((
+    a: unknown,
+    b: unknown,
+    c: unknown,
+    d: unknown,
+    e: unknown,
+    f: unknown,
+    g: unknown,
+    h: unknown,
+    i: unknown,
+    j: unknown,
+  ) =>
+    take(a, b, c, d, e, f, g, h, i, j) ? own(a, b, c, d, e, f, g, h, i, j) : next(a, b, c, d, e, f, g, h, i, j)) as F;
+}
+
+/** Every kernel for dtype along chain. */
+function resolveTable(chain: readonly Backend[], dtype: DType): Kernels {
+  return Object.fromEntries(KERNEL_NAMES.map((k) => [k, resolveKernel(chain, k, dtype)])) as unknown as Kernels;
+}
+
+/**
+ * Which backend serves kernel for dtype along chain: its name, then the next one's for calls it turns down; a composite
+ * names the kernels it runs through the chain, e.g. 'ts (gemm on native, else ts)'.
+ */
+function servers(chain: readonly Backend[], name: KernelName, dtype: DType): string[] {
+  const out: string[] = [];
+  for (const b of chain) {
+    const entry = b.kernels[name] as KernelEntry<KernelName> | undefined;
+    if (!entryServes(entry, dtype)) continue;
+    const uses = (entry?.uses ?? []).map((k) => `${k} on ${servers(chain, k, dtype).join(', else ')}`);
+    out.push(uses.length > 0 ? `${b.name} (${uses.join('; ')})` : b.name);
+    if (!entry?.accepts) break;
+  }
+  return out;
 }
 
 interface Active {
   name: BackendName;
-  kernels: Kernels;
+  chain: readonly Backend[];
+  tables: Map<DType, Kernels>;
 }
 
 let active: Active | null = null;
@@ -352,22 +164,29 @@ export function requestedSimd(runnable?: readonly string[]): SimdPath | null {
  */
 function choose(name: BackendName | null): Active {
   requestedThreads();
+  const tsOnly = (): Active => ({ name: 'ts', chain: [tsBackend], tables: new Map() });
   if (name === 'ts') {
     requestedSimd();
-    return { name: 'ts', kernels: tsKernels };
+    return tsOnly();
   }
   const { addon, status } = loadNative();
-  if (addon) {
+  const native = nativeBackend();
+  if (addon && native) {
     const simd = requestedSimd(addon.gemmInfo().supported);
     if (simd !== null) addon.setSimd(simd);
-    return { name: 'native', kernels: nativeKernels(addon) };
+    return { name: 'native', chain: [native, tsBackend], tables: new Map() };
   }
   requestedSimd();
   if (!warned && typeof process !== 'undefined') {
     warned = true;
     process.stderr.write(`lithe: using the TypeScript kernels, because ${status.reason}\n`);
   }
-  return { name: 'ts', kernels: tsKernels };
+  return tsOnly();
+}
+
+function current(): Active {
+  active ??= choose(requestedBackend());
+  return active;
 }
 
 /**
@@ -381,21 +200,38 @@ export function binaryFlat(op: BinaryOp, out: FloatArray, a: FloatArray, b: Floa
     strides: [0],
     offset: 0,
   });
-  kernels().binary(op, out, [out.length], whole(a), typeof b === 'number' ? scalar(b) : whole(b));
+  kernelsFor(floatArrayDType(out)).binary(
+    op,
+    out,
+    [out.length],
+    whole(a),
+    typeof b === 'number' ? scalar(b) : whole(b),
+  );
 }
 
 /**
- * The kernel table in use: native when the addon loaded (unless LITHE_BACKEND=ts), else TypeScript. The first call
- * reads LITHE_BACKEND, LITHE_THREADS and LITHE_SIMD, so a bad value is an EnvError there, not at import.
+ * The kernels for dtype (the dtype of the data a kernel computes on): each resolved once along the chain in use, native
+ * then TypeScript (LITHE_BACKEND=ts: TypeScript only). The first call reads LITHE_BACKEND, LITHE_THREADS and LITHE_SIMD,
+ * so a bad value is an EnvError there, not at import.
  */
-export function kernels(): Kernels {
-  active ??= choose(requestedBackend());
-  return active.kernels;
+export function kernelsFor(dtype: DType): Kernels {
+  const a = current();
+  let table = a.tables.get(dtype);
+  if (!table) {
+    table = resolveTable(a.chain, dtype);
+    a.tables.set(dtype, table);
+  }
+  return table;
 }
 
+/** The backend at the head of the chain in use. */
 export function backendName(): BackendName {
-  kernels();
-  return (active as Active).name;
+  return current().name;
+}
+
+/** The chain in use, first choice first. */
+export function backendChain(): readonly Backend[] {
+  return current().chain;
 }
 
 /** Switch backends at run time (tests compare the two); returns the backend actually in use. */
@@ -404,10 +240,16 @@ export function setBackend(name: BackendName): BackendName {
   return active.name;
 }
 
-/** The native kernel table, or null when the addon is not available: for twin tests and benchmarks. */
+/** The f32 kernels of the chain native then TypeScript, or null without the addon: for twin tests and benchmarks. */
 export function nativeKernelTable(): Kernels | null {
-  const { addon } = loadNative();
-  return addon ? nativeKernels(addon) : null;
+  const native = nativeBackend();
+  return native ? resolveTable([native, tsBackend], 'f32') : null;
+}
+
+/** For each kernel, the backends that serve it for dtype along the chain in use (more than one: per-call fallback). */
+export function kernelServers(dtype: DType): { kernel: KernelName; backends: string[] }[] {
+  const chain = current().chain;
+  return KERNEL_NAMES.map((kernel) => ({ kernel, backends: servers(chain, kernel, dtype) }));
 }
 
 export interface BackendInfo {

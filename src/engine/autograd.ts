@@ -148,7 +148,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     leaf.grad = g.dtype === leaf.dtype ? g.clone() : g.to(leaf.dtype);
     return;
   }
-  const dst = leaf.grad.data as FloatArray;
+  const dst = leaf.grad.dataSync() as FloatArray; // a contiguous host array owned by the leaf
   const src = g.floatData();
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }

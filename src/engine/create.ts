@@ -96,7 +96,7 @@ export function randn(shape: Shape, options: RandomOptions & { mean?: number; st
   const rng = options.rng ?? globalRng;
   const mean = options.mean ?? 0;
   const std = options.std ?? 1;
-  const d = t.data;
+  const d = t.dataSync();
   for (let i = 0; i < d.length; i++) d[i] = mean + std * rng.normal();
   return t;
 }
@@ -107,7 +107,7 @@ export function rand(shape: Shape, options: RandomOptions & { low?: number; high
   const rng = options.rng ?? globalRng;
   const low = options.low ?? 0;
   const span = (options.high ?? 1) - low;
-  const d = t.data;
+  const d = t.dataSync();
   for (let i = 0; i < d.length; i++) d[i] = low + span * rng.uniform();
   return t;
 }

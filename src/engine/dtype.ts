@@ -176,3 +176,8 @@ export function convertStorage(src: Storage, from: DType, to: DType): Storage {
   }
   return out;
 }
+
+/** The dtype of a float array. */
+export function floatArrayDType(a: FloatArray): FloatDType {
+  return a instanceof Float64Array ? 'f64' : 'f32';
+}

@@ -1,4 +1,5 @@
-import { kernels } from '../backends/registry.js';
+import { kernelsFor } from '../backends/registry.js';
+import { HostStorage, readStorage, readStorageSync, type StorageHandle } from '../backends/storage.js';
 import { backward } from './autograd.js';
 import {
   allocStorage,
@@ -27,11 +28,12 @@ export interface TensorOptions {
 }
 
 /**
- * An n-dimensional array: a storage buffer viewed through a shape, strides and an offset.
- * Views (reshape, transpose, slice, expand) share storage; ops return new tensors.
+ * An n-dimensional array: a backend's storage handle viewed through a shape, strides and an offset.
+ * Views (reshape, transpose, slice, expand) share storage; ops return new tensors. Values reach the host only through
+ * the explicit calls dataSync(), floatData(), toArray(), item() and toHost().
  */
 export class Tensor {
-  readonly data: Storage;
+  readonly storage: StorageHandle;
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
@@ -42,8 +44,16 @@ export class Tensor {
   /** The op that produced this tensor, when it was recorded on the tape. */
   gradNode: GradNode | null = null;
 
-  constructor(data: Storage, shape: Shape, dtype: DType, strides?: Shape, offset = 0, requiresGrad = false) {
-    this.data = data;
+  /** `data` is a storage handle, or a host typed array of the dtype's storage kind (wrapped without a copy). */
+  constructor(
+    data: Storage | StorageHandle,
+    shape: Shape,
+    dtype: DType,
+    strides?: Shape,
+    offset = 0,
+    requiresGrad = false,
+  ) {
+    this.storage = data instanceof HostStorage ? data : new HostStorage(data);
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
@@ -70,21 +80,33 @@ export class Tensor {
     return isContiguous(this.shape, this.strides);
   }
 
-  /** The elements in logical (row-major) order, as a storage array of this dtype; copies only when needed. */
-  contiguousData(): Storage {
-    if (this.isContiguous()) return this.data.subarray(this.offset, this.offset + this.size);
-    return kernels().copyStrided(this.data, this.shape, this.strides, this.offset);
+  /**
+   * The elements in logical (row-major) order as a host array of this dtype; copies only when needed. For a contiguous
+   * tensor on host storage it is a view of the storage, so writing into it writes the tensor (in-place optimiser and
+   * pruning updates rely on that; a device backend would return a copy, and those updates would become kernels).
+   */
+  dataSync(): Storage {
+    const host = readStorageSync(this.storage);
+    if (this.isContiguous()) return host.subarray(this.offset, this.offset + this.size);
+    return kernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
+  }
+
+  /** dataSync() without blocking: what a caller that can wait uses (a device backend reads back asynchronously). */
+  async toHost(): Promise<Storage> {
+    const host = await readStorage(this.storage);
+    if (this.isContiguous()) return host.subarray(this.offset, this.offset + this.size);
+    return kernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
   }
 
   /** Float data in logical order for a compute dtype (f32/f64); throws for storage-only dtypes. */
   floatData(): FloatArray {
     if (!isFloatCompute(this.dtype)) throw new DTypeError(`expected f32 or f64, got ${this.dtype}`);
-    return this.contiguousData() as FloatArray;
+    return this.dataSync() as FloatArray;
   }
 
   /** Values as plain numbers in row-major order, decoding half formats. */
   toArray(): number[] {
-    const flat = this.contiguousData();
+    const flat = this.dataSync();
     const out = new Array<number>(flat.length);
     for (let i = 0; i < flat.length; i++) out[i] = readElement(this.dtype, flat, i);
     return out;
@@ -93,17 +115,17 @@ export class Tensor {
   /** The single value of a one-element tensor. */
   item(): number {
     if (this.size !== 1) throw new ShapeError(`item() needs one element, shape is [${this.shape}]`);
-    return readElement(this.dtype, this.data, this.offset);
+    return readElement(this.dtype, readStorageSync(this.storage), this.offset);
   }
 
   /** A tensor sharing storage but cut off from the tape. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape, this.dtype, this.strides, this.offset, false);
+    return new Tensor(this.storage, this.shape, this.dtype, this.strides, this.offset, false);
   }
 
   /** A contiguous copy with no autograd history. */
   clone(): Tensor {
-    const flat = this.contiguousData();
+    const flat = this.dataSync();
     const copy = allocStorage(this.dtype, flat.length);
     copy.set(flat as never);
     return new Tensor(copy, this.shape, this.dtype);
@@ -112,7 +134,7 @@ export class Tensor {
   /** Convert to another dtype (a copy; no gradient flows through a cast). */
   to(dtype: DType): Tensor {
     if (dtype === this.dtype) return this;
-    return new Tensor(convertStorage(this.contiguousData(), this.dtype, dtype), this.shape, dtype);
+    return new Tensor(convertStorage(this.dataSync(), this.dtype, dtype), this.shape, dtype);
   }
 
   /** Reverse-mode autodiff from this tensor; a non-scalar needs an explicit output gradient. */

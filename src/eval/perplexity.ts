@@ -39,10 +39,11 @@ function addWindowLosses(
   const batch = new Tensor(ids.slice(w0 * seqlen, (w0 + n) * seqlen), [n, seqlen], 'i32');
   const logits = model.forward(batch); // [n, T, V]
   // Position i predicts token i+1; the last position has no target and is ignored (no copy of the logits).
-  const targets = new Tensor(new Int32Array(n * seqlen).fill(-100), [n * seqlen], 'i32');
+  const targetIds = new Int32Array(n * seqlen).fill(-100);
   for (let b = 0; b < n; b++) {
-    targets.data.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * seqlen);
+    targetIds.set(ids.subarray((w0 + b) * seqlen + 1, (w0 + b + 1) * seqlen), b * seqlen);
   }
+  const targets = new Tensor(targetIds, [n * seqlen], 'i32');
   const perToken = crossEntropy(logits, targets, { reduction: 'none' }).floatData();
   let sum = lossSum;
   for (let b = 0; b < n; b++) {

@@ -295,7 +295,7 @@ function encodeHeader(metadata: readonly [string, string][], ordered: readonly S
 
 /** A tensor's little-endian bytes in row-major order, widening i32 to I64 when asked. */
 function storedBytes({ tensor, dtype }: StoredTensor): Uint8Array {
-  const data = tensor.contiguousData();
+  const data = tensor.dataSync();
   if (dtype !== 'I64') return bytesOf(data);
   const words = new Int32Array(2 * data.length);
   for (let i = 0; i < data.length; i++) {

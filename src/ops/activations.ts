@@ -1,4 +1,4 @@
-import { kernels } from '../backends/registry.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import type { FloatArray } from '../engine/dtype.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -12,7 +12,7 @@ function activation(op: GradFromInput, a: Tensor): Tensor {
   return record(unaryRaw(op, x), op, [x], (g) => {
     const xs = x.floatData();
     const out = new (xs.constructor as new (n: number) => FloatArray)(xs.length);
-    kernels().unaryGrad(op, xs, g.floatData(), out);
+    kernelsFor(x.dtype).unaryGrad(op, xs, g.floatData(), out);
     return [new Tensor(out, x.shape, x.dtype)];
   });
 }

@@ -1,6 +1,9 @@
+import { kernelsFor, stridedOperand } from '../backends/kernels.js';
+import { noGrad } from '../engine/autograd.js';
 import { ShapeError } from '../engine/errors.js';
 import { shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
+import { where } from './elementwise.js';
 
 /** A tensor that in-place writes may change: contiguous and cut off from the tape. */
 function writable(target: Tensor, what: string): void {
@@ -18,7 +21,7 @@ export function assign_(target: Tensor, value: Tensor): void {
     throw new ShapeError(`assign_: target has shape [${target.shape}], value has [${value.shape}]`);
   }
   const source = value.dtype === target.dtype ? value : value.to(target.dtype);
-  target.data.set(source.contiguousData() as never, target.offset);
+  kernelsFor(target.dtype).writeStrided(stridedOperand(target), target.shape, source.dataSync());
 }
 
 /** Zero the entries of `target` where the bool `mask` (same shape) is false, in place, with no autograd. */
@@ -28,7 +31,8 @@ export function maskInPlace_(target: Tensor, mask: Tensor): void {
   if (!shapesEqual(target.shape, mask.shape)) {
     throw new ShapeError(`maskInPlace_: target has shape [${target.shape}], mask has [${mask.shape}]`);
   }
-  const keep = mask.contiguousData();
-  const data = target.data;
-  for (let i = 0; i < keep.length; i++) if (keep[i] === 0) data[target.offset + i] = 0;
+  assign_(
+    target,
+    noGrad(() => where(mask, target, 0)),
+  );
 }

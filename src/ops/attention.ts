@@ -1,5 +1,4 @@
-import { kernels } from '../backends/registry.js';
-import type { AttentionArgs, AttentionMask } from '../backends/ts/attention.js';
+import { type AttentionArgs, type AttentionMask, kernelsFor, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -31,11 +30,8 @@ function maskView(mask: Tensor, shape: number[], dtype: FloatDType): AttentionMa
     throw new DTypeError(`attention mask must be bool or float, got ${mask.dtype}`);
   }
   const m = isBool || mask.dtype === dtype ? mask : mask.to(dtype);
-  return {
-    data: m.data as FloatArray | Uint8Array,
-    strides: broadcastStrides(m.shape, m.strides, shape),
-    offset: m.offset,
-  };
+  const { data, strides, offset } = stridedOperand(m, broadcastStrides(m.shape, m.strides, shape));
+  return { data: data as FloatArray | Uint8Array, strides, offset };
 }
 
 /**
@@ -90,13 +86,13 @@ export function scaledDotProductAttention(
   const out = allocUninit(dtype, batch * heads * t * dv) as FloatArray;
   // Each row's log-sum-exp: with out, all the backward needs to recompute the probabilities block by block.
   const lse = allocUninit(dtype, batch * heads * t) as FloatArray;
-  kernels().attentionForward(args, qData, kData, vData, out, lse);
+  kernelsFor(dtype).attentionForward(args, qData, kData, vData, out, lse);
   const result = new Tensor(out, [batch, heads, t, dv], dtype);
   return record(result, 'scaledDotProductAttention', [q, k, v], (grad) => {
     const dq = q.requiresGrad ? (allocUninit(dtype, q.size) as FloatArray) : null;
     const dk = k.requiresGrad ? (allocUninit(dtype, k.size) as FloatArray) : null;
     const dvOut = v.requiresGrad ? (allocUninit(dtype, v.size) as FloatArray) : null;
-    kernels().attentionBackward(args, qData, kData, vData, out, lse, floatIn(grad, dtype), dq, dk, dvOut);
+    kernelsFor(dtype).attentionBackward(args, qData, kData, vData, out, lse, floatIn(grad, dtype), dq, dk, dvOut);
     return [
       dq && new Tensor(dq, q.shape, dtype),
       dk && new Tensor(dk, k.shape, dtype),

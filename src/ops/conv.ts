@@ -1,7 +1,5 @@
-import { kernels, tsKernels } from '../backends/registry.js';
-import { col2imTs, im2colTs, type WindowGeometry, windowOutputSize } from '../backends/ts/conv.js';
+import { kernelsFor, type WindowGeometry, windowOutputSize } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import type { FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
 import { squeeze, unsqueeze } from './views.js';
@@ -97,10 +95,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   );
 }
 
-/**
- * Convolution as GEMM: per image, out[g] = W[g] · im2col(x)[g] for each group g.
- * Gradients: dW[g] += dY[g] · cols[g]ᵀ, dx = col2im(W[g]ᵀ · dY[g]), db = dY summed over N and space.
- */
+/** Convolution through the table's conv2dForward / conv2dBackward entries (im2col + GEMM on the host backends). */
 function convCore(
   op: string,
   xIn: Tensor,
@@ -138,144 +133,21 @@ function convCore(
   const padding = pair(paddingIn, 'padding', 0, op);
   const geo = windowGeometry(op, C, [H, W], [kH, kW], stride, padding, pair(dilationIn, 'dilation', 1, op));
 
-  const gemm = x.dtype === 'f64' ? tsKernels.gemm : kernels().gemm;
   const Ctor = x.dtype === 'f64' ? Float64Array : Float32Array;
-  const xs = x.floatData();
-  const ws = w.floatData();
-  const spatial = geo.outH * geo.outW;
-  const imageSize = C * H * W;
-  const coutG = cOut / groups;
-  const patch = cg * kH * kW;
-  // A 1×1, stride-1, unpadded kernel's im2col is the image itself.
-  const direct = kH === 1 && kW === 1 && stride[0] === 1 && stride[1] === 1 && padding[0] === 0 && padding[1] === 0;
-  const columns = (n: number, scratch: FloatArray | null): { data: FloatArray; offset: number } => {
-    if (!scratch) return { data: xs, offset: n * imageSize };
-    im2colTs(xs, n * imageSize, geo, scratch);
-    return { data: scratch, offset: 0 };
-  };
-
+  const args = { x: x.floatData(), w: w.floatData(), batch: N, cOut, groups, geo };
   // out: [N, Cout, OH·OW]
-  const out = new Ctor(N * cOut * spatial);
-  const scratch = direct ? null : new Ctor(C * kH * kW * spatial);
-  for (let n = 0; n < N; n++) {
-    const cols = columns(n, scratch);
-    gemm({
-      transA: false,
-      transB: false,
-      m: coutG,
-      n: spatial,
-      k: patch,
-      alpha: 1,
-      beta: 0,
-      a: ws,
-      aOffset: 0,
-      lda: patch,
-      strideA: coutG * patch,
-      b: cols.data,
-      bOffset: cols.offset,
-      ldb: spatial,
-      strideB: patch * spatial,
-      c: out,
-      cOffset: n * cOut * spatial,
-      ldc: spatial,
-      strideC: coutG * spatial,
-      batch: groups,
-    });
-  }
-  if (b) {
-    const bs = b.floatData();
-    for (let n = 0; n < N; n++) {
-      for (let co = 0; co < cOut; co++) {
-        const base = (n * cOut + co) * spatial;
-        for (let i = 0; i < spatial; i++) out[base + i] += bs[co];
-      }
-    }
-  }
+  const out = new Ctor(N * cOut * geo.outH * geo.outW);
+  kernelsFor(x.dtype).conv2dForward(args, b ? b.floatData() : null, out);
 
   const result = new Tensor(out, [N, cOut, geo.outH, geo.outW], x.dtype);
   const inputs = b ? [x, w, b] : [x, w];
   return record(result, op, inputs, (g) => {
-    const gs = g.floatData();
     const dx = x.requiresGrad ? new Ctor(x.size) : null;
     const dw = w.requiresGrad ? new Ctor(w.size) : null;
-    const colScratch = dw && !direct ? new Ctor(C * kH * kW * spatial) : null;
-    const dcols = dx && !direct ? new Ctor(C * kH * kW * spatial) : null;
-    for (let n = 0; n < N; n++) {
-      const gOffset = n * cOut * spatial;
-      if (dw) {
-        const cols = columns(n, colScratch);
-        gemm({
-          transA: false,
-          transB: true,
-          m: coutG,
-          n: patch,
-          k: spatial,
-          alpha: 1,
-          beta: 1,
-          a: gs,
-          aOffset: gOffset,
-          lda: spatial,
-          strideA: coutG * spatial,
-          b: cols.data,
-          bOffset: cols.offset,
-          ldb: spatial,
-          strideB: patch * spatial,
-          c: dw,
-          cOffset: 0,
-          ldc: patch,
-          strideC: coutG * patch,
-          batch: groups,
-        });
-      }
-      if (dx) {
-        // Without im2col the column gradient is the image gradient itself.
-        gemm({
-          transA: true,
-          transB: false,
-          m: patch,
-          n: spatial,
-          k: coutG,
-          alpha: 1,
-          beta: 0,
-          a: ws,
-          aOffset: 0,
-          lda: patch,
-          strideA: coutG * patch,
-          b: gs,
-          bOffset: gOffset,
-          ldb: spatial,
-          strideB: coutG * spatial,
-          c: dcols ?? dx,
-          cOffset: dcols ? 0 : n * imageSize,
-          ldc: spatial,
-          strideC: patch * spatial,
-          batch: groups,
-        });
-        if (dcols) col2imTs(dcols, geo, dx, n * imageSize);
-      }
-    }
+    const db = b?.requiresGrad ? new Ctor(cOut) : null;
+    kernelsFor(x.dtype).conv2dBackward(args, g.floatData(), dx, dw, db);
     const grads: (Tensor | null)[] = [dx && new Tensor(dx, x.shape, x.dtype), dw && new Tensor(dw, w.shape, w.dtype)];
-    if (b) grads.push(b.requiresGrad ? new Tensor(biasGrad(gs, N, cOut, spatial, Ctor), b.shape, b.dtype) : null);
+    if (b) grads.push(db && new Tensor(db, b.shape, b.dtype));
     return grads;
   });
-}
-
-/** db[co] = Σ over images and positions of dY[n, co, ·]. */
-function biasGrad(
-  gs: FloatArray,
-  N: number,
-  cOut: number,
-  spatial: number,
-  Ctor: new (n: number) => FloatArray,
-): FloatArray {
-  const db = new Ctor(cOut);
-  for (let n = 0; n < N; n++) {
-    for (let co = 0; co < cOut; co++) {
-      const base = (n * cOut + co) * spatial;
-      let s = 0;
-      for (let i = 0; i < spatial; i++) s += gs[base + i];
-      db[co] += s;
-    }
-  }
-  return db;
 }

@@ -1,5 +1,4 @@
-import { kernels } from '../backends/registry.js';
-import { type BinaryOp, type UnaryOp, whereTs } from '../backends/ts/elementwise.js';
+import { type BinaryOp, kernelsFor, stridedOperand, type UnaryOp } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError } from '../engine/errors.js';
@@ -28,12 +27,12 @@ function liftPair(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDType: 'f32' | 'f64' | 'bool'): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
   const out = allocUninit(outDType, numel(shape));
-  kernels().binary(
+  kernelsFor(outDType).binary(
     op,
     out,
     shape,
-    { data: a.data, strides: broadcastStrides(a.shape, a.strides, shape), offset: a.offset },
-    { data: b.data, strides: broadcastStrides(b.shape, b.strides, shape), offset: b.offset },
+    stridedOperand(a, broadcastStrides(a.shape, a.strides, shape)),
+    stridedOperand(b, broadcastStrides(b.shape, b.strides, shape)),
   );
   return new Tensor(out, shape, outDType);
 }
@@ -123,12 +122,8 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape), y.shape);
   const dtype = resultDType(x, y);
   const out = allocUninit(dtype, numel(shape));
-  const operand = (t: Tensor) => ({
-    data: t.data,
-    strides: broadcastStrides(t.shape, t.strides, shape),
-    offset: t.offset,
-  });
-  whereTs(out, shape, operand(cond), operand(x), operand(y));
+  const operand = (t: Tensor) => stridedOperand(t, broadcastStrides(t.shape, t.strides, shape));
+  kernelsFor(dtype).where(out, shape, operand(cond), operand(x), operand(y));
   const result = new Tensor(out, shape, dtype);
   return record(result, 'where', [x, y], (g) => [
     x.requiresGrad ? sumTo(where(cond, g, 0), x.shape) : null,
@@ -140,7 +135,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
   const src = x.floatData();
   const out = allocUninit(x.dtype, src.length) as FloatArray;
-  kernels().unary(op, src, out);
+  kernelsFor(x.dtype).unary(op, src, out);
   return new Tensor(out, x.shape, x.dtype);
 }
 

@@ -1,4 +1,4 @@
-import { gatherTs, indexAddTs, indexSelectTs, scatterAddTs } from '../backends/ts/indexing.js';
+import { kernelsFor, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -9,7 +9,7 @@ import { reshape, slice } from './views.js';
 /** An index tensor's values in row-major order; it must be i32. */
 function indexData(index: Tensor, op: string): Int32Array {
   if (index.dtype !== 'i32') throw new DTypeError(`${op}: indices must be i32, got ${index.dtype}`);
-  return index.contiguousData() as Int32Array;
+  return index.dataSync() as Int32Array;
 }
 
 /** The first value outside [0, size), or null when all are in range. */
@@ -54,12 +54,12 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const shape = [...x.shape];
   shape[a] = idx.length;
   const out = allocUninit(x.dtype, numel(shape));
-  indexSelectTs(x.contiguousData(), outer, dim, inner, idx, out);
+  kernelsFor(x.dtype).indexSelect(x.dataSync(), outer, dim, inner, idx, out);
   const result = new Tensor(out, shape, x.dtype);
   return record(result, 'indexSelect', [x], (g) => {
     // Added straight into fresh zeros: indexAdd(zeros, ...) would copy the zeros once more.
     const grad = allocStorage(g.dtype, x.size) as FloatArray;
-    indexAddTs(grad, outer, dim, inner, idx, g.floatData());
+    kernelsFor(g.dtype).indexAdd(grad, outer, dim, inner, idx, g.floatData());
     return [new Tensor(grad, x.shape, g.dtype)];
   });
 }
@@ -84,7 +84,7 @@ export function indexAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): T
   const dtype = resultDType(xf, sf);
   const out = allocStorage(dtype, xf.size) as FloatArray;
   out.set(xf.floatData());
-  indexAddTs(out, outer, dim, inner, idx, sf.floatData());
+  kernelsFor(dtype).indexAdd(out, outer, dim, inner, idx, sf.floatData());
   const result = new Tensor(out, xf.shape, dtype);
   return record(result, 'indexAdd', [xf, sf], (g) => [g, sf.requiresGrad ? indexSelect(g, a, index) : null]);
 }
@@ -105,12 +105,13 @@ function checkScatterIndex(op: string, x: Tensor, axis: number, index: Tensor): 
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const { a, idx } = checkScatterIndex('gather', x, axis, index);
   const out = allocStorage(x.dtype, idx.length);
-  gatherTs(x.data, x.strides, x.offset, a, idx, index.shape, out);
+  const src = stridedOperand(x);
+  kernelsFor(x.dtype).gather(src.data, src.strides, src.offset, a, idx, index.shape, out);
   const result = new Tensor(out, index.shape, x.dtype);
   return record(result, 'gather', [x], (g) => {
     // Added straight into fresh zeros: scatterAdd(zeros, ...) would copy the zeros once more.
     const grad = allocStorage(g.dtype, x.size) as FloatArray;
-    scatterAddTs(grad, contiguousStrides(x.shape), a, idx, index.shape, g.floatData());
+    kernelsFor(g.dtype).scatterAdd(grad, contiguousStrides(x.shape), a, idx, index.shape, g.floatData());
     return [new Tensor(grad, x.shape, g.dtype)];
   });
 }
@@ -133,7 +134,7 @@ export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor):
   const dtype = resultDType(xf, used);
   const out = allocStorage(dtype, xf.size) as FloatArray;
   out.set(xf.floatData());
-  scatterAddTs(out, contiguousStrides(xf.shape), a, idx, index.shape, used.floatData());
+  kernelsFor(dtype).scatterAdd(out, contiguousStrides(xf.shape), a, idx, index.shape, used.floatData());
   const result = new Tensor(out, xf.shape, dtype);
   return record(result, 'scatterAdd', [xf, used], (g) => [g, used.requiresGrad ? gather(g, a, index) : null]);
 }

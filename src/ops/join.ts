@@ -1,4 +1,4 @@
-import { concatTs } from '../backends/ts/indexing.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -26,8 +26,8 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const shape = [...first.shape];
   shape[a] = sizes.reduce((s, d) => s + d, 0);
   const out = allocStorage(dtype, numel(shape));
-  concatTs(
-    parts.map((t) => t.contiguousData()),
+  kernelsFor(dtype).concat(
+    parts.map((t) => t.dataSync()),
     sizes,
     numel(shape.slice(0, a)),
     numel(shape.slice(a + 1)),

@@ -1,5 +1,4 @@
-import { kernels } from '../backends/registry.js';
-import type { CrossEntropyRows, RowStats } from '../backends/ts/softmax.js';
+import { type CrossEntropyRows, kernelsFor, type RowStats } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
@@ -37,7 +36,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
     throw new ShapeError(`crossEntropy targets [${targets.shape}] do not match logits [${logits.shape}]`);
   }
   if (!(smoothing >= 0 && smoothing <= 1)) throw new ShapeError(`labelSmoothing must be in [0, 1], got ${smoothing}`);
-  const spec: CrossEntropyRows = { targets: targets.contiguousData(), rows, classes, ignoreIndex, smoothing };
+  const spec: CrossEntropyRows = { targets: targets.dataSync(), rows, classes, ignoreIndex, smoothing };
   for (let r = 0; r < rows; r++) {
     const t = spec.targets[r];
     if (t !== ignoreIndex && (t < 0 || t >= classes)) {
@@ -47,7 +46,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
   const x = logits.floatData();
   const losses = allocStorage(logits.dtype, rows) as FloatArray;
   const stats: RowStats = { max: new Float64Array(rows), logSum: new Float64Array(rows) };
-  const counted = kernels().crossEntropyForward(x, spec, losses, stats);
+  const counted = kernelsFor(logits.dtype).crossEntropyForward(x, spec, losses, stats);
   let out: Tensor;
   if (reduction === 'none') {
     out = new Tensor(losses, targets.shape, logits.dtype);
@@ -65,7 +64,7 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
         ? g.floatData()
         : new Float64Array(rows).fill(g.item() / (reduction === 'sum' ? 1 : counted));
     const dx = allocUninit(logits.dtype, logits.size) as FloatArray;
-    kernels().crossEntropyBackward(x, spec, stats, rowGrad, dx);
+    kernelsFor(logits.dtype).crossEntropyBackward(x, spec, stats, rowGrad, dx);
     return [new Tensor(dx, logits.shape, logits.dtype)];
   });
 }

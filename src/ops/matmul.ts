@@ -1,5 +1,4 @@
-import { kernels, tsKernels } from '../backends/registry.js';
-import { collapseAxes } from '../backends/ts/elementwise.js';
+import { collapseAxes, type GemmArgs, kernelsFor, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocUninit } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -37,7 +36,8 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   if (out.length === 0) return new Tensor(out, outShape, dtype);
   const la = gemmLayout(a);
   const lb = gemmLayout(b);
-  const kernel = dtype === 'f64' || a.dtype !== b.dtype ? tsKernels.gemm : kernels().gemm;
+  // f64 (and a mixed f32 · f64 product, whose result is f64) resolves to the TypeScript GEMM in kernelsFor.
+  const kernel = kernelsFor(dtype).gemm;
   const aBatch = broadcastStrides(la.t.shape.slice(0, -2), la.t.strides.slice(0, -2), batchShape);
   const bBatch = broadcastStrides(lb.t.shape.slice(0, -2), lb.t.strides.slice(0, -2), batchShape);
   const cBatch = contiguousStrides(batchShape).map((s) => s * m * n);
@@ -46,9 +46,9 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const outer = cs.slice(0, -1);
   const outerCount = numel(outer);
   const idx = new Array<number>(outer.length).fill(0);
-  const aF = la.t.data as Float32Array;
-  const bF = lb.t.data as Float32Array;
-  const cF = out as Float32Array;
+  const aF = stridedOperand(la.t).data as GemmArgs['a'];
+  const bF = stridedOperand(lb.t).data as GemmArgs['b'];
+  const cF = out as GemmArgs['c'];
   for (let o = 0; o < outerCount; o++) {
     let aOff = la.t.offset;
     let bOff = lb.t.offset;

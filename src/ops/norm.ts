@@ -1,5 +1,4 @@
-import { kernels } from '../backends/registry.js';
-import { layerNormBackwardTs, layerNormForwardTs } from '../backends/ts/norm.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -46,11 +45,11 @@ export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOpti
   const ws = weight.floatData();
   const out = allocUninit(dtype, x.size) as FloatArray;
   const rstd = new Float64Array(rows);
-  kernels().rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
+  kernelsFor(dtype).rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {
     const dx = x.requiresGrad ? (allocUninit(x.dtype, x.size) as FloatArray) : null;
     const dw = weight.requiresGrad ? new Float64Array(dim) : null;
-    kernels().rmsNormBackward(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
+    kernelsFor(dtype).rmsNormBackward(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
     return [dx && new Tensor(dx, x.shape, x.dtype), dw && paramGrad(dw, weight)];
   });
 }
@@ -81,12 +80,12 @@ export function layerNorm(
   const out = allocStorage(dtype, x.size) as FloatArray;
   const mean = new Float64Array(rows);
   const rstd = new Float64Array(rows);
-  layerNormForwardTs(xs, ws, bias ? bias.floatData() : null, out, mean, rstd, rows, dim, eps);
+  kernelsFor(dtype).layerNormForward(xs, ws, bias ? bias.floatData() : null, out, mean, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'layerNorm', [x, ...params], (g) => {
     const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
     const dw = weight?.requiresGrad ? new Float64Array(dim) : null;
     const db = bias?.requiresGrad ? new Float64Array(dim) : null;
-    layerNormBackwardTs(xs, ws, mean, rstd, g.floatData(), dx, dw, db, rows, dim);
+    kernelsFor(dtype).layerNormBackward(xs, ws, mean, rstd, g.floatData(), dx, dw, db, rows, dim);
     const grads: (Tensor | null)[] = [dx && new Tensor(dx, x.shape, x.dtype)];
     if (weight) grads.push(dw && paramGrad(dw, weight));
     if (bias) grads.push(db && paramGrad(db, bias));

@@ -1,13 +1,10 @@
 import {
   adaptiveWindows,
+  kernelsFor,
   type MeanPoolGeometry,
-  maxPool2dBackwardTs,
-  maxPool2dTs,
-  meanPoolBackwardTs,
-  meanPoolTs,
   stridedWindows,
   type WindowGeometry,
-} from '../backends/ts/conv.js';
+} from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { ShapeError } from '../engine/errors.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -102,11 +99,11 @@ function maxPoolCore(op: string, xIn: Tensor, options: Pool2dOptions): Tensor {
   const out = new Ctor(geo.channels * geo.outH * geo.outW);
   // argmax: [N·C, OH, OW], each winner's index within its plane.
   const argmax = new Int32Array(out.length);
-  maxPool2dTs(x.floatData(), geo, out, argmax);
+  kernelsFor(x.dtype).maxPool2d(x.floatData(), geo, out, argmax);
   const result = new Tensor(out, [x.shape[0], x.shape[1], geo.outH, geo.outW], x.dtype);
   return record(result, op, [x], (g) => {
     const dx = new Ctor(x.size);
-    maxPool2dBackwardTs(g.floatData(), argmax, geo, dx);
+    kernelsFor(x.dtype).maxPool2dBackward(g.floatData(), argmax, geo, dx);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }
@@ -143,10 +140,10 @@ function meanPool(op: string, xIn: Tensor, geo: MeanPoolGeometry): Tensor {
   const Ctor = x.dtype === 'f64' ? Float64Array : Float32Array;
   const outShape = [x.shape[0], x.shape[1], geo.rows.start.length, geo.cols.start.length];
   const out = new Ctor(geo.planes * geo.rows.start.length * geo.cols.start.length);
-  meanPoolTs(x.floatData(), geo, out);
+  kernelsFor(x.dtype).meanPool(x.floatData(), geo, out);
   return record(new Tensor(out, outShape, x.dtype), op, [x], (g) => {
     const dx = new Ctor(x.size);
-    meanPoolBackwardTs(g.floatData(), geo, dx);
+    kernelsFor(x.dtype).meanPoolBackward(g.floatData(), geo, dx);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

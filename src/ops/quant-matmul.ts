@@ -1,4 +1,4 @@
-import { kernels } from '../backends/registry.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -22,7 +22,7 @@ export function quantMatmul(a: Tensor, q: QuantizedTensor): Tensor {
   const m = inner === 0 ? lead.reduce((p, d) => p * d, 1) : x.size / inner;
   const y = allocUninit(x.dtype, m * outer) as FloatArray;
   // x · Wᵀ when q is the transposed view of W [out, in], else x · W.
-  kernels().quantGemm({ transW: q.transposed, m, x: x.floatData(), w: q, y });
+  kernelsFor(x.dtype).quantGemm({ transW: q.transposed, m, x: x.floatData(), w: q, y });
   const out = new Tensor(y, [...lead, outer], x.dtype);
   return record(out, 'quantMatmul', [x], (g) => [quantMatmul(g, q.t())]);
 }

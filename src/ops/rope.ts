@@ -1,5 +1,4 @@
-import { kernels } from '../backends/registry.js';
-import type { RopeTable } from '../backends/ts/rope.js';
+import { kernelsFor, type RopeTable, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -111,7 +110,7 @@ function rowTable(t: Tensor, shape: Shape): RopeTable {
       idx[ax] = 0;
     }
   }
-  return { data: t.data as FloatArray, rows, step: strides[strides.length - 1] };
+  return { data: stridedOperand(t).data as FloatArray, rows, step: strides[strides.length - 1] };
 }
 
 /**
@@ -132,10 +131,10 @@ export function applyRotary(input: Tensor, cosInput: Tensor, sinInput: Tensor): 
   const sinRows = rowTable(sin, x.shape);
   const dtype = resultDType(x, cos, sin);
   const out = allocUninit(dtype, x.size) as FloatArray;
-  kernels().rope(x.floatData(), out, dim, cosRows, sinRows, false);
+  kernelsFor(dtype).rope(x.floatData(), out, dim, cosRows, sinRows, false);
   return record(new Tensor(out, x.shape, dtype), 'applyRotary', [x], (g) => {
     const dx = allocUninit(x.dtype, x.size) as FloatArray;
-    kernels().rope(g.floatData(), dx, dim, cosRows, sinRows, true);
+    kernelsFor(x.dtype).rope(g.floatData(), dx, dim, cosRows, sinRows, true);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

@@ -1,4 +1,4 @@
-import { kernels } from '../backends/registry.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocUninit, type FloatArray } from '../engine/dtype.js';
 import { normAxis, numel } from '../engine/shape.js';
@@ -18,11 +18,11 @@ function softmaxOp(input: Tensor, axis: number, log: boolean): Tensor {
   const len = x.shape[a];
   const inner = numel(x.shape.slice(a + 1));
   const y = allocUninit(x.dtype, x.size) as FloatArray;
-  kernels().softmax(x.floatData(), y, outer, len, inner, log);
+  kernelsFor(x.dtype).softmax(x.floatData(), y, outer, len, inner, log);
   const out = new Tensor(y, x.shape, x.dtype);
   return record(out, log ? 'logSoftmax' : 'softmax', [x], (g) => {
     const dx = allocUninit(x.dtype, x.size) as FloatArray;
-    kernels().softmaxBackward(y, g.floatData(), dx, outer, len, inner, log);
+    kernelsFor(x.dtype).softmaxBackward(y, g.floatData(), dx, outer, len, inner, log);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

@@ -1,4 +1,4 @@
-import { sortTs, topkTs } from '../backends/ts/indexing.js';
+import { kernelsFor } from '../backends/kernels.js';
 import { ShapeError } from '../engine/errors.js';
 import { normAxis, numel } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -50,7 +50,7 @@ export function sort(x: Tensor, options: SortOptions = {}): ValuesIndices {
 export function argsort(x: Tensor, options: SortOptions = {}): Tensor {
   const { xf, outer, n, inner } = rows(x, options.axis ?? -1);
   const indices = new Int32Array(xf.size);
-  sortTs(xf.floatData(), outer, n, inner, options.descending ?? false, indices);
+  kernelsFor(xf.dtype).sort(xf.floatData(), outer, n, inner, options.descending ?? false, indices);
   return new Tensor(indices, xf.shape, 'i32');
 }
 
@@ -65,16 +65,8 @@ export function topk(x: Tensor, k: number, options: TopkOptions = {}): ValuesInd
     throw new ShapeError(`topk: k = ${k} out of range for axis ${a} of size ${n}`);
   const shape = [...xf.shape];
   shape[a] = k;
-  const indices = new Tensor(new Int32Array(numel(shape)), shape, 'i32');
-  topkTs(
-    xf.floatData(),
-    outer,
-    n,
-    inner,
-    k,
-    options.largest ?? true,
-    options.sorted ?? true,
-    indices.data as Int32Array,
-  );
+  const found = new Int32Array(numel(shape));
+  kernelsFor(xf.dtype).topk(xf.floatData(), outer, n, inner, k, options.largest ?? true, options.sorted ?? true, found);
+  const indices = new Tensor(found, shape, 'i32');
   return { values: gather(xf, a, indices), indices };
 }

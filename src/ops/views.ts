@@ -1,3 +1,4 @@
+import { kernelsFor, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { allocStorage } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
@@ -8,7 +9,7 @@ import { sumTo } from './reduce.js';
 /** A contiguous copy (or the tensor itself if already contiguous). */
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous()) return x;
-  const out = new Tensor(x.clone().data, x.shape, x.dtype);
+  const out = new Tensor(x.clone().storage, x.shape, x.dtype);
   return record(out, 'contiguous', [x], (g) => [g]);
 }
 
@@ -31,7 +32,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   const s = resolveShape(shape, x.size);
   if (shapesEqual(s, x.shape)) return x;
   const src = x.isContiguous() ? x : contiguous(x);
-  const out = new Tensor(src.data, s, src.dtype, undefined, src.offset);
+  const out = new Tensor(src.storage, s, src.dtype, undefined, src.offset);
   return record(out, 'reshape', [src], (g) => [reshape(g, src.shape)]);
 }
 
@@ -66,7 +67,7 @@ export function permute(x: Tensor, order: readonly number[]): Tensor {
   const axes = order.map((a) => normAxis(a, x.rank));
   if (new Set(axes).size !== axes.length) throw new ShapeError(`permute order [${order}] repeats an axis`);
   const out = new Tensor(
-    x.data,
+    x.storage,
     axes.map((a) => x.shape[a]),
     x.dtype,
     axes.map((a) => x.strides[a]),
@@ -105,10 +106,10 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   shape[a] = len;
   const strides = [...x.strides];
   strides[a] = x.strides[a] * step;
-  const out = new Tensor(x.data, shape, x.dtype, strides, x.offset + s * x.strides[a]);
+  const out = new Tensor(x.storage, shape, x.dtype, strides, x.offset + s * x.strides[a]);
   return record(out, 'slice', [x], (g) => {
     const full = new Tensor(allocStorage(g.dtype, x.size), x.shape, g.dtype);
-    const view = new Tensor(full.data, shape, g.dtype, sliceStrides(full, a, step), s * full.strides[a]);
+    const view = new Tensor(full.storage, shape, g.dtype, sliceStrides(full, a, step), s * full.strides[a]);
     writeInto(view, g);
     return [full];
   });
@@ -123,33 +124,13 @@ function sliceStrides(t: Tensor, axis: number, step: number): number[] {
 /** Copy src's values into a (possibly strided) destination view of the same shape. */
 export function writeInto(dst: Tensor, src: Tensor): void {
   if (!shapesEqual(dst.shape, src.shape)) throw new ShapeError(`cannot write [${src.shape}] into [${dst.shape}]`);
-  const flat = src.contiguousData();
-  const rank = dst.rank;
-  if (dst.size === 0) return;
-  if (rank === 0) {
-    dst.data[dst.offset] = flat[0];
-    return;
-  }
-  const idx = new Array<number>(rank).fill(0);
-  let p = dst.offset;
-  for (let o = 0; o < flat.length; o++) {
-    dst.data[p] = flat[o];
-    let ax = rank - 1;
-    while (ax >= 0) {
-      idx[ax]++;
-      p += dst.strides[ax];
-      if (idx[ax] < dst.shape[ax]) break;
-      p -= dst.strides[ax] * dst.shape[ax];
-      idx[ax] = 0;
-      ax--;
-    }
-  }
+  kernelsFor(dst.dtype).writeStrided(stridedOperand(dst), dst.shape, src.dataSync());
 }
 
 /** Broadcast to a larger shape without copying (stride 0 on the new axes); the gradient sums back. */
 export function expand(x: Tensor, shape: Shape): Tensor {
   const target = shape.map((d, i) => (d === -1 ? x.shape[i - (shape.length - x.rank)] : d));
   if (shapesEqual(target, x.shape)) return x;
-  const out = new Tensor(x.data, target, x.dtype, broadcastStrides(x.shape, x.strides, target), x.offset);
+  const out = new Tensor(x.storage, target, x.dtype, broadcastStrides(x.shape, x.strides, target), x.offset);
   return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
 }

@@ -214,7 +214,7 @@ describe('pruneModel', () => {
     const model = await loadDecoder(modelDir('llama'));
     // A dense weight with zeros of its own: they count toward the model's sparsity, not the pruned figure.
     const skippedWeight = model.model.layers[1].mlp.downProj.weight;
-    skippedWeight.data.fill(0, 0, 100);
+    skippedWeight.dataSync().fill(0, 0, 100);
     const result = await pruneModel(model, {
       calibration,
       method: 'wanda',
@@ -321,7 +321,7 @@ describe('pruneModel', () => {
 
       const denseX1 = layer0.forward(x0, rope);
       for (const [short, lin] of Object.entries(blockLinears(layer0))) {
-        const w = lin.weight.data;
+        const w = lin.weight.dataSync();
         masks0[short].forEach((keep, i) => {
           if (keep === 0) w[i] = 0;
         });

@@ -83,8 +83,8 @@ describe('autograd tape', () => {
       loss.backward();
       noGrad(() => {
         for (const p of params) {
-          const d = p.data as Float32Array;
-          const g = p.grad?.data as Float32Array;
+          const d = p.dataSync() as Float32Array;
+          const g = p.grad?.dataSync() as Float32Array;
           for (let i = 0; i < d.length; i++) d[i] -= 0.05 * g[i];
           p.grad = null;
         }

@@ -37,18 +37,17 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opt
   loss.backward();
   inputs.forEach((x, k) => {
     if (!x.requiresGrad) return;
-    const data = x.data as Float64Array;
+    const data = x.dataSync() as Float64Array;
     const analytic = x.grad ? x.grad.toArray() : new Array<number>(x.size).fill(0);
-    // Walk the leaf's logical elements, which for a contiguous leaf are its storage positions.
+    // A contiguous leaf's dataSync() is a view of its storage: nudging it nudges the leaf.
     assert.ok(x.isContiguous(), 'gradcheck leaves must be contiguous; build views inside fn');
     for (let i = 0; i < x.size; i++) {
-      const p = x.offset + i;
-      const orig = data[p];
-      data[p] = orig + eps;
+      const orig = data[i];
+      data[i] = orig + eps;
       const up = noGrad(objective);
-      data[p] = orig - eps;
+      data[i] = orig - eps;
       const down = noGrad(objective);
-      data[p] = orig;
+      data[i] = orig;
       const numeric = (up - down) / (2 * eps);
       const diff = Math.abs(numeric - analytic[i]);
       const tol = atol + rtol * Math.abs(numeric);

@@ -64,7 +64,7 @@ export class GoldenBatcher implements Batcher<Batch, { position: number }> {
     const tokens = loadSafetensors(join(TRAIN_GOLDEN_DIR, 'batches.safetensors')).tensors.get('tokens');
     if (tokens?.dtype !== 'i32' || tokens.rank !== 3) throw new Error('batches.safetensors: no i32 tokens');
     [this.steps, this.batchSize, this.seqlen] = [tokens.shape[0], tokens.shape[1], tokens.shape[2] - 1];
-    this.tokens = tokens.contiguousData() as Int32Array;
+    this.tokens = tokens.dataSync() as Int32Array;
   }
 
   /** Batch `index` (0-based), without moving the position. */

@@ -58,9 +58,9 @@ describe('loadDecoder', () => {
   it('names a tensor holding NaN or Inf values, with their count', async () => {
     const model = await loadDecoder(golden('llama'));
     const down = model.model.layers[0].mlp.downProj.weight;
-    down.data[3] = Number.NaN;
-    down.data[10] = Number.POSITIVE_INFINITY;
-    down.data[11] = Number.NEGATIVE_INFINITY;
+    down.dataSync()[3] = Number.NaN;
+    down.dataSync()[10] = Number.POSITIVE_INFINITY;
+    down.dataSync()[11] = Number.NEGATIVE_INFINITY;
     const dir = join(work, 'nan');
     await saveDecoder(model, dir);
     await assert.rejects(

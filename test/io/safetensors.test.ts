@@ -78,13 +78,13 @@ describe('safetensors round trips', () => {
       const got = loaded.tensors.get(name)!;
       assert.equal(got.dtype, original.dtype, name);
       assert.deepEqual(got.shape, original.shape, name);
-      assert.ok(bytesOf(got.data).equals(bytesOf(original.data)), `${name} bits differ`);
+      assert.ok(bytesOf(got.dataSync()).equals(bytesOf(original.dataSync())), `${name} bits differ`);
     }
   });
 
   it('writes strided views in row-major order and keeps shapes, scalars and empty tensors', () => {
     const base = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
-    const transposed = new Tensor(base.data, [3, 2], 'f32', [1, 3]);
+    const transposed = new Tensor(base.storage, [3, 2], 'f32', [1, 3]);
     const path = freshPath();
     saveSafetensors(path, {
       transposed,
@@ -214,7 +214,7 @@ describe('safetensors round trips', () => {
       ' ',
     );
     const b = loadSafetensors(path).tensors.get('b')!;
-    assert.equal(b.data.byteOffset % 8, 0);
+    assert.equal(b.dataSync().byteOffset % 8, 0);
     assert.deepEqual(b.toArray(), [0.5, -1.5]);
   });
 
@@ -244,7 +244,7 @@ describe('safetensors round trips', () => {
     saveSafetensors(path, { a: tensor([1]) });
     const before = readFileSync(path);
     const broken = tensor([2, 3]);
-    broken.contiguousData = () => {
+    broken.dataSync = () => {
       throw new Error('disk on fire');
     };
     assert.throws(() => saveSafetensors(path, { a: tensor([1]), b: broken }), /disk on fire/);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Kernels } from '../../src/backends/kernels.js';
 import { loadNative } from '../../src/backends/native/loader.js';
-import { type Kernels, nativeKernelTable, tsKernels } from '../../src/backends/registry.js';
+import { nativeKernelTable, tsKernels } from '../../src/backends/registry.js';
 import { type AttentionArgs, visibleKeys } from '../../src/backends/ts/attention.js';
 import { randn, tensor } from '../../src/engine/create.js';
 import type { FloatArray } from '../../src/engine/dtype.js';
@@ -130,7 +131,7 @@ function kernelArgs(c: Case, mask: Tensor | null, dtype: 'f32' | 'f64'): Attenti
     causal: c.causal,
     window: c.window ?? 0,
     mask: m && {
-      data: m.dtype === 'bool' ? (m.contiguousData() as Uint8Array) : m.floatData(),
+      data: m.dtype === 'bool' ? (m.dataSync() as Uint8Array) : m.floatData(),
       strides: broadcastStrides(m.shape, m.strides, [c.b, c.hq, c.t, c.s]),
       offset: 0,
     },

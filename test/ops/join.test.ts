@@ -54,7 +54,7 @@ describe('split and chunk', () => {
       parts.map((p) => p.shape[0]),
       [2, 2, 1],
     );
-    assert.ok(parts.every((p) => p.data === x.data));
+    assert.ok(parts.every((p) => p.storage === x.storage));
     assert.deepEqual(parts[2].toArray(), [8, 9]);
     assert.deepEqual(
       split(x, 1, 1).map((p) => p.toArray()),

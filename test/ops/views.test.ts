@@ -21,14 +21,14 @@ describe('views', () => {
   it('reshape of a contiguous tensor shares storage', () => {
     const y = reshape(x, [6, -1]);
     assert.deepEqual(y.shape, [6, 4]);
-    assert.equal(y.data, x.data);
+    assert.equal(y.storage, x.storage);
     assert.throws(() => reshape(x, [5, -1]), ShapeError);
     assert.throws(() => reshape(x, [-1, -1]), ShapeError);
   });
   it('transpose and permute are strided views', () => {
     const t = transpose(x, 0, 2);
     assert.deepEqual(t.shape, [4, 3, 2]);
-    assert.equal(t.data, x.data);
+    assert.equal(t.storage, x.storage);
     assert.equal(t.isContiguous(), false);
     assert.deepEqual(t.toArray().slice(0, 4), [0, 12, 4, 16]);
     const p = permute(x, [1, 2, 0]);

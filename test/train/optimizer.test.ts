@@ -53,7 +53,7 @@ describe('optimizer state dicts', () => {
 
       const resumed = setUp(golden, run);
       resumed.params.forEach((p, i) => {
-        (p.data as Float32Array).set(weights[i]);
+        (p.dataSync() as Float32Array).set(weights[i]);
       });
       resumed.optimizer.loadStateDict(saved);
       for (let step = 10; step < 20; step++)

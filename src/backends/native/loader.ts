@@ -214,6 +214,9 @@ export const UNARY_OPS = [
   'logSigmoid',
 ] as const;
 
+/** The unary ops whose gradient the addon implements (native/elementwise.cc's unary_grad_range; others return false). */
+export const UNARY_GRAD_OPS = ['relu', 'silu', 'geluTanh', 'geluErf', 'softplus', 'logSigmoid'] as const;
+
 /** The binary ops the addon implements, in the order of native/elementwise.h's BinaryOp. */
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 

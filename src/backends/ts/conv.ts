@@ -1,4 +1,5 @@
 import type { FloatArray } from '../../engine/dtype.js';
+import type { GemmKernel } from './gemm.js';
 
 /**
  * Sliding-window kernels (convolution's im2col/col2im, pooling) on flat row-major arrays.
@@ -204,6 +205,166 @@ export function meanPoolBackwardTs(g: FloatArray, geo: MeanPoolGeometry, dx: Flo
         for (let ih = rows.start[oh]; ih < rows.end[oh]; ih++) {
           for (let iw = cols.start[ow]; iw < cols.end[ow]; iw++) dx[plane + ih * W + iw] += share;
         }
+      }
+    }
+  }
+}
+
+/** One convolution: a batch of images x: [batch, channels, height, width] and weights w: [cOut, channels/groups, kernelH, kernelW]. */
+export interface ConvArgs {
+  x: FloatArray;
+  w: FloatArray;
+  batch: number;
+  cOut: number;
+  groups: number;
+  geo: WindowGeometry;
+}
+
+/** The sizes a convolution's GEMMs work on, and whether im2col can be skipped. */
+function convPlan({ cOut, groups, geo }: ConvArgs) {
+  const { channels: C, height: H, width: W, kernelH: kH, kernelW: kW } = geo;
+  const cg = C / groups;
+  return {
+    spatial: geo.outH * geo.outW,
+    imageSize: C * H * W,
+    coutG: cOut / groups,
+    patch: cg * kH * kW,
+    colsSize: C * kH * kW * geo.outH * geo.outW,
+    // A 1×1, stride-1, unpadded kernel's im2col is the image itself.
+    direct: kH === 1 && kW === 1 && geo.strideH === 1 && geo.strideW === 1 && geo.padH === 0 && geo.padW === 0,
+  };
+}
+
+/** Image n's columns: the image itself when direct, else im2col into scratch. */
+function columns(x: FloatArray, n: number, imageSize: number, geo: WindowGeometry, scratch: FloatArray | null) {
+  if (!scratch) return { data: x, offset: n * imageSize };
+  im2colTs(x, n * imageSize, geo, scratch);
+  return { data: scratch, offset: 0 };
+}
+
+const sameKind = (x: FloatArray, n: number): FloatArray =>
+  x instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+
+/**
+ * Convolution as GEMM: per image, out[g] = W[g] · im2col(x)[g] for each group g, plus bias[co].
+ * out: [batch, cOut, outH · outW]; gemm is the chain's GEMM for this dtype.
+ */
+export function conv2dForwardTs(args: ConvArgs, bias: FloatArray | null, out: FloatArray, gemm: GemmKernel): void {
+  const { x, w, batch: N, cOut, groups, geo } = args;
+  const { spatial, imageSize, coutG, patch, colsSize, direct } = convPlan(args);
+  const scratch = direct ? null : sameKind(x, colsSize);
+  for (let n = 0; n < N; n++) {
+    const cols = columns(x, n, imageSize, geo, scratch);
+    gemm({
+      transA: false,
+      transB: false,
+      m: coutG,
+      n: spatial,
+      k: patch,
+      alpha: 1,
+      beta: 0,
+      a: w,
+      aOffset: 0,
+      lda: patch,
+      strideA: coutG * patch,
+      b: cols.data,
+      bOffset: cols.offset,
+      ldb: spatial,
+      strideB: patch * spatial,
+      c: out,
+      cOffset: n * cOut * spatial,
+      ldc: spatial,
+      strideC: coutG * spatial,
+      batch: groups,
+    });
+  }
+  if (bias) {
+    for (let n = 0; n < N; n++) {
+      for (let co = 0; co < cOut; co++) {
+        const base = (n * cOut + co) * spatial;
+        for (let i = 0; i < spatial; i++) out[base + i] += bias[co];
+      }
+    }
+  }
+}
+
+/**
+ * Convolution's gradients from g: [batch, cOut, outH · outW] into the zeroed dx, dw, db that are not null:
+ * dW[g] += dY[g] · cols[g]ᵀ, dx = col2im(W[g]ᵀ · dY[g]), db = dY summed over images and space.
+ */
+export function conv2dBackwardTs(
+  args: ConvArgs,
+  g: FloatArray,
+  dx: FloatArray | null,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  gemm: GemmKernel,
+): void {
+  const { x, w, batch: N, cOut, groups, geo } = args;
+  const { spatial, imageSize, coutG, patch, colsSize, direct } = convPlan(args);
+  const colScratch = dw && !direct ? sameKind(x, colsSize) : null;
+  const dcols = dx && !direct ? sameKind(x, colsSize) : null;
+  for (let n = 0; n < N; n++) {
+    const gOffset = n * cOut * spatial;
+    if (dw) {
+      const cols = columns(x, n, imageSize, geo, colScratch);
+      gemm({
+        transA: false,
+        transB: true,
+        m: coutG,
+        n: patch,
+        k: spatial,
+        alpha: 1,
+        beta: 1,
+        a: g,
+        aOffset: gOffset,
+        lda: spatial,
+        strideA: coutG * spatial,
+        b: cols.data,
+        bOffset: cols.offset,
+        ldb: spatial,
+        strideB: patch * spatial,
+        c: dw,
+        cOffset: 0,
+        ldc: patch,
+        strideC: coutG * patch,
+        batch: groups,
+      });
+    }
+    if (dx) {
+      // Without im2col the column gradient is the image gradient itself.
+      gemm({
+        transA: true,
+        transB: false,
+        m: patch,
+        n: spatial,
+        k: coutG,
+        alpha: 1,
+        beta: 0,
+        a: w,
+        aOffset: 0,
+        lda: patch,
+        strideA: coutG * patch,
+        b: g,
+        bOffset: gOffset,
+        ldb: spatial,
+        strideB: coutG * spatial,
+        c: dcols ?? dx,
+        cOffset: dcols ? 0 : n * imageSize,
+        ldc: spatial,
+        strideC: patch * spatial,
+        batch: groups,
+      });
+      if (dcols) col2imTs(dcols, geo, dx, n * imageSize);
+    }
+  }
+  if (db) {
+    for (let n = 0; n < N; n++) {
+      for (let co = 0; co < cOut; co++) {
+        const base = (n * cOut + co) * spatial;
+        let s = 0;
+        for (let i = 0; i < spatial; i++) s += g[base + i];
+        db[co] += s;
       }
     }
   }

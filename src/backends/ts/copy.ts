@@ -1,4 +1,6 @@
 import type { Storage } from '../../engine/dtype.js';
+import { numel } from '../../engine/shape.js';
+import type { StridedOperand } from './elementwise.js';
 
 /**
  * Gather a strided view into a fresh contiguous array of the same kind.
@@ -44,4 +46,29 @@ export function copyStrided<T extends Storage>(
     if (ax < 0) break;
   }
   return dst;
+}
+
+/** Write src (logical row-major order) into the strided view dst of the given shape, in place. */
+export function writeStridedTs(dst: StridedOperand, shape: readonly number[], src: Storage): void {
+  const rank = shape.length;
+  const out = dst.data;
+  if (numel(shape) === 0) return;
+  if (rank === 0) {
+    out[dst.offset] = src[0];
+    return;
+  }
+  const idx = new Array<number>(rank).fill(0);
+  let p = dst.offset;
+  for (let o = 0; o < src.length; o++) {
+    out[p] = src[o];
+    let ax = rank - 1;
+    while (ax >= 0) {
+      idx[ax]++;
+      p += dst.strides[ax];
+      if (idx[ax] < shape[ax]) break;
+      p -= dst.strides[ax] * shape[ax];
+      idx[ax] = 0;
+      ax--;
+    }
+  }
 }

@@ -1,5 +1,5 @@
-import { sortTs, topkTs } from '../../backends/ts/indexing.js';
-import type { FloatArray } from '../../engine/dtype.js';
+import { kernelsFor } from '../../backends/registry.js';
+import { type FloatArray, floatArrayDType } from '../../engine/dtype.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
 import { readWeight } from './scores.js';
@@ -26,7 +26,7 @@ function pruneLowest(data: FloatArray, groups: number, len: number, count: numbe
   const keep = new Uint8Array(groups * len).fill(1);
   if (count === 0) return keep;
   const order = new Int32Array(groups * len);
-  sortTs(data, groups, len, 1, false, order);
+  kernelsFor(floatArrayDType(data)).sort(data, groups, len, 1, false, order);
   for (let g = 0; g < groups; g++) {
     const base = g * len;
     for (let k = 0; k < count; k++) keep[base + order[base + k]] = 0;
@@ -77,7 +77,7 @@ export function nmMask(scores: Tensor, n: number, m: number): Uint8Array {
   checkNm(n, m, cols, 'nmMask');
   const groups = (rows * cols) / m;
   const lowest = new Int32Array(groups * n);
-  topkTs(data, groups, m, 1, n, false, false, lowest);
+  kernelsFor(floatArrayDType(data)).topk(data, groups, m, 1, n, false, false, lowest);
   const keep = new Uint8Array(rows * cols).fill(1);
   for (let g = 0; g < groups; g++) for (let k = 0; k < n; k++) keep[g * m + lowest[g * n + k]] = 0;
   return keep;
@@ -87,8 +87,8 @@ export function nmMask(scores: Tensor, n: number, m: number): Uint8Array {
 export function applyMask(w: Tensor, mask: Uint8Array): void {
   if (!w.isContiguous()) throw new PruneError('applyMask: the weight must be contiguous to be pruned in place');
   if (mask.length !== w.size) throw new PruneError(`applyMask: mask of ${mask.length} for ${w.size} weights`);
-  const data = w.data;
-  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) data[w.offset + i] = 0;
+  const data = w.dataSync(); // contiguous: a view of w's host storage
+  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) data[i] = 0;
 }
 
 /** The fraction of zeros in a mask (pruned / total). */

@@ -48,7 +48,7 @@ export interface OptimizerStateDict {
 export function f32Storage(t: Tensor, what: string): Float32Array {
   if (t.dtype !== 'f32') throw new DTypeError(`${what} must be f32, got ${t.dtype}`);
   if (!t.isContiguous()) throw new OptimizerError(`${what} must be contiguous to be updated in place`);
-  return (t.data as Float32Array).subarray(t.offset, t.offset + t.size);
+  return t.dataSync() as Float32Array; // contiguous: a view of t's host storage
 }
 
 /** A copy of `defaults` overridden by every option that is given (not undefined); unknown options are an error. */
