@@ -2,6 +2,7 @@ import { corpusCalibration, textLinesCalibration } from '../compress/prune/calib
 import { PruneError } from '../compress/prune/errors.js';
 import { type PruneOptions, pruneModel } from '../compress/prune/pipeline.js';
 import { parseRecipe, recipeFromOptions, recipeToPruneOptions } from '../compress/prune/recipe.js';
+import { markPruned } from '../compress/prune/record.js';
 import { calibrationExamples, readTaskTemplate, type TaskFormat, taskCalibration } from '../data/tasks.js';
 import { loadTextSource, readSource } from '../data/text-source.js';
 import { ensureFits } from '../engine/memory.js';
@@ -188,6 +189,8 @@ export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
     const before =
       evalIds && protocol ? await evaluatePerplexity(model, evalIds, protocol, { onProgress, signal }) : null;
     const result = await pruneModel(model, { ...settings, calibration: samples, onProgress, signal });
+    // Masks on the pruned Linears and the sparsity record that saveDecoder writes into config.json.
+    markPruned(model, result);
     const dtype = options.saveDtype;
     await saveDecoder(model, out, { dtype, tokenizerFrom: modelDir });
     // "After" is measured on the checkpoint as written (bf16 weights for a bf16 save), not on the f32 copy in memory.
