@@ -19,6 +19,9 @@ import tempfile
 
 import torch
 from transformers import AutoModelForCausalLM
+from transformers.utils import logging
+
+logging.disable_progress_bar()
 
 
 def main():
