@@ -8,7 +8,7 @@ import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from 
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
-import { type StagedState, StateDictError, stageStateDictAsync, stateDict } from '../nn/state-dict.js';
+import { loadNewModuleState, StateDictError, stateDict } from '../nn/state-dict.js';
 import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
 import { asStateReader, type TensorReader } from './safetensors.js';
@@ -132,9 +132,9 @@ export interface LoadedModel<C = unknown, M extends Module = Module> {
  * Load a Hugging Face model directory (config.json + model.safetensors or a sharded index) as the family that builds
  * config.json's `architectures` (ConfigError naming the supported ones otherwise). Weights are held in f32 for compute
  * whatever their stored dtype. The config is checked against the checkpoint's headers before the model is allocated
- * (when the family can say its shapes from the config), every tensor is read and checked (names, shapes, dtypes, no
- * NaN or ±Inf) before any is written, and a sparsity record in config.json rebuilds the pruned Linears' masks.
- * Yields to the event loop after each tensor read.
+ * (when the family can say its shapes from the config), all headers (names, shapes, dtypes) before any tensor is read,
+ * and each tensor (no NaN or ±Inf) as it is read into the new model, which a failure discards; a sparsity record in
+ * config.json then rebuilds the pruned Linears' masks. Yields to the event loop after each tensor read.
  */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
@@ -147,9 +147,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     checkAgainstCheckpoint(dir, family, config, architecture, reader);
     throwIfAborted(options.signal);
     const model = family.build(config);
-    let state: StagedState;
     try {
-      state = await stageStateDictAsync(model, asStateReader(reader), {
+      await loadNewModuleState(model, asStateReader(reader), {
         strict: true,
         ignore: (name) => family.ignoresTensor?.(name, config) ?? false,
         rejectNonFinite: true,
@@ -160,7 +159,6 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       if (err instanceof StateDictError) throw new CheckpointError(dir, err.reason, err.tensor);
       throw err;
     }
-    state.apply();
     if (sparsity) restoreMasks(model, sparsity, dir);
     return { family, architecture, config, model, sparsity };
   } finally {

@@ -53,7 +53,7 @@ function convertible(from: DType, to: DType): boolean {
 
 /** How many of a float tensor's values are NaN or ±Inf (one pass). */
 function countNonFinite(t: Tensor): number {
-  const data = t.to(t.dtype === 'f64' ? 'f64' : 'f32').floatData();
+  const data = (t.dtype === 'f32' || t.dtype === 'f64' ? t : t.to('f32')).floatData();
   let count = 0;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
   return count;
@@ -84,42 +84,53 @@ function checkHeaders(expected: ReadonlyMap<string, TensorSpec>, reader: StateRe
   return present;
 }
 
-/** Headers first, then each tensor read and checked in turn (yielding after each), nothing written. */
-function* stagedReads(
+/**
+ * All headers checked first; then each tensor read, converted to its spec's dtype (once: writing it is then a copy)
+ * and checked, yielded in turn. Nothing is written here.
+ */
+function* checkedReads(
   expected: ReadonlyMap<string, TensorSpec>,
   reader: StateReader,
   options: ReadStateOptions,
-): Generator<void, Map<string, Tensor>> {
+): Generator<[string, Tensor]> {
   const names = checkHeaders(expected, reader, options);
   const report = progressReporter(options.onProgress, 'load', names.length, 'tensor');
-  const values = new Map<string, Tensor>();
   for (const [i, name] of names.entries()) {
-    const t = reader.read(name);
-    if (options.rejectNonFinite && FLOAT_DTYPES.has(t.dtype)) {
-      const bad = countNonFinite(t);
+    const stored = reader.read(name);
+    const dtype = (expected.get(name) as TensorSpec).dtype;
+    const value = stored.dtype === dtype ? stored : stored.to(dtype);
+    if (options.rejectNonFinite && FLOAT_DTYPES.has(dtype)) {
+      const bad = countNonFinite(value);
       if (bad > 0) throw new StateDictError(`${name} holds ${bad} NaN / Inf values`);
     }
-    values.set(name, t);
     report(i + 1);
-    yield;
+    yield [name, value];
   }
-  return values;
+}
+
+/** Run checkedReads to the end, yielding to the event loop after each tensor (and stopping there when aborted). */
+async function eachRead(
+  steps: Generator<[string, Tensor]>,
+  signal: AbortSignal | undefined,
+  use: (name: string, t: Tensor) => void,
+): Promise<void> {
+  throwIfAborted(signal);
+  for (const [name, t] of steps) {
+    use(name, t);
+    await yieldOrAbort(signal);
+  }
 }
 
 /**
- * Read every tensor `expected` names from `reader`, checking names (strict), shapes, dtypes and (optionally) values
- * first; returns them as stored. Shared by module state, training resume and optimiser state.
+ * Read every tensor `expected` names from `reader`, checking names (strict), shapes, dtypes and (optionally) values;
+ * returns them converted to the specs' dtypes. Shared by module state, training resume and optimiser state.
  */
 export function readState(
   expected: ReadonlyMap<string, TensorSpec>,
   reader: StateReader,
   options: ReadStateOptions = {},
 ): Map<string, Tensor> {
-  const steps = stagedReads(expected, reader, options);
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-  }
+  return new Map(checkedReads(expected, reader, options));
 }
 
 /** readState that yields to the event loop after each tensor read, and stops there when `signal` is aborted. */
@@ -128,13 +139,9 @@ export async function readStateAsync(
   reader: StateReader,
   options: ReadStateOptions = {},
 ): Promise<Map<string, Tensor>> {
-  throwIfAborted(options.signal);
-  const steps = stagedReads(expected, reader, options);
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-    await yieldOrAbort(options.signal);
-  }
+  const values = new Map<string, Tensor>();
+  await eachRead(checkedReads(expected, reader, options), options.signal, (name, t) => values.set(name, t));
+  return values;
 }
 
 /** A module's saved state: its parameters, then its persistent buffers (non-persistent ones, e.g. masks, are not). */
@@ -154,15 +161,18 @@ export interface StagedState {
   apply(): void;
 }
 
+/** Write one state tensor into `module` in place: a persistent buffer or a parameter (whose mask is re-applied). */
+function writeState(module: Module, buffers: ReadonlyMap<string, Tensor>, name: string, t: Tensor): void {
+  if (buffers.has(name)) module.setBuffer(name, t);
+  else module.setParameter(name, t);
+}
+
 function staged(module: Module, values: Map<string, Tensor>): StagedState {
   const buffers = module.namedBuffers({ persistentOnly: true });
   return {
     names: [...values.keys()],
     apply: () => {
-      for (const [name, t] of values) {
-        if (buffers.has(name)) module.setBuffer(name, t);
-        else module.setParameter(name, t);
-      }
+      for (const [name, t] of values) writeState(module, buffers, name, t);
     },
   };
 }
@@ -187,4 +197,19 @@ export async function stageStateDictAsync(
  */
 export function loadStateDict(module: Module, reader: StateReader, options: ReadStateOptions = {}): void {
   stageStateDict(module, reader, options).apply();
+}
+
+/**
+ * Load into a module built for this load, which nothing else holds yet (loadModel's): every header is checked first,
+ * then each tensor is written as soon as it is read and checked, so memory stays one model plus one tensor. A failure
+ * part-way leaves the module part-loaded; discard it.
+ */
+export async function loadNewModuleState(
+  module: Module,
+  reader: StateReader,
+  options: ReadStateOptions = {},
+): Promise<void> {
+  const buffers = module.namedBuffers({ persistentOnly: true });
+  const steps = checkedReads(stateSpecs(module), reader, options);
+  await eachRead(steps, options.signal, (name, t) => writeState(module, buffers, name, t));
 }

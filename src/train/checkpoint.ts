@@ -136,7 +136,7 @@ export function loadTrainingCheckpoint(
     try {
       const specs = optimizer.bufferSpecs(state.optimizer.state);
       for (const [key, t] of readState(specs, asStateReader(reader), { strict: true })) {
-        buffers[key] = t.to('f32').floatData() as Float32Array;
+        buffers[key] = t.floatData() as Float32Array;
       }
     } catch (err) {
       throw asCheckpointError(err, optimizerFile);
