@@ -8,8 +8,8 @@ import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from 
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
-import { loadNewModuleState, StateDictError, stateDict } from '../nn/state-dict.js';
-import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
+import { loadNewModuleState, stateDict } from '../nn/state-dict.js';
+import { CheckpointError, checkpointErrorFrom, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
 import { asStateReader, type TensorReader } from './safetensors.js';
 import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
@@ -156,8 +156,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
         signal: options.signal,
       });
     } catch (err) {
-      if (err instanceof StateDictError) throw new CheckpointError(dir, err.reason, err.tensor);
-      throw err;
+      throw checkpointErrorFrom(err, dir);
     }
     if (sparsity) restoreMasks(model, sparsity, dir);
     return { family, architecture, config, model, sparsity };

@@ -47,7 +47,8 @@ function countZeros(t: Tensor): number {
 /**
  * config.json's `sparsity` entry for `model` saved as `stored` (its tensors as written), or null for a dense model
  * (no record and no masks). The masked Linears are the listed modules; every figure is measured on the stored
- * weights, so that the entry describes the file exactly (a bf16 or f16 save may round a tiny weight to zero).
+ * weights, so that the entry describes the file exactly (a bf16 or f16 save may round a tiny weight to zero). Masks
+ * set without a record (by hand) are recorded as method 'unknown', unstructured, with no dense modules.
  */
 export function sparsityEntry(model: Module, stored: ReadonlyMap<string, Tensor>): Json | null {
   const record = sparsityRecordOf(model);

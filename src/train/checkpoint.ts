@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { tensor } from '../engine/create.js';
 import type { Tensor } from '../engine/tensor.js';
 import { saveDecoder } from '../io/checkpoint.js';
-import { CheckpointError } from '../io/errors.js';
+import { CheckpointError, checkpointErrorFrom } from '../io/errors.js';
 import type { OutputDir } from '../io/output-dir.js';
 import { asStateReader, openSafetensors, saveSafetensors, type TensorReader } from '../io/safetensors.js';
 import { openCheckpoint } from '../io/sharded.js';
 import type { DecoderForCausalLM } from '../models/llama/model.js';
-import { readState, StateDictError, stageStateDict, stateDict, type TensorSpec } from '../nn/state-dict.js';
+import { readState, stageStateDict, stateDict, type TensorSpec } from '../nn/state-dict.js';
 import type { OptimizerStateDict } from './optim/optimizer.js';
 
 export const TRAINER_STATE_FILE = 'trainer-state.json';
@@ -91,11 +91,6 @@ export function hasTrainingCheckpoint(dir: string): boolean {
   return existsSync(join(dir, TRAINER_STATE_FILE));
 }
 
-/** A state-dict check failure as a CheckpointError naming the file; anything else as it is. */
-function asCheckpointError(err: unknown, file: string): unknown {
-  return err instanceof StateDictError ? new CheckpointError(file, err.reason, err.tensor) : err;
-}
-
 /**
  * Restore a checkpoint written by saveTrainingCheckpoint into an existing model and optimiser.
  * Weights are copied into the model's parameters in place, so the optimiser keeps tracking the same tensors.
@@ -126,7 +121,7 @@ export function loadTrainingCheckpoint(
       try {
         return stageStateDict(model, asStateReader(reader), { strict: true });
       } catch (err) {
-        throw asCheckpointError(err, dir);
+        throw checkpointErrorFrom(err, dir);
       }
     },
   );
@@ -139,7 +134,7 @@ export function loadTrainingCheckpoint(
         buffers[key] = t.floatData() as Float32Array;
       }
     } catch (err) {
-      throw asCheckpointError(err, optimizerFile);
+      throw checkpointErrorFrom(err, optimizerFile);
     }
   });
   optimizer.loadStateDict({ ...state.optimizer, buffers });
