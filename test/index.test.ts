@@ -13,6 +13,8 @@ describe('package entry', () => {
       'svd',
       'choleskyOfInverse',
       'loadDecoder',
+      'loadModel',
+      'loadStateDict',
       'saveDecoder',
       'openOutputDir',
       'openSafetensors',

@@ -1,14 +1,19 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DType } from '../engine/dtype.js';
-import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../engine/progress.js';
+import { type OnProgress, throwIfAborted } from '../engine/progress.js';
 import { shapesEqual } from '../engine/shape.js';
 import type { Tensor } from '../engine/tensor.js';
 import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
-import { DecoderForCausalLM, expectedParameterShapes } from '../models/llama/model.js';
-import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
+import { DecoderForCausalLM } from '../models/llama/model.js';
+import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
+import type { Module } from '../nn/module.js';
+import { loadNewModuleState, stateDict } from '../nn/state-dict.js';
+import { CheckpointError, checkpointErrorFrom, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
+import { asStateReader, type TensorReader } from './safetensors.js';
 import { openCheckpoint, saveShardedSafetensors } from './sharded.js';
+import { parseSparsityEntry, restoreMasks, type SparsityRecord, sparsityEntry } from './sparsity.js';
 
 const HF_DTYPE: Record<DecoderConfig['dtype'], DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
 const CONFIG_DTYPE: Partial<Record<DType, DecoderConfig['dtype']>> = {
@@ -17,8 +22,8 @@ const CONFIG_DTYPE: Partial<Record<DType, DecoderConfig['dtype']>> = {
   f16: 'float16',
 };
 
-/** Read and normalise `dir/config.json`. */
-export function readDecoderConfig(dir: string): DecoderConfig {
+/** `dir/config.json` as a JSON object, and the file's path; ConfigError when it is missing or not an object. */
+function readConfigJson(dir: string): { raw: Record<string, unknown>; file: string } {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) throw new ConfigError('no config.json (is this a Hugging Face model directory?)', null, file);
   let text: string;
@@ -35,38 +40,43 @@ export function readDecoderConfig(dir: string): DecoderConfig {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError('not a JSON object', null, file);
-  return parseDecoderConfig(raw as Record<string, unknown>, file);
+  return { raw: raw as Record<string, unknown>, file };
 }
 
-/** The parameter names `config` implies, once the checkpoint's headers hold each with its shape and nothing else. */
-function checkAgainstCheckpoint(
+/** Read and normalise `dir/config.json`. */
+export function readDecoderConfig(dir: string): DecoderConfig {
+  const { raw, file } = readConfigJson(dir);
+  return parseDecoderConfig(raw, file);
+}
+
+/**
+ * The state names `config` implies (from the family's stateShapes), once the checkpoint's headers hold each with its
+ * shape and nothing else but the tensors the family ignores.
+ */
+function checkAgainstCheckpoint<C>(
   dir: string,
-  config: DecoderConfig,
-  reader: ReturnType<typeof openCheckpoint>,
-): string[] {
-  const expected: string[] = [];
-  for (const [name, shape] of expectedParameterShapes(config)) {
+  family: ModelFamily<C>,
+  config: C,
+  architecture: string,
+  reader: TensorReader,
+): void {
+  const known = new Set<string>();
+  for (const [name, shape] of family.stateShapes?.(config) ?? []) {
     if (!reader.has(name)) throw new CheckpointError(dir, 'missing from the checkpoint', name);
     const stored = reader.info(name).shape;
     if (!shapesEqual(stored, shape)) {
       throw new CheckpointError(dir, `has shape [${stored}], the config implies [${shape}]`, name);
     }
-    expected.push(name);
+    known.add(name);
   }
-  const known = new Set(expected);
-  const unexpected = reader
-    .keys()
-    .filter(
-      (k) =>
-        !known.has(k) && !(config.tieWordEmbeddings && k === 'lm_head.weight') && !k.endsWith('rotary_emb.inv_freq'),
-    );
+  if (!family.stateShapes) return;
+  const unexpected = reader.keys().filter((k) => !known.has(k) && !family.ignoresTensor?.(k, config));
   if (unexpected.length > 0) {
     throw new CheckpointError(
       dir,
-      `holds tensors this ${config.architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
+      `holds tensors this ${architecture} does not have: ${unexpected.slice(0, 5).join(', ')}`,
     );
   }
-  return expected;
 }
 
 /**
@@ -78,7 +88,7 @@ export function readCheckedConfig(dir: string): DecoderConfig {
   const config = readDecoderConfig(dir);
   const reader = openCheckpoint(dir);
   try {
-    checkAgainstCheckpoint(dir, config, reader);
+    checkAgainstCheckpoint(dir, DECODER_FAMILY, config, config.architecture, reader);
   } finally {
     reader.close();
   }
@@ -102,41 +112,67 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-/** How many of a float tensor's values are NaN or ±Inf (one pass). */
-function countNonFinite(data: ArrayLike<number>): number {
-  let count = 0;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
-  return count;
+export interface LoadModelOptions extends LoadOptions {
+  /** The families to dispatch over (default MODEL_FAMILIES). */
+  families?: readonly ModelFamily[];
+}
+
+/** A model loaded by loadModel, with what it was built from. */
+export interface LoadedModel<C = unknown, M extends Module = Module> {
+  family: ModelFamily<C, M>;
+  /** The config.json architecture it was built as, e.g. 'Qwen2ForCausalLM'. */
+  architecture: string;
+  config: C;
+  model: M;
+  /** config.json's sparsity record, whose masks the model's Linears now carry; null for a dense model. */
+  sparsity: SparsityRecord | null;
 }
 
 /**
- * Load a Hugging Face decoder checkpoint directory (config.json + model.safetensors or a sharded
- * index). Weights are held in f32 for compute whatever their stored dtype. Config and checkpoint are
- * checked against each other (names and shapes, from the headers) before the model is allocated, so a
- * config that does not describe the checkpoint fails fast instead of eating memory; a NaN or ±Inf
- * weight is an error. Yields to the event loop after each tensor read.
+ * Load a Hugging Face model directory (config.json + model.safetensors or a sharded index) as the family that builds
+ * config.json's `architectures` (ConfigError naming the supported ones otherwise). Weights are held in f32 for compute
+ * whatever their stored dtype. The config is checked against the checkpoint's headers before the model is allocated
+ * (when the family can say its shapes from the config), all headers (names, shapes, dtypes) before any tensor is read,
+ * and each tensor (no NaN or ±Inf) as it is read into the new model, which a failure discards; a sparsity record in
+ * config.json then rebuilds the pruned Linears' masks. Yields to the event loop after each tensor read.
  */
-export async function loadDecoder(dir: string, options: LoadOptions = {}): Promise<DecoderForCausalLM> {
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (!existsSync(dir)) throw new CheckpointError(dir, 'no such model directory');
-  const config = readDecoderConfig(dir);
+  const { raw, file } = readConfigJson(dir);
+  const { family, architecture } = familyFor(raw, file, options.families);
+  const config = family.parseConfig(raw, file);
+  const sparsity = raw.sparsity === undefined ? null : parseSparsityEntry(raw.sparsity, file);
   const reader = openCheckpoint(dir);
   try {
-    const expected = checkAgainstCheckpoint(dir, config, reader);
+    checkAgainstCheckpoint(dir, family, config, architecture, reader);
     throwIfAborted(options.signal);
-    const model = new DecoderForCausalLM(config, { init: false });
-    const report = progressReporter(options.onProgress, 'load', expected.length, 'tensor');
-    for (const [i, name] of expected.entries()) {
-      const weights = reader.read(name).to('f32');
-      const bad = countNonFinite(weights.floatData());
-      if (bad > 0) throw new CheckpointError(dir, `${name} holds ${bad} NaN / Inf values`);
-      model.setParameter(name, weights);
-      report(i + 1);
-      await yieldOrAbort(options.signal);
+    const model = family.build(config);
+    try {
+      await loadNewModuleState(model, asStateReader(reader), {
+        strict: true,
+        ignore: (name) => family.ignoresTensor?.(name, config) ?? false,
+        rejectNonFinite: true,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    } catch (err) {
+      throw checkpointErrorFrom(err, dir);
     }
-    return model;
+    if (sparsity) restoreMasks(model, sparsity, dir);
+    return { family, architecture, config, model, sparsity };
   } finally {
     reader.close();
   }
+}
+
+/**
+ * Load a Hugging Face decoder checkpoint directory (LLaMA, Qwen2, Mistral): loadModel, typed. A NaN or ±Inf weight
+ * is an error; a pruned checkpoint's Linears come back with their masks, so fine-tuning keeps its zeros.
+ */
+export async function loadDecoder(dir: string, options: LoadOptions = {}): Promise<DecoderForCausalLM> {
+  const { model, architecture } = await loadModel(dir, { ...options, families: [DECODER_FAMILY as ModelFamily] });
+  if (!(model instanceof DecoderForCausalLM)) throw new CheckpointError(dir, `is a ${architecture}, not a decoder`);
+  return model;
 }
 
 export interface SaveOptions {
@@ -190,11 +226,13 @@ export async function saveDecoder(
 ): Promise<void> {
   const dtype = options.dtype ?? HF_DTYPE[model.config.dtype];
   const tensors = new Map<string, Tensor>();
-  for (const [name, t] of model.namedParameters()) tensors.set(name, t.to(dtype));
+  for (const [name, t] of stateDict(model)) tensors.set(name, t.to(dtype));
   const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
+  const sparsity = sparsityEntry(model, tensors);
+  const configJson = sparsity ? { ...toHfConfig(config), sparsity } : toHfConfig(config);
   const write = (out: OutputDir) => {
     claimCheckpointFiles(out, options.tokenizerFrom);
-    out.writeFile('config.json', `${JSON.stringify(toHfConfig(config), null, 2)}\n`);
+    out.writeFile('config.json', `${JSON.stringify(configJson, null, 2)}\n`);
     const saved = saveShardedSafetensors(out.path, tensors, {
       maxShardSize: options.maxShardSize,
       metadata: options.metadata,

@@ -1,4 +1,5 @@
 import { LitheError } from '../engine/errors.js';
+import { StateDictError } from '../nn/state-dict.js';
 
 /** A checkpoint file that is missing, malformed, or holds a tensor lithe cannot represent. */
 export class CheckpointError extends LitheError {
@@ -12,6 +13,11 @@ export class CheckpointError extends LitheError {
     this.file = file;
     this.tensor = tensor;
   }
+}
+
+/** A state that does not fit its model (StateDictError) as a CheckpointError naming `file`; anything else as it is. */
+export function checkpointErrorFrom(err: unknown, file: string): unknown {
+  return err instanceof StateDictError ? new CheckpointError(file, err.reason, err.tensor) : err;
 }
 
 /** Why a file could not be opened or read, in words, from the error Node threw (EISDIR and the like mean little). */

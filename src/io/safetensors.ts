@@ -3,6 +3,7 @@ import { allocStorage, type DType, type Storage } from '../engine/dtype.js';
 import { type OnProgress, progressReporter } from '../engine/progress.js';
 import { numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
+import type { StateReader } from '../nn/state-dict.js';
 import { writeFileAtomicWith, writeFully } from './atomic.js';
 import { CheckpointError, fileErrorReason, jsonErrorMessage } from './errors.js';
 
@@ -33,6 +34,16 @@ export interface TensorReader {
   info(name: string): TensorInfo;
   read(name: string): Tensor;
   close(): void;
+}
+
+/** A TensorReader as nn's StateReader (headers in lithe dtypes), for loadStateDict and readState. */
+export function asStateReader(reader: TensorReader): StateReader {
+  return {
+    names: reader.keys(),
+    shape: (name) => reader.info(name).shape,
+    dtype: (name) => TO_LITHE[reader.info(name).dtype],
+    read: (name) => reader.read(name),
+  };
 }
 
 export interface LoadSafetensorsOptions {

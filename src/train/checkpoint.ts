@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { tensor } from '../engine/create.js';
 import type { Tensor } from '../engine/tensor.js';
 import { saveDecoder } from '../io/checkpoint.js';
-import { CheckpointError } from '../io/errors.js';
+import { CheckpointError, checkpointErrorFrom } from '../io/errors.js';
 import type { OutputDir } from '../io/output-dir.js';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { asStateReader, openSafetensors, saveSafetensors, type TensorReader } from '../io/safetensors.js';
 import { openCheckpoint } from '../io/sharded.js';
 import type { DecoderForCausalLM } from '../models/llama/model.js';
-import { f32Storage, type OptimizerStateDict } from './optim/optimizer.js';
+import { readState, stageStateDict, stateDict, type TensorSpec } from '../nn/state-dict.js';
+import type { OptimizerStateDict } from './optim/optimizer.js';
 
 export const TRAINER_STATE_FILE = 'trainer-state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -18,6 +19,7 @@ const MASTER_WEIGHTS = 'trainer-weights';
 /** What an optimiser must offer to be checkpointed; every `Optimizer` subclass does. */
 export interface CheckpointableOptimizer {
   stateDict(): OptimizerStateDict;
+  bufferSpecs(state: OptimizerStateDict['state']): Map<string, TensorSpec>;
   loadStateDict(dict: OptimizerStateDict): void;
 }
 
@@ -76,7 +78,7 @@ export async function saveTrainingCheckpoint(
         saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), tensors);
         checkpoint.record(OPTIMIZER_FILE);
         if (masterWeights) {
-          saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), model.namedParameters());
+          saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), stateDict(model));
           checkpoint.record(`${MASTER_WEIGHTS}.safetensors`);
         }
       },
@@ -92,7 +94,7 @@ export function hasTrainingCheckpoint(dir: string): boolean {
 /**
  * Restore a checkpoint written by saveTrainingCheckpoint into an existing model and optimiser.
  * Weights are copied into the model's parameters in place, so the optimiser keeps tracking the same tensors.
- * Everything is read and checked before anything is changed.
+ * Everything is read and checked (weights and optimiser buffers through readState) before anything is changed.
  */
 export function loadTrainingCheckpoint(
   dir: string,
@@ -113,28 +115,36 @@ export function loadTrainingCheckpoint(
       `unsupported trainer state (format ${state.format}, version ${state.version})`,
     );
   }
-  const weights = readWeights(dir, model, state.masterWeights ? MASTER_WEIGHTS : 'model');
+  const weights = withReader(
+    openCheckpoint(dir, { name: state.masterWeights ? MASTER_WEIGHTS : 'model' }),
+    (reader) => {
+      try {
+        return stageStateDict(model, asStateReader(reader), { strict: true });
+      } catch (err) {
+        throw checkpointErrorFrom(err, dir);
+      }
+    },
+  );
+  const optimizerFile = join(dir, OPTIMIZER_FILE);
   const buffers: Record<string, Float32Array> = {};
-  for (const [key, t] of loadSafetensors(join(dir, OPTIMIZER_FILE)).tensors) {
-    buffers[key] = t.to('f32').floatData() as Float32Array;
-  }
+  withReader(openSafetensors(optimizerFile), (reader) => {
+    try {
+      const specs = optimizer.bufferSpecs(state.optimizer.state);
+      for (const [key, t] of readState(specs, asStateReader(reader), { strict: true })) {
+        buffers[key] = t.floatData() as Float32Array;
+      }
+    } catch (err) {
+      throw checkpointErrorFrom(err, optimizerFile);
+    }
+  });
   optimizer.loadStateDict({ ...state.optimizer, buffers });
-  for (const [param, values] of weights) f32Storage(param, 'a trained parameter').set(values);
+  weights.apply();
   return { step: state.step, elapsedSeconds: state.elapsedSeconds, batcher: state.batcher };
 }
 
-/** Every parameter's saved values as f32, checked against the model's names and shapes. */
-function readWeights(dir: string, model: DecoderForCausalLM, name: string): [Tensor, Float32Array][] {
-  const reader = openCheckpoint(dir, { name });
+function withReader<T>(reader: TensorReader, fn: (reader: TensorReader) => T): T {
   try {
-    return [...model.namedParameters()].map(([paramName, param]) => {
-      if (!reader.has(paramName)) throw new CheckpointError(dir, 'missing from the checkpoint', paramName);
-      const stored = reader.read(paramName);
-      if (stored.shape.join(',') !== param.shape.join(',')) {
-        throw new CheckpointError(dir, `has shape [${stored.shape}], the model [${param.shape}]`, paramName);
-      }
-      return [param, stored.to('f32').floatData() as Float32Array];
-    });
+    return fn(reader);
   } finally {
     reader.close();
   }

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadDecoder } from '../../src/io/checkpoint.js';
+import type { Linear } from '../../src/nn/linear.js';
+import { saveRandomModel } from '../helpers/random-model.js';
 import { interruptWhen } from '../helpers/signal.js';
+
+/** Indices where `values` is exactly zero. */
+const zerosOf = (values: ArrayLike<number>) => Array.from(values, (v, i) => (v === 0 ? i : -1)).filter((i) => i >= 0);
 
 const bin = fileURLToPath(new URL('../../../bin/lithe.js', import.meta.url));
 const tokenizer = fileURLToPath(new URL('../../../test/golden/tokenizer/tokenizer.json', import.meta.url));
@@ -130,6 +135,38 @@ describe('lithe train', () => {
     assert.equal(JSON.parse(readFileSync(join(ft, 'model', 'config.json'), 'utf8')).dtype, 'bfloat16');
     // The same tokenizer and text again: ids come from the cache, with no tokenising pass.
     assert.doesNotMatch(r.stderr, /tokenize \[/);
+  });
+
+  it('fine-tuning a pruned model (--model PRUNED) keeps exactly its zeros and its sparsity record', async () => {
+    const dense = join(work, 'dense');
+    await saveRandomModel(dense, { layers: 2, hidden: 32, seed: 3 });
+    const pruned = join(work, 'pruned');
+    const prune = spawnSync(
+      process.execPath,
+      [bin, 'prune', '--model', dense, '--out', pruned, '--method', 'magnitude', '--sparsity', '0.5'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(prune.status, 0, prune.stderr);
+    const out = join(work, 'pruned-ft');
+    const args = ['--out', out, '--model', pruned, '--data', text, '--seqlen', '16', '--batch', '2'];
+    const r = run(...args, '--steps', '6', '--checkpoint-every', '3', '--lr', '0.01');
+    assert.equal(r.status, 0, r.stderr);
+    const more = run(...args, '--steps', '9', '--checkpoint-every', '3', '--lr', '0.01', '--resume');
+    assert.equal(more.status, 0, more.stderr);
+    const before = await loadDecoder(pruned);
+    const after = await loadDecoder(join(out, 'model'));
+    const zeros = (model: typeof before) =>
+      [...model.namedModules()]
+        .filter(([name]) => name.includes('_proj'))
+        .map(([name, m]) => [name, zerosOf((m as Linear).weight.floatData())] as const);
+    assert.deepEqual(zeros(after), zeros(before));
+    const changed = [...after.namedParameters()].filter(
+      ([name, t]) => t.toArray().join() !== before.namedParameters().get(name)?.toArray().join(),
+    );
+    assert.ok(changed.length > 20, 'the weights trained');
+    const record = (dir: string) => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).sparsity;
+    assert.deepEqual(record(join(out, 'model')), record(pruned));
+    assert.equal(record(pruned).method, 'magnitude');
   });
 
   it('--resume with a different --batch or architecture names the difference', () => {

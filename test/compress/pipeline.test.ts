@@ -8,6 +8,7 @@ import { Rng } from '../../src/engine/rng.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import type { DecoderForCausalLM, DecoderLayer, Rope } from '../../src/models/llama/model.js';
+import { Linear } from '../../src/nn/linear.js';
 import { silu } from '../../src/ops/activations.js';
 import { scaledDotProductAttention } from '../../src/ops/attention.js';
 import { add, mul } from '../../src/ops/elementwise.js';
@@ -354,8 +355,10 @@ describe('pruneModel', () => {
 
   it('SparseGPT prunes bf16 weights in place and keeps their dtype', async () => {
     const model = await loadDecoder(modelDir('llama'));
-    for (const [name, t] of model.namedParameters()) {
-      if (name.includes('_proj')) model.setParameter(name, t.to('bf16'));
+    // setParameter keeps each parameter and its dtype, so a bf16 weight is registered in place of the f32 one.
+    for (const [name, m] of model.namedModules()) {
+      if (!(m instanceof Linear) || !name.includes('_proj')) continue;
+      (m as unknown as { addParam(n: string, t: Tensor): Tensor }).addParam('weight', m.weight.to('bf16'));
     }
     const result = await pruneModel(model, { calibration, method: 'sparsegpt', nm: [2, 4] });
     for (const m of result.modules) {

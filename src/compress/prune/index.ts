@@ -29,6 +29,7 @@ export {
   recipeSkipList,
   recipeToPruneOptions,
 } from './recipe.js';
+export { sparsityRecord } from './record.js';
 export { magnitudeScores, wandaScores } from './scores.js';
 export { type SparseGptOptions, type SparseGptResult, sparsegptPrune } from './sparsegpt.js';
 export { InputStats, type InputStatsOptions } from './stats.js';

@@ -1,10 +1,12 @@
 import { type OnProgress, throwIfAborted } from '../../engine/progress.js';
 import { asFloat, Tensor } from '../../engine/tensor.js';
+import { setSparsityRecord } from '../../io/sparsity.js';
 import type { BlockSequence, NamedLinear } from '../../models/blocks.js';
 import type { Module } from '../../nn/module.js';
 import { forEachBlock } from '../blockwise.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
 import { outlierRatio, owlSparsities } from './owl.js';
+import { sparsityRecord } from './record.js';
 import { wandaScores } from './scores.js';
 import { InputStats } from './stats.js';
 import { PRUNE_STRATEGIES, type PruneMethod } from './strategies.js';
@@ -281,7 +283,7 @@ export async function pruneModel(model: PrunableModel, options: PruneModelOption
     seconds,
   });
 
-  return {
+  const result: PruneResult = {
     method,
     allocation,
     pattern: nm ? 'N:M' : 'unstructured',
@@ -294,4 +296,7 @@ export async function pruneModel(model: PrunableModel, options: PruneModelOption
     skipped,
     seconds: needsCalibration ? { calibration: seconds.running, pruning: seconds.acting } : { pruning: seconds.acting },
   };
+  // The masks are on the Linears already; the record makes saveDecoder write the sparsity into config.json.
+  setSparsityRecord(model, sparsityRecord(result));
+  return result;
 }

@@ -2,7 +2,9 @@ import { noGrad } from '../../engine/autograd.js';
 import { DTypeError, LitheError } from '../../engine/errors.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { Tensor } from '../../engine/tensor.js';
-import type { Module } from '../../nn/module.js';
+import { type Module, parameterMask } from '../../nn/module.js';
+import type { TensorSpec } from '../../nn/state-dict.js';
+import { maskInPlace_ } from '../../ops/assign.js';
 
 /** Bad optimiser, schedule or clipping options, or a state dict that does not fit. */
 export class OptimizerError extends LitheError {}
@@ -49,6 +51,13 @@ export function f32Storage(t: Tensor, what: string): Float32Array {
   if (t.dtype !== 'f32') throw new DTypeError(`${what} must be f32, got ${t.dtype}`);
   if (!t.isContiguous()) throw new OptimizerError(`${what} must be contiguous to be updated in place`);
   return t.dataSync() as Float32Array; // contiguous: a view of t's host storage
+}
+
+/** A copy of the gradient with the entries a parameter's mask removes set to 0 (the gradient itself is left alone). */
+function maskedGradient(grad: Tensor, mask: Tensor): Tensor {
+  const copy = grad.clone();
+  maskInPlace_(copy, mask);
+  return copy;
 }
 
 /** A copy of `defaults` overridden by every option that is given (not undefined); unknown options are an error. */
@@ -110,7 +119,12 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
     param: Tensor,
   ): void;
 
-  /** One update of every parameter that has a gradient; parameters without one (and their state) are left as they are. */
+  /**
+   * One update of every parameter that has a gradient; parameters without one (and their state) are left as they are.
+   * A masked parameter (`parameterMask`, e.g. a pruned Linear's weight) is updated from its gradient with the masked
+   * entries zeroed, so moments and momentum there stay 0 (AdamW cannot regrow them), and its masked entries are
+   * zeroed again after the update.
+   */
   step(): void {
     noGrad(() => {
       for (const group of this.groups) {
@@ -125,13 +139,15 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
             state = this.initState(p, group);
             this.state.set(p, state);
           }
+          const mask = parameterMask(p);
           this.updateParam(
             f32Storage(p, 'an optimised parameter'),
-            p.grad.floatData() as Float32Array,
+            (mask ? maskedGradient(p.grad, mask) : p.grad).floatData() as Float32Array,
             state,
             group,
             p,
           );
+          if (mask) maskInPlace_(p, mask);
         }
       }
     });
@@ -166,6 +182,22 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
     }
     const groups = this.groups.map(({ params, ...rest }) => ({ ...structuredClone(rest), paramCount: params.length }));
     return { kind: this.constructor.name, groups, state, buffers };
+  }
+
+  /**
+   * The buffers a state dict with this per-parameter state must hold, by key (`${paramIndex}.${stateKey}`), with their
+   * shapes: what a saved optimiser state is read and checked against (readState) before loadStateDict.
+   */
+  bufferSpecs(state: OptimizerStateDict['state']): Map<string, TensorSpec> {
+    const specs = new Map<string, TensorSpec>();
+    const params = this.groups.flatMap((g) => g.params.map((p) => [p, g] as const));
+    params.forEach(([p, group], index) => {
+      if (!state[index]) return;
+      for (const [key, template] of Object.entries(this.initState(p, group))) {
+        if (template instanceof Float32Array) specs.set(`${index}.${key}`, { shape: [template.length], dtype: 'f32' });
+      }
+    });
+    return specs;
   }
 
   /** Restore hyperparameters and state saved by `stateDict()` from an optimiser over the same parameters. */
