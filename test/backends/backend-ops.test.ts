@@ -12,6 +12,7 @@ import type { FloatDType } from '../../src/engine/dtype.js';
 import { Rng } from '../../src/engine/rng.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { mul, sum } from '../../src/index.js';
+import { compareWithCentralDifferences } from '../helpers/gradcheck.js';
 import { CASES, GRAD_CASES, type GradCase, type KernelCase, values } from './cases.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -168,20 +169,12 @@ function gradCheck(c: GradCase): void {
   const eps = 1e-6;
   host.forEach((v, k) => {
     const analytic = xs32[k].grad ? xs32[k].grad.toArray() : new Array<number>(v.length).fill(0);
-    for (let i = 0; i < v.length; i++) {
-      const orig = v[i];
-      v[i] = orig + eps;
-      const up = objective(host);
-      v[i] = orig - eps;
-      const down = objective(host);
-      v[i] = orig;
-      const numeric = (up - down) / (2 * eps);
-      const diff = Math.abs(numeric - analytic[i]);
-      // f32 forward and backward: a few hundred ulps of the gradient's scale.
-      if (!(diff <= 1e-3 + 1e-3 * Math.abs(numeric))) {
-        assert.fail(`input ${k} element ${i}: f32 analytic ${analytic[i]} vs f64 numeric ${numeric}`);
-      }
-    }
+    // f32 forward and backward: a few hundred ulps of the gradient's scale.
+    compareWithCentralDifferences(v, analytic, () => objective(host), {
+      eps,
+      tol: (numeric) => 1e-3 + 1e-3 * Math.abs(numeric),
+      label: `input ${k} (f32 analytic vs f64 numeric)`,
+    });
   });
 }
 

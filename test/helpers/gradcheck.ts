@@ -41,20 +41,11 @@ export function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opt
     const analytic = x.grad ? x.grad.toArray() : new Array<number>(x.size).fill(0);
     // A contiguous leaf's dataSync() is a view of its storage: nudging it nudges the leaf.
     assert.ok(x.isContiguous(), 'gradcheck leaves must be contiguous; build views inside fn');
-    for (let i = 0; i < x.size; i++) {
-      const orig = data[i];
-      data[i] = orig + eps;
-      const up = noGrad(objective);
-      data[i] = orig - eps;
-      const down = noGrad(objective);
-      data[i] = orig;
-      const numeric = (up - down) / (2 * eps);
-      const diff = Math.abs(numeric - analytic[i]);
-      const tol = atol + rtol * Math.abs(numeric);
-      if (!(diff <= tol)) {
-        assert.fail(`input ${k} element ${i}: analytic ${analytic[i]} vs numeric ${numeric} (diff ${diff} > ${tol})`);
-      }
-    }
+    compareWithCentralDifferences(data, analytic, () => noGrad(objective), {
+      eps,
+      tol: (numeric) => atol + rtol * Math.abs(numeric),
+      label: `input ${k}`,
+    });
   });
 }
 
@@ -68,6 +59,33 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     const diff = Math.abs(a - e);
     if (!(diff <= atol + rtol * Math.abs(e))) {
       assert.fail(`element ${i}: ${a} vs expected ${e} (diff ${diff})`);
+    }
+  }
+}
+
+/**
+ * Nudge each of `values` by ±eps in place (restoring it), and fail where the central difference of `objective` and
+ * the analytic gradient differ by more than tol(numeric).
+ */
+export function compareWithCentralDifferences(
+  values: Float64Array,
+  analytic: readonly number[],
+  objective: () => number,
+  options: { eps: number; tol: (numeric: number) => number; label: string },
+): void {
+  const { eps, tol, label } = options;
+  for (let i = 0; i < values.length; i++) {
+    const orig = values[i];
+    values[i] = orig + eps;
+    const up = objective();
+    values[i] = orig - eps;
+    const down = objective();
+    values[i] = orig;
+    const numeric = (up - down) / (2 * eps);
+    const diff = Math.abs(numeric - analytic[i]);
+    const limit = tol(numeric);
+    if (!(diff <= limit)) {
+      assert.fail(`${label} element ${i}: analytic ${analytic[i]} vs numeric ${numeric} (diff ${diff} > ${limit})`);
     }
   }
 }
