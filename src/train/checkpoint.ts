@@ -4,10 +4,11 @@ import { tensor } from '../engine/create.js';
 import type { Tensor } from '../engine/tensor.js';
 import { saveDecoder } from '../io/checkpoint.js';
 import { CheckpointError, checkpointErrorFrom } from '../io/errors.js';
-import type { OutputDir } from '../io/output-dir.js';
+import { type OutputDir, withOutputDir } from '../io/output-dir.js';
 import { asStateReader, openSafetensors, saveSafetensors, type TensorReader } from '../io/safetensors.js';
 import { openCheckpoint } from '../io/sharded.js';
-import type { DecoderForCausalLM } from '../models/llama/model.js';
+import { DecoderForCausalLM } from '../models/llama/model.js';
+import type { Module } from '../nn/module.js';
 import { readState, stageStateDict, stateDict, type TensorSpec } from '../nn/state-dict.js';
 import type { OptimizerStateDict } from './optim/optimizer.js';
 
@@ -15,6 +16,8 @@ export const TRAINER_STATE_FILE = 'trainer-state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 /** f32 copies of the weights, written when the HF weights are stored narrower, so that resuming stays exact. */
 const MASTER_WEIGHTS = 'trainer-weights';
+/** The weights of a checkpoint of a module that is not a decoder: its state dict, as a decoder's are model.safetensors. */
+const STATE_DICT_WEIGHTS = 'model';
 
 /** What an optimiser must offer to be checkpointed; every `Optimizer` subclass does. */
 export interface CheckpointableOptimizer {
@@ -46,21 +49,25 @@ export interface SaveTrainingOptions {
 }
 
 /**
- * Write a resumable training checkpoint as sub-directory `name` of `out`: an HF model directory (config.json,
- * model.safetensors) plus trainer-state.json and optimizer.safetensors. The directory is swapped in whole, so an
+ * Write a resumable training checkpoint as sub-directory `name` of `out`: for a decoder an HF model directory
+ * (config.json, model.safetensors), for any other module its state dict (model.safetensors), plus trainer-state.json
+ * and optimizer.safetensors. The directory is swapped in whole, so an
  * existing checkpoint is replaced only once the new one is complete and weights and optimiser state always match.
  */
 export async function saveTrainingCheckpoint(
   out: OutputDir,
   name: string,
-  model: DecoderForCausalLM,
+  model: Module,
   optimizer: CheckpointableOptimizer,
   loop: LoopState,
   options: SaveTrainingOptions = {},
 ): Promise<void> {
   const dtype = options.dtype ?? 'f32';
   const { buffers, ...optimizerJson } = optimizer.stateDict();
-  const masterWeights = dtype !== 'f32';
+  // A decoder is saved as a Hugging Face model directory (in dtype, with f32 copies when narrower); any other module as
+  // its state dict in f32 (model.safetensors), which is what resuming reads.
+  const isDecoder = model instanceof DecoderForCausalLM;
+  const masterWeights = isDecoder && dtype !== 'f32';
   const state: TrainerStateFile = {
     format: 'lithe-trainer-state',
     version: 1,
@@ -68,21 +75,25 @@ export async function saveTrainingCheckpoint(
     masterWeights,
     optimizer: optimizerJson,
   };
+  const trainerFiles = (checkpoint: OutputDir) => {
+    checkpoint.writeFile(TRAINER_STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
+    const tensors = new Map<string, Tensor>();
+    for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
+    saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), tensors);
+    checkpoint.record(OPTIMIZER_FILE);
+    if (masterWeights) {
+      saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), stateDict(model));
+      checkpoint.record(`${MASTER_WEIGHTS}.safetensors`);
+    }
+  };
   await out.writeDir(name, (tmp) =>
-    saveDecoder(model, tmp, {
-      dtype,
-      extraFiles: (checkpoint) => {
-        checkpoint.writeFile(TRAINER_STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
-        const tensors = new Map<string, Tensor>();
-        for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
-        saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), tensors);
-        checkpoint.record(OPTIMIZER_FILE);
-        if (masterWeights) {
-          saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), stateDict(model));
-          checkpoint.record(`${MASTER_WEIGHTS}.safetensors`);
-        }
-      },
-    }),
+    isDecoder
+      ? saveDecoder(model, tmp, { dtype, extraFiles: trainerFiles })
+      : withOutputDir(tmp, { kind: 'checkpoint' }, (checkpoint) => {
+          saveSafetensors(join(checkpoint.path, `${STATE_DICT_WEIGHTS}.safetensors`), stateDict(model));
+          checkpoint.record(`${STATE_DICT_WEIGHTS}.safetensors`);
+          trainerFiles(checkpoint);
+        }),
   );
 }
 
@@ -96,11 +107,7 @@ export function hasTrainingCheckpoint(dir: string): boolean {
  * Weights are copied into the model's parameters in place, so the optimiser keeps tracking the same tensors.
  * Everything is read and checked (weights and optimiser buffers through readState) before anything is changed.
  */
-export function loadTrainingCheckpoint(
-  dir: string,
-  model: DecoderForCausalLM,
-  optimizer: CheckpointableOptimizer,
-): LoopState {
+export function loadTrainingCheckpoint(dir: string, model: Module, optimizer: CheckpointableOptimizer): LoopState {
   const stateFile = join(dir, TRAINER_STATE_FILE);
   if (!existsSync(stateFile)) throw new CheckpointError(stateFile, 'no trainer state (not a training checkpoint)');
   let state: TrainerStateFile;
@@ -116,7 +123,7 @@ export function loadTrainingCheckpoint(
     );
   }
   const weights = withReader(
-    openCheckpoint(dir, { name: state.masterWeights ? MASTER_WEIGHTS : 'model' }),
+    openCheckpoint(dir, { name: state.masterWeights ? MASTER_WEIGHTS : STATE_DICT_WEIGHTS }),
     (reader) => {
       try {
         return stageStateDict(model, asStateReader(reader), { strict: true });

@@ -6,7 +6,6 @@ import { LitheError } from '../engine/errors.js';
 import type { OnProgress } from '../engine/progress.js';
 import type { Tensor } from '../engine/tensor.js';
 import { type OutputDir, withOutputDir } from '../io/output-dir.js';
-import { DecoderForCausalLM } from '../models/llama/model.js';
 import type { Module } from '../nn/module.js';
 import { mul } from '../ops/elementwise.js';
 import type { Batch, Batcher } from './batches.js';
@@ -185,14 +184,6 @@ function prepareModels(model: Module, options: TrainOptions<never, never>): void
   model.train();
 }
 
-/** Checkpoints are saved as HF decoder directories: the model must be one until checkpoint.ts takes any Module. */
-function checkpointable(model: Module): DecoderForCausalLM {
-  if (model instanceof DecoderForCausalLM) return model;
-  throw new TrainError(
-    `checkpoints (outDir) can only be written for a DecoderForCausalLM, not a ${model.constructor.name}`,
-  );
-}
-
 /** The step of a metrics line, or null for a line cut short by a crash. */
 function recordStep(line: string): number | null {
   try {
@@ -266,7 +257,6 @@ export async function train<M extends Module, B>(
   if (!outDir && (options.checkpointEvery !== undefined || options.resume)) {
     throw new TrainError('checkpointEvery and resume need an outDir');
   }
-  if (outDir) checkpointable(model);
   prepareModels(model, options);
   if (typeof outDir !== 'string') {
     if (outDir) refuseExistingRun(outDir.path, options);
@@ -298,7 +288,7 @@ async function runTraining<M extends Module, B>(
       const checkpointDir = join(out.path, CHECKPOINT_DIR);
       if (!hasTrainingCheckpoint(checkpointDir))
         throw new TrainError(`no training checkpoint to resume in ${checkpointDir}`);
-      const restored = loadTrainingCheckpoint(checkpointDir, checkpointable(model), optimizer);
+      const restored = loadTrainingCheckpoint(checkpointDir, model, optimizer);
       batcher.setState(restored.batcher);
       step = restored.step;
       priorSeconds = restored.elapsedSeconds;
@@ -332,7 +322,7 @@ async function runTraining<M extends Module, B>(
     if (!out) return;
     await readLosses();
     const loop = { step, elapsedSeconds: elapsed(), batcher: batcher.getState() };
-    await saveTrainingCheckpoint(out, CHECKPOINT_DIR, checkpointable(model), optimizer, loop, {
+    await saveTrainingCheckpoint(out, CHECKPOINT_DIR, model, optimizer, loop, {
       dtype: options.saveDtype,
     });
     checkpointedStep = step;
