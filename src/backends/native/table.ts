@@ -38,10 +38,12 @@ function flatSteps(shape: readonly number[], a: StridedOperand, b: StridedOperan
   return [strides[0][0] ?? 0, strides[1][0] ?? 0];
 }
 
-/** The attention entries' trailing native arguments, or null when the mask is neither bool nor f32. */
-function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs | null {
+/** Whether the native loop reads the attention mask: none, bool (Uint8Array) or f32. */
+const nativeMask = ({ mask }: AttentionArgs) => !mask || mask.data instanceof Uint8Array || isF32(mask.data);
+
+/** The attention entries' trailing native arguments (for a call `nativeMask` accepted). */
+function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs {
   const { mask } = a;
-  if (mask && !(mask.data instanceof Uint8Array || isF32(mask.data))) return null;
   return [
     a.batch,
     a.heads,
@@ -222,8 +224,7 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
     },
     attentionForward: {
       dtypes: f32,
-      accepts: (a, q, k, v, out, lse) =>
-        isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && attentionShapeArgs(a) !== null,
+      accepts: (a, q, k, v, out, lse) => isF32(q) && isF32(k) && isF32(v) && isF32(out) && isF32(lse) && nativeMask(a),
       run: (a, q, k, v, out, lse) =>
         addon.attentionForward(
           q as Float32Array,
@@ -231,7 +232,7 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
           v as Float32Array,
           out as Float32Array,
           lse as Float32Array,
-          ...(attentionShapeArgs(a) as AttentionShapeArgs),
+          ...attentionShapeArgs(a),
         ),
     },
     attentionBackward: {
@@ -246,7 +247,7 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
         isF32OrNull(dq) &&
         isF32OrNull(dk) &&
         isF32OrNull(dv) &&
-        attentionShapeArgs(a) !== null,
+        nativeMask(a),
       run: (a, q, k, v, out, lse, dOut, dq, dk, dv) =>
         addon.attentionBackward(
           q as Float32Array,
@@ -258,7 +259,7 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
           dq as Float32Array | null,
           dk as Float32Array | null,
           dv as Float32Array | null,
-          ...(attentionShapeArgs(a) as AttentionShapeArgs),
+          ...attentionShapeArgs(a),
         ),
     },
     quantGemm: {

@@ -5,6 +5,7 @@ import { Tensor } from '../../engine/tensor.js';
 import { type Module, parameterMask } from '../../nn/module.js';
 import type { TensorSpec } from '../../nn/state-dict.js';
 import { maskInPlace_ } from '../../ops/assign.js';
+import { where } from '../../ops/elementwise.js';
 
 /** Bad optimiser, schedule or clipping options, or a state dict that does not fit. */
 export class OptimizerError extends LitheError {}
@@ -53,12 +54,8 @@ export function f32Storage(t: Tensor, what: string): Float32Array {
   return t.dataSync() as Float32Array; // contiguous: a view of t's host storage
 }
 
-/** A copy of the gradient with the entries a parameter's mask removes set to 0 (the gradient itself is left alone). */
-function maskedGradient(grad: Tensor, mask: Tensor): Tensor {
-  const copy = grad.clone();
-  maskInPlace_(copy, mask);
-  return copy;
-}
+/** The gradient with the entries a parameter's mask removes set to 0, as a new tensor (the gradient is left alone). */
+const maskedGradient = (grad: Tensor, mask: Tensor): Tensor => where(mask, grad, 0);
 
 /** A copy of `defaults` overridden by every option that is given (not undefined); unknown options are an error. */
 export function withDefaults<T extends object>(defaults: T, given: Partial<T>): T {
