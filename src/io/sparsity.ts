@@ -1,4 +1,4 @@
-import { Tensor } from '../engine/tensor.js';
+import { asFloat, Tensor } from '../engine/tensor.js';
 import { ConfigError } from '../models/llama/config.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
@@ -37,8 +37,9 @@ export function sparsityRecordOf(model: Module): SparsityRecord | null {
   return records.get(model) ?? null;
 }
 
-function countZeros(t: Tensor): number {
-  const data = t.to('f32').floatData();
+/** How many of a tensor's values are exactly zero (one host pass). */
+export function countZeros(t: Tensor): number {
+  const data = asFloat(t).floatData();
   let zeros = 0;
   for (let i = 0; i < data.length; i++) if (data[i] === 0) zeros++;
   return zeros;

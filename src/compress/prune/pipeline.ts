@@ -1,6 +1,6 @@
 import { type OnProgress, throwIfAborted } from '../../engine/progress.js';
-import { asFloat, Tensor } from '../../engine/tensor.js';
-import { setSparsityRecord } from '../../io/sparsity.js';
+import { Tensor } from '../../engine/tensor.js';
+import { countZeros, setSparsityRecord } from '../../io/sparsity.js';
 import type { BlockSequence, NamedLinear } from '../../models/blocks.js';
 import type { Module } from '../../nn/module.js';
 import { forEachBlock } from '../blockwise.js';
@@ -109,13 +109,6 @@ function idBatches(calibration: readonly Int32Array[], batchSize: number): Tenso
 
 /** zeros / total, 0 when there are no weights (every Linear skipped). */
 const zeroFraction = ({ zeros, total }: { zeros: number; total: number }) => (total === 0 ? 0 : zeros / total);
-
-function countZeros(w: Tensor): number {
-  const data = asFloat(w).floatData();
-  let zeros = 0;
-  for (let i = 0; i < data.length; i++) if (data[i] === 0) zeros++;
-  return zeros;
-}
 
 /** What pruneModel needs: the block sequence it walks, and the module tree its skip globs and names refer to. */
 export type PrunableModel = Module & BlockSequence;
