@@ -1,17 +1,17 @@
 import { allocUninit, type DType, type Storage } from '../engine/dtype.js';
-import type { KernelName, Kernels } from './kernels.js';
+import type { HostKernels, KernelName, Kernels } from './kernels.js';
 import { HostStorage, type StorageHandle } from './storage.js';
 
 /** One backend's implementation of one kernel. */
 export interface KernelEntry<K extends KernelName> {
-  run: Kernels[K];
+  run: HostKernels[K];
   /** The dtypes it computes in ('all' for the reference); resolved once per (kernel, dtype), not per call. */
   dtypes: readonly DType[] | 'all';
   /**
    * The calls it takes, when that depends on more than the dtype (a shape it has no loop for, an op code it lacks):
    * a cheap check run per call; a false one goes to the next backend in the chain.
    */
-  accepts?: (...args: Parameters<Kernels[K]>) => boolean;
+  accepts?: (...args: Parameters<HostKernels[K]>) => boolean;
   /** Other kernels it runs through the chain (a composite, e.g. convolution's GEMMs): for `lithe doctor`. */
   uses?: readonly KernelName[];
 }
@@ -40,7 +40,7 @@ export interface Backend {
   readSync?(handle: StorageHandle): Storage;
   readonly kernels: KernelTable;
   /** Whether it serves kernel for dtype (and, given args, for that very call). */
-  supports<K extends KernelName>(kernel: K, dtype: DType, args?: Parameters<Kernels[K]>): boolean;
+  supports<K extends KernelName>(kernel: K, dtype: DType, args?: Parameters<HostKernels[K]>): boolean;
 }
 
 /** Whether entry computes in dtype. */
@@ -64,4 +64,49 @@ export function hostBackend(name: string, kernels: KernelTable): Backend {
       return !args || !entry?.accepts || (entry.accepts as (...a: unknown[]) => boolean)(...args);
     },
   };
+}
+
+/** The host array behind each handle in a kernel argument, inside argument objects and lists too; all else as it is. */
+function unwrapArgument(value: unknown): unknown {
+  if (value instanceof HostStorage) return value.array;
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.length > 0 && typeof value[0] === 'object' ? value.map(unwrapArgument) : value;
+  // A class instance (a quantised weight) is passed as it is; a plain argument object is rebuilt with arrays.
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[key] = unwrapArgument((value as Record<string, unknown>)[key]);
+  return out;
+}
+
+/** A kernel's result as ops receive it: a host array wrapped as storage (no copy), anything else as it is. */
+function wrapResult(value: unknown): unknown {
+  return ArrayBuffer.isView(value) ? new HostStorage(value as Storage) : value;
+}
+
+type HostCall = (...args: unknown[]) => unknown;
+
+/**
+ * The kernels of a chain of host backends as ops call them: the handles they pass are unwrapped to the arrays the host
+ * kernels take, and an array result comes back as a handle. Fixed parameters rather than rest and spread, as in the
+ * chain's fallback (no kernel takes more than 10 arguments).
+ */
+export function onHostStorage(table: HostKernels): Kernels {
+  const entries = Object.entries(table).map(([name, run]) => {
+    const call = run as HostCall;
+    const u = unwrapArgument;
+    const adapted = (
+      a: unknown,
+      b: unknown,
+      c: unknown,
+      d: unknown,
+      e: unknown,
+      f: unknown,
+      g: unknown,
+      h: unknown,
+      i: unknown,
+      j: unknown,
+    ) => wrapResult(call(u(a), u(b), u(c), u(d), u(e), u(f), u(g), u(h), u(i), u(j)));
+    return [name, adapted];
+  });
+  return Object.fromEntries(entries) as unknown as Kernels;
 }

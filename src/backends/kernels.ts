@@ -1,5 +1,7 @@
+import { allocStorage, allocUninit, type DType, type Storage } from '../engine/dtype.js';
+import type { QuantWeight } from '../engine/quant/formats.js';
 import type { Tensor } from '../engine/tensor.js';
-import { hostArray } from './storage.js';
+import { HostStorage, type StorageHandle } from './storage.js';
 import type { adamDeltaTs } from './ts/adam.js';
 import type { attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
 import type {
@@ -27,12 +29,13 @@ import type {
 } from './ts/softmax.js';
 
 /**
- * Every kernel, by name: what ops call through `kernelsFor(dtype)`. Each entry takes flat host arrays plus sizes and
- * strides; the TypeScript implementation (backends/ts) is the reference that every other backend must agree with.
+ * Every kernel, by name, as a host backend implements it: flat host arrays plus sizes and strides. The TypeScript
+ * implementation (backends/ts) is the reference that every other backend must agree with. Ops do not see these
+ * arrays: they call `kernelsFor(dtype)`, whose entries take storage handles where these take arrays (`Kernels`).
  * Adding a kernel: add its signature here, its TypeScript entry in backends/ts/table.ts (and a native one in
  * backends/native/table.ts if it has one), and its rows in test/backends/cases.ts.
  */
-export interface Kernels {
+export interface HostKernels {
   gemm: GemmKernel;
   unary: typeof unaryTs;
   unaryGrad: typeof unaryGradTs;
@@ -76,9 +79,29 @@ export interface Kernels {
 /** A tuple without its last element (the composite TS kernels take the chain's GEMM last). */
 type DropLast<T extends unknown[]> = T extends [...infer Head, unknown] ? Head : never;
 
-export type KernelName = keyof Kernels;
+export type KernelName = keyof HostKernels;
+
+/**
+ * A host kernel's argument as ops pass it: every host array becomes a storage handle, also inside argument objects
+ * (GemmArgs.a, StridedOperand.data) and lists of them; a quantised weight is passed as it is.
+ */
+export type Handles<T> = T extends Storage
+  ? StorageHandle
+  : T extends QuantWeight
+    ? T
+    : T extends readonly unknown[]
+      ? { [I in keyof T]: Handles<T[I]> }
+      : T extends object
+        ? { [F in keyof T]: Handles<T[F]> }
+        : T;
+
+/** The kernels as ops call them: each host kernel's signature with handles in place of host arrays. */
+export type Kernels = {
+  [K in KernelName]: (...args: Handles<Parameters<HostKernels[K]>>) => Handles<ReturnType<HostKernels[K]>>;
+};
 
 export { kernelsFor } from './registry.js';
+export type { StorageHandle } from './storage.js';
 export type { AdamScalars } from './ts/adam.js';
 export type { AttentionArgs, AttentionMask } from './ts/attention.js';
 export {
@@ -97,10 +120,25 @@ export type { ReduceOp } from './ts/reduce.js';
 export type { RopeTable } from './ts/rope.js';
 export type { CrossEntropyRows, RowStats } from './ts/softmax.js';
 
-/**
- * A tensor's storage as a strided kernel operand (a view is read in place, without a copy): the bridge from a Tensor's
- * handle to a host kernel's arguments, kept here so that ops never unwrap storage themselves.
- */
-export function stridedOperand(t: Tensor, strides: readonly number[] = t.strides): StridedOperand {
-  return { data: hostArray(t.storage), strides, offset: t.offset };
+/** A strided kernel operand as ops pass it: a storage handle, strides (broadcast to the output) and an offset. */
+export type StridedHandle = Handles<StridedOperand>;
+
+/** A tensor's storage as a strided kernel operand: a view is read in place, without a copy. */
+export function stridedOperand(t: Tensor, strides: readonly number[] = t.strides): StridedHandle {
+  return { data: t.storage, strides, offset: t.offset };
+}
+
+/** Storage for n elements of dtype whose contents the kernel that fills it overwrites (outputs, scratch). */
+export function allocate(dtype: DType, n: number): StorageHandle {
+  return new HostStorage(allocUninit(dtype, n));
+}
+
+/** Storage for n zeros of dtype (outputs a kernel accumulates into). */
+export function allocateZeroed(dtype: DType, n: number): StorageHandle {
+  return new HostStorage(allocStorage(dtype, n));
+}
+
+/** Values made on the host (a table, an index list, a scalar operand) as storage a kernel can read. */
+export function upload(values: Storage): StorageHandle {
+  return new HostStorage(values);
 }

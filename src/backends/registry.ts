@@ -3,8 +3,8 @@ import { type DType, type FloatArray, floatArrayDType } from '../engine/dtype.js
 import { envValue } from '../engine/env.js';
 import { DTypeError, EnvError } from '../engine/errors.js';
 import type { Backend, KernelEntry } from './backend.js';
-import { entryServes, hostBackend } from './backend.js';
-import type { KernelName, Kernels } from './kernels.js';
+import { entryServes, hostBackend, onHostStorage } from './backend.js';
+import type { HostKernels, KernelName, Kernels } from './kernels.js';
 import { type GemmInfo, loadNative, type NativeStatus } from './native/loader.js';
 import { nativeKernelEntries } from './native/table.js';
 import type { BinaryOp } from './ts/elementwise.js';
@@ -13,14 +13,14 @@ import { tsKernelTable } from './ts/table.js';
 export type BackendName = 'native' | 'ts';
 
 /** The TypeScript backend: the reference entry of every kernel, in every dtype. */
-const tsTable = tsKernelTable((x) => kernelsFor(floatArrayDType(x)).gemm);
+const tsTable = tsKernelTable((x) => hostKernelsFor(floatArrayDType(x)).gemm);
 export const tsBackend: Backend = hostBackend('ts', tsTable);
 
 /** Every kernel's name, from the reference table (which the compiler checks is complete). */
 export const KERNEL_NAMES = Object.keys(tsTable) as KernelName[];
 
 /** The TypeScript reference kernels, called directly (twin tests, and kernels that must not depend on the chain). */
-export const tsKernels = Object.fromEntries(KERNEL_NAMES.map((k) => [k, tsTable[k].run])) as unknown as Kernels;
+export const tsKernels = Object.fromEntries(KERNEL_NAMES.map((k) => [k, tsTable[k].run])) as unknown as HostKernels;
 
 let nativeBackendCache: Backend | null | undefined;
 
@@ -37,7 +37,7 @@ export function nativeBackend(): Backend | null {
  * One kernel for dtype along a chain of backends: the first that serves the dtype runs the call, unless its `accepts`
  * turns this very call down, in which case the next one does. Built once per (chain, kernel, dtype).
  */
-function resolveKernel<K extends KernelName>(chain: readonly Backend[], name: K, dtype: DType): Kernels[K] {
+function resolveKernel<K extends KernelName>(chain: readonly Backend[], name: K, dtype: DType): HostKernels[K] {
   const entries = chain
     .map((b) => b.kernels[name] as KernelEntry<K> | undefined)
     .filter((e): e is KernelEntry<K> => entryServes(e as KernelEntry<KernelName> | undefined, dtype));
@@ -73,8 +73,8 @@ function fallback<F>(take: Call<boolean>, own: Call, next: Call): F {
 }
 
 /** Every kernel for dtype along chain. */
-function resolveTable(chain: readonly Backend[], dtype: DType): Kernels {
-  return Object.fromEntries(KERNEL_NAMES.map((k) => [k, resolveKernel(chain, k, dtype)])) as unknown as Kernels;
+function resolveTable(chain: readonly Backend[], dtype: DType): HostKernels {
+  return Object.fromEntries(KERNEL_NAMES.map((k) => [k, resolveKernel(chain, k, dtype)])) as unknown as HostKernels;
 }
 
 /**
@@ -93,10 +93,16 @@ function servers(chain: readonly Backend[], name: KernelName, dtype: DType): str
   return out;
 }
 
+/** One dtype's kernels along the chain in use: as the host backends run them, and as ops call them (on handles). */
+interface ResolvedKernels {
+  host: HostKernels;
+  handles: Kernels;
+}
+
 interface Active {
   name: BackendName;
   chain: readonly Backend[];
-  tables: Map<DType, Kernels>;
+  tables: Map<DType, ResolvedKernels>;
 }
 
 let active: Active | null = null;
@@ -189,6 +195,36 @@ function current(): Active {
   return active;
 }
 
+/** dtype's kernels along the chain in use, resolved on first use. */
+function resolved(dtype: DType): ResolvedKernels {
+  const a = current();
+  let table = a.tables.get(dtype);
+  if (!table) {
+    const host = resolveTable(a.chain, dtype);
+    table = { host, handles: onHostStorage(host) };
+    a.tables.set(dtype, table);
+  }
+  return table;
+}
+
+/**
+ * The kernels for dtype (the dtype of the data a kernel computes on), as ops call them, on storage handles: each
+ * resolved once along the chain in use, native then TypeScript (LITHE_BACKEND=ts: TypeScript only). The first call
+ * reads LITHE_BACKEND, LITHE_THREADS and LITHE_SIMD, so a bad value is an EnvError there, not at import.
+ */
+export function kernelsFor(dtype: DType): Kernels {
+  return resolved(dtype).handles;
+}
+
+/**
+ * The same kernels on host arrays: for code that computes in host memory by design (the engine's host reads, the
+ * TypeScript kernels' composites, linear algebra on the host) and for twin tests. src/ops and the layers above use
+ * kernelsFor.
+ */
+export function hostKernelsFor(dtype: DType): HostKernels {
+  return resolved(dtype).host;
+}
+
 /**
  * out = a op b elementwise over whole contiguous arrays of out's length, through the active binary kernel;
  * b may be a scalar (rounded to out's precision). out may alias a or b.
@@ -200,28 +236,13 @@ export function binaryFlat(op: BinaryOp, out: FloatArray, a: FloatArray, b: Floa
     strides: [0],
     offset: 0,
   });
-  kernelsFor(floatArrayDType(out)).binary(
+  hostKernelsFor(floatArrayDType(out)).binary(
     op,
     out,
     [out.length],
     whole(a),
     typeof b === 'number' ? scalar(b) : whole(b),
   );
-}
-
-/**
- * The kernels for dtype (the dtype of the data a kernel computes on): each resolved once along the chain in use, native
- * then TypeScript (LITHE_BACKEND=ts: TypeScript only). The first call reads LITHE_BACKEND, LITHE_THREADS and LITHE_SIMD,
- * so a bad value is an EnvError there, not at import.
- */
-export function kernelsFor(dtype: DType): Kernels {
-  const a = current();
-  let table = a.tables.get(dtype);
-  if (!table) {
-    table = resolveTable(a.chain, dtype);
-    a.tables.set(dtype, table);
-  }
-  return table;
 }
 
 /** The backend at the head of the chain in use. */
@@ -241,7 +262,7 @@ export function setBackend(name: BackendName): BackendName {
 }
 
 /** The f32 kernels of the chain native then TypeScript, or null without the addon: for twin tests and benchmarks. */
-export function nativeKernelTable(): Kernels | null {
+export function nativeKernelTable(): HostKernels | null {
   const native = nativeBackend();
   return native ? resolveTable([native, tsBackend], 'f32') : null;
 }

@@ -1,4 +1,4 @@
-import { kernelsFor } from '../backends/registry.js';
+import { hostKernelsFor } from '../backends/registry.js';
 import { HostStorage, readStorage, readStorageSync, type StorageHandle } from '../backends/storage.js';
 import { backward } from './autograd.js';
 import {
@@ -88,14 +88,29 @@ export class Tensor {
   dataSync(): Storage {
     const host = readStorageSync(this.storage);
     if (this.isContiguous()) return host.subarray(this.offset, this.offset + this.size);
-    return kernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
+    return hostKernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
+  }
+
+  /**
+   * This tensor's elements in row-major order as a storage handle of its dtype, starting at element 0: its own
+   * storage when it already is that, a view of it when it is contiguous from an offset, else a copy. What ops pass
+   * to a kernel that reads a dense operand; a kernel that writes through it writes the tensor only when it is
+   * contiguous (isContiguous()).
+   */
+  denseStorage(): StorageHandle {
+    if (this.isContiguous()) {
+      if (this.offset === 0 && this.storage.length === this.size) return this.storage;
+      return new HostStorage(this.storage.array.subarray(this.offset, this.offset + this.size));
+    }
+    const host = readStorageSync(this.storage);
+    return new HostStorage(hostKernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset));
   }
 
   /** dataSync() without blocking: what a caller that can wait uses (a device backend reads back asynchronously). */
   async toHost(): Promise<Storage> {
     const host = await readStorage(this.storage);
     if (this.isContiguous()) return host.subarray(this.offset, this.offset + this.size);
-    return kernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
+    return hostKernelsFor(this.dtype).copyStrided(host, this.shape, this.strides, this.offset);
   }
 
   /** Float data in logical order for a compute dtype (f32/f64); throws for storage-only dtypes. */

@@ -1,6 +1,5 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocate, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import type { FloatArray } from '../engine/dtype.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
 import { mul, sub, unaryRaw } from './elementwise.js';
 
@@ -10,9 +9,8 @@ type GradFromInput = 'relu' | 'silu' | 'geluTanh' | 'geluErf' | 'softplus' | 'lo
 function activation(op: GradFromInput, a: Tensor): Tensor {
   const x = asFloat(a);
   return record(unaryRaw(op, x), op, [x], (g) => {
-    const xs = x.floatData();
-    const out = new (xs.constructor as new (n: number) => FloatArray)(xs.length);
-    kernelsFor(x.dtype).unaryGrad(op, xs, g.floatData(), out);
+    const out = allocate(x.dtype, x.size);
+    kernelsFor(x.dtype).unaryGrad(op, x.denseStorage(), g.denseStorage(), out);
     return [new Tensor(out, x.shape, x.dtype)];
   });
 }

@@ -21,7 +21,7 @@ export function assign_(target: Tensor, value: Tensor): void {
     throw new ShapeError(`assign_: target has shape [${target.shape}], value has [${value.shape}]`);
   }
   const source = value.dtype === target.dtype ? value : value.to(target.dtype);
-  kernelsFor(target.dtype).writeStrided(stridedOperand(target), target.shape, source.dataSync());
+  kernelsFor(target.dtype).writeStrided(stridedOperand(target), target.shape, source.denseStorage());
 }
 
 /** Zero the entries of `target` where the bool `mask` (same shape) is false, in place, with no autograd. */

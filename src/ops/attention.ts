@@ -1,6 +1,14 @@
-import { type AttentionArgs, type AttentionMask, kernelsFor, stridedOperand } from '../backends/kernels.js';
+import {
+  type AttentionArgs,
+  type AttentionMask,
+  allocate,
+  type Handles,
+  kernelsFor,
+  type StorageHandle,
+  stridedOperand,
+} from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import type { FloatDType } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { broadcastStrides } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -19,19 +27,18 @@ export interface AttentionOptions {
   mask?: Tensor | null;
 }
 
-function floatIn(t: Tensor, dtype: FloatDType): FloatArray {
-  return (t.dtype === dtype ? t : t.to(dtype)).floatData();
+function floatIn(t: Tensor, dtype: FloatDType): StorageHandle {
+  return (t.dtype === dtype ? t : t.to(dtype)).denseStorage();
 }
 
 /** The mask as the kernel reads it: [B, Hq, T, S] broadcast strides, a float mask in the compute dtype. */
-function maskView(mask: Tensor, shape: number[], dtype: FloatDType): AttentionMask {
+function maskView(mask: Tensor, shape: number[], dtype: FloatDType): Handles<AttentionMask> {
   const isBool = mask.dtype === 'bool';
   if (!isBool && mask.dtype !== 'f32' && mask.dtype !== 'f64' && mask.dtype !== 'f16' && mask.dtype !== 'bf16') {
     throw new DTypeError(`attention mask must be bool or float, got ${mask.dtype}`);
   }
   const m = isBool || mask.dtype === dtype ? mask : mask.to(dtype);
-  const { data, strides, offset } = stridedOperand(m, broadcastStrides(m.shape, m.strides, shape));
-  return { data: data as FloatArray | Uint8Array, strides, offset };
+  return stridedOperand(m, broadcastStrides(m.shape, m.strides, shape));
 }
 
 /**
@@ -67,7 +74,7 @@ export function scaledDotProductAttention(
     throw new ShapeError(`slidingWindow must be a positive integer, got ${window}`);
   }
   const dtype = resultDType(q, k, v);
-  const args: AttentionArgs = {
+  const args: Handles<AttentionArgs> = {
     batch,
     heads,
     kvHeads,
@@ -83,15 +90,15 @@ export function scaledDotProductAttention(
   const qData = floatIn(q, dtype);
   const kData = floatIn(k, dtype);
   const vData = floatIn(v, dtype);
-  const out = allocUninit(dtype, batch * heads * t * dv) as FloatArray;
+  const out = allocate(dtype, batch * heads * t * dv);
   // Each row's log-sum-exp: with out, all the backward needs to recompute the probabilities block by block.
-  const lse = allocUninit(dtype, batch * heads * t) as FloatArray;
+  const lse = allocate(dtype, batch * heads * t);
   kernelsFor(dtype).attentionForward(args, qData, kData, vData, out, lse);
   const result = new Tensor(out, [batch, heads, t, dv], dtype);
   return record(result, 'scaledDotProductAttention', [q, k, v], (grad) => {
-    const dq = q.requiresGrad ? (allocUninit(dtype, q.size) as FloatArray) : null;
-    const dk = k.requiresGrad ? (allocUninit(dtype, k.size) as FloatArray) : null;
-    const dvOut = v.requiresGrad ? (allocUninit(dtype, v.size) as FloatArray) : null;
+    const dq = q.requiresGrad ? allocate(dtype, q.size) : null;
+    const dk = k.requiresGrad ? allocate(dtype, k.size) : null;
+    const dvOut = v.requiresGrad ? allocate(dtype, v.size) : null;
     kernelsFor(dtype).attentionBackward(args, qData, kData, vData, out, lse, floatIn(grad, dtype), dq, dk, dvOut);
     return [
       dq && new Tensor(dq, q.shape, dtype),

@@ -1,4 +1,4 @@
-import { kernelsFor, type WindowGeometry, windowOutputSize } from '../backends/kernels.js';
+import { allocateZeroed, kernelsFor, type WindowGeometry, windowOutputSize } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -133,19 +133,18 @@ function convCore(
   const padding = pair(paddingIn, 'padding', 0, op);
   const geo = windowGeometry(op, C, [H, W], [kH, kW], stride, padding, pair(dilationIn, 'dilation', 1, op));
 
-  const Ctor = x.dtype === 'f64' ? Float64Array : Float32Array;
-  const args = { x: x.floatData(), w: w.floatData(), batch: N, cOut, groups, geo };
+  const args = { x: x.denseStorage(), w: w.denseStorage(), batch: N, cOut, groups, geo };
   // out: [N, Cout, OH·OW]
-  const out = new Ctor(N * cOut * geo.outH * geo.outW);
-  kernelsFor(x.dtype).conv2dForward(args, b ? b.floatData() : null, out);
+  const out = allocateZeroed(x.dtype, N * cOut * geo.outH * geo.outW);
+  kernelsFor(x.dtype).conv2dForward(args, b ? b.denseStorage() : null, out);
 
   const result = new Tensor(out, [N, cOut, geo.outH, geo.outW], x.dtype);
   const inputs = b ? [x, w, b] : [x, w];
   return record(result, op, inputs, (g) => {
-    const dx = x.requiresGrad ? new Ctor(x.size) : null;
-    const dw = w.requiresGrad ? new Ctor(w.size) : null;
-    const db = b?.requiresGrad ? new Ctor(cOut) : null;
-    kernelsFor(x.dtype).conv2dBackward(args, g.floatData(), dx, dw, db);
+    const dx = x.requiresGrad ? allocateZeroed(x.dtype, x.size) : null;
+    const dw = w.requiresGrad ? allocateZeroed(x.dtype, w.size) : null;
+    const db = b?.requiresGrad ? allocateZeroed(x.dtype, cOut) : null;
+    kernelsFor(x.dtype).conv2dBackward(args, g.denseStorage(), dx, dw, db);
     const grads: (Tensor | null)[] = [dx && new Tensor(dx, x.shape, x.dtype), dw && new Tensor(dw, w.shape, w.dtype)];
     if (b) grads.push(db && new Tensor(db, b.shape, b.dtype));
     return grads;

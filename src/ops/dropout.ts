@@ -1,4 +1,4 @@
-import { record } from '../engine/autograd.js';
+import { noGrad, record } from '../engine/autograd.js';
 import { ShapeError } from '../engine/errors.js';
 import { globalRng, type Rng } from '../engine/rng.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -22,17 +22,13 @@ export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
   if (!(p >= 0 && p < 1)) throw new ShapeError(`dropout probability must be in [0, 1), got ${p}`);
   const xf = asFloat(x);
   if (!training || p === 0) return xf;
-  const xs = xf.floatData();
   const Ctor = xf.dtype === 'f64' ? Float64Array : Float32Array;
-  // mask: x's shape, holding 0 or 1/(1-p)
-  const mask = new Ctor(xs.length);
-  const out = new Ctor(xs.length);
+  // mask: x's shape, holding 0 or 1/(1-p), drawn on the host from the seeded generator
+  const mask = new Ctor(xf.size);
   const scale = 1 / (1 - p);
-  for (let i = 0; i < xs.length; i++) {
-    if (rng.uniform() >= p) mask[i] = scale;
-    // Multiply even dropped elements, so that NaN and Inf propagate as in PyTorch.
-    out[i] = xs[i] * mask[i];
-  }
+  for (let i = 0; i < mask.length; i++) if (rng.uniform() >= p) mask[i] = scale;
   const maskTensor = new Tensor(mask, xf.shape, xf.dtype);
-  return record(new Tensor(out, xf.shape, xf.dtype), 'dropout', [xf], (g) => [mul(g, maskTensor)]);
+  // Dropped elements are multiplied too, so that NaN and Inf propagate as in PyTorch.
+  const out = noGrad(() => mul(xf, maskTensor));
+  return record(out, 'dropout', [xf], (g) => [mul(g, maskTensor)]);
 }

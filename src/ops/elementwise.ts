@@ -1,6 +1,6 @@
-import { type BinaryOp, kernelsFor, stridedOperand, type UnaryOp } from '../backends/kernels.js';
+import { allocate, type BinaryOp, kernelsFor, stridedOperand, type UnaryOp } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
+import { allocStorage, isFloatCompute } from '../engine/dtype.js';
 import { DTypeError } from '../engine/errors.js';
 import { broadcastShapes, broadcastStrides, numel } from '../engine/shape.js';
 import { asFloat, describeValue, resultDType, Tensor } from '../engine/tensor.js';
@@ -26,7 +26,7 @@ function liftPair(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, outDType: 'f32' | 'f64' | 'bool'): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
-  const out = allocUninit(outDType, numel(shape));
+  const out = allocate(outDType, numel(shape));
   kernelsFor(outDType).binary(
     op,
     out,
@@ -121,7 +121,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const [x, y] = liftPair('where', a, b);
   const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape), y.shape);
   const dtype = resultDType(x, y);
-  const out = allocUninit(dtype, numel(shape));
+  const out = allocate(dtype, numel(shape));
   const operand = (t: Tensor) => stridedOperand(t, broadcastStrides(t.shape, t.strides, shape));
   kernelsFor(dtype).where(out, shape, operand(cond), operand(x), operand(y));
   const result = new Tensor(out, shape, dtype);
@@ -133,9 +133,9 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 /** Apply a unary kernel to a float view of x (made contiguous). */
 export function unaryRaw(op: UnaryOp, x: Tensor): Tensor {
-  const src = x.floatData();
-  const out = allocUninit(x.dtype, src.length) as FloatArray;
-  kernelsFor(x.dtype).unary(op, src, out);
+  if (!isFloatCompute(x.dtype)) throw new DTypeError(`${op}: expected f32 or f64, got ${x.dtype}`);
+  const out = allocate(x.dtype, x.size);
+  kernelsFor(x.dtype).unary(op, x.denseStorage(), out);
   return new Tensor(out, x.shape, x.dtype);
 }
 

@@ -1,29 +1,38 @@
-import { kernelsFor, stridedOperand } from '../backends/kernels.js';
+import { allocate, allocateZeroed, kernelsFor, type StorageHandle, stridedOperand } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { contiguousStrides, normAxis, numel } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
 import { reshape, slice } from './views.js';
 
-/** An index tensor's values in row-major order; it must be i32. */
-function indexData(index: Tensor, op: string): Int32Array {
+/** An index tensor's values in row-major order, as storage; it must be i32. */
+function indexData(index: Tensor, op: string): StorageHandle {
   if (index.dtype !== 'i32') throw new DTypeError(`${op}: indices must be i32, got ${index.dtype}`);
-  return index.dataSync() as Int32Array;
+  return index.denseStorage();
 }
 
-/** The first value outside [0, size), or null when all are in range. */
-function firstOutOfRange(index: Int32Array, size: number): number | null {
-  for (let i = 0; i < index.length; i++) {
-    const v = index[i];
-    if (v < 0 || v >= size) return v;
-  }
-  return null;
+/** The smallest or largest of n i32 values (n > 0), read back as the one scalar it is. */
+function extreme(op: 'min' | 'max', index: StorageHandle, n: number): number {
+  return new Tensor(kernelsFor('i32').reduce(op, index, [n], [0]), [], 'i32').item();
 }
 
-function checkRange(op: string, index: Int32Array, axis: number, size: number): void {
-  const bad = firstOutOfRange(index, size);
+/** A value outside [0, size) (the smallest or the largest), or null when all n are in range. */
+function outOfRange(index: StorageHandle, n: number, size: number): number | null {
+  if (n === 0) return null;
+  const low = extreme('min', index, n);
+  if (low < 0) return low;
+  const high = extreme('max', index, n);
+  return high >= size ? high : null;
+}
+
+function checkRange(op: string, index: StorageHandle, n: number, axis: number, size: number): void {
+  const bad = outOfRange(index, n, size);
   if (bad !== null) throw new ShapeError(`${op}: index ${bad} out of range for axis ${axis} of size ${size}`);
+}
+
+/** A fresh contiguous copy of x's elements in dtype, for an out-of-place op to add into. */
+function copyOf(x: Tensor, dtype: 'f32' | 'f64'): StorageHandle {
+  return (x.dtype === dtype ? x.clone() : x.to(dtype)).storage;
 }
 
 /** [outer, dim, inner] sizes of a shape split around one axis. */
@@ -38,9 +47,9 @@ function around(shape: readonly number[], axis: number): [number, number, number
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (weight.rank !== 2) throw new ShapeError(`embedding: weight must be [vocab, dim], got [${weight.shape}]`);
   const flat = indexData(ids, 'embedding');
-  const bad = firstOutOfRange(flat, weight.shape[0]);
+  const bad = outOfRange(flat, ids.size, weight.shape[0]);
   if (bad !== null) throw new ShapeError(`embedding: id ${bad} out of range for ${weight.shape[0]} rows`);
-  const rows = indexSelect(weight, 0, new Tensor(flat, [flat.length], 'i32'));
+  const rows = indexSelect(weight, 0, new Tensor(flat, [ids.size], 'i32'));
   return reshape(rows, [...ids.shape, weight.shape[1]]);
 }
 
@@ -49,17 +58,17 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normAxis(axis, x.rank);
   if (index.rank > 1) throw new ShapeError(`indexSelect: index must be 1-D, got [${index.shape}]`);
   const idx = indexData(index, 'indexSelect');
-  checkRange('indexSelect', idx, a, x.shape[a]);
+  checkRange('indexSelect', idx, index.size, a, x.shape[a]);
   const [outer, dim, inner] = around(x.shape, a);
   const shape = [...x.shape];
-  shape[a] = idx.length;
-  const out = allocUninit(x.dtype, numel(shape));
-  kernelsFor(x.dtype).indexSelect(x.dataSync(), outer, dim, inner, idx, out);
+  shape[a] = index.size;
+  const out = allocate(x.dtype, numel(shape));
+  kernelsFor(x.dtype).indexSelect(x.denseStorage(), outer, dim, inner, idx, out);
   const result = new Tensor(out, shape, x.dtype);
   return record(result, 'indexSelect', [x], (g) => {
     // Added straight into fresh zeros: indexAdd(zeros, ...) would copy the zeros once more.
-    const grad = allocStorage(g.dtype, x.size) as FloatArray;
-    kernelsFor(g.dtype).indexAdd(grad, outer, dim, inner, idx, g.floatData());
+    const grad = allocateZeroed(g.dtype, x.size);
+    kernelsFor(g.dtype).indexAdd(grad, outer, dim, inner, idx, g.denseStorage());
     return [new Tensor(grad, x.shape, g.dtype)];
   });
 }
@@ -75,43 +84,42 @@ export function indexAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): T
   if (index.rank > 1) throw new ShapeError(`indexAdd: index must be 1-D, got [${index.shape}]`);
   const idx = indexData(index, 'indexAdd');
   const expected = [...xf.shape];
-  expected[a] = idx.length;
+  expected[a] = index.size;
   if (sf.rank !== xf.rank || sf.shape.some((d, i) => d !== expected[i])) {
     throw new ShapeError(`indexAdd: src must be [${expected}], got [${sf.shape}]`);
   }
-  checkRange('indexAdd', idx, a, xf.shape[a]);
+  checkRange('indexAdd', idx, index.size, a, xf.shape[a]);
   const [outer, dim, inner] = around(xf.shape, a);
   const dtype = resultDType(xf, sf);
-  const out = allocStorage(dtype, xf.size) as FloatArray;
-  out.set(xf.floatData());
-  kernelsFor(dtype).indexAdd(out, outer, dim, inner, idx, sf.floatData());
+  const out = copyOf(xf, dtype);
+  kernelsFor(dtype).indexAdd(out, outer, dim, inner, idx, sf.denseStorage());
   const result = new Tensor(out, xf.shape, dtype);
   return record(result, 'indexAdd', [xf, sf], (g) => [g, sf.requiresGrad ? indexSelect(g, a, index) : null]);
 }
 
 /** Shared checks of gather and scatterAdd: i32 index of x's rank, no larger than x off the axis, in range. */
-function checkScatterIndex(op: string, x: Tensor, axis: number, index: Tensor): { a: number; idx: Int32Array } {
+function checkScatterIndex(op: string, x: Tensor, axis: number, index: Tensor): { a: number; idx: StorageHandle } {
   const a = normAxis(axis, x.rank);
   const idx = indexData(index, op);
   if (index.rank !== x.rank) throw new ShapeError(`${op}: index rank ${index.rank} differs from input rank ${x.rank}`);
   if (index.shape.some((d, i) => i !== a && d > x.shape[i])) {
     throw new ShapeError(`${op}: index [${index.shape}] exceeds input [${x.shape}] off axis ${a}`);
   }
-  checkRange(op, idx, a, x.shape[a]);
+  checkRange(op, idx, index.size, a, x.shape[a]);
   return { a, idx };
 }
 
 /** torch.gather: out[..i..] = x[..index[..i..]..] along an axis; the result has index's shape. */
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const { a, idx } = checkScatterIndex('gather', x, axis, index);
-  const out = allocStorage(x.dtype, idx.length);
+  const out = allocateZeroed(x.dtype, index.size);
   const src = stridedOperand(x);
   kernelsFor(x.dtype).gather(src.data, src.strides, src.offset, a, idx, index.shape, out);
   const result = new Tensor(out, index.shape, x.dtype);
   return record(result, 'gather', [x], (g) => {
     // Added straight into fresh zeros: scatterAdd(zeros, ...) would copy the zeros once more.
-    const grad = allocStorage(g.dtype, x.size) as FloatArray;
-    kernelsFor(g.dtype).scatterAdd(grad, contiguousStrides(x.shape), a, idx, index.shape, g.floatData());
+    const grad = allocateZeroed(g.dtype, x.size);
+    kernelsFor(g.dtype).scatterAdd(grad, contiguousStrides(x.shape), a, idx, index.shape, g.denseStorage());
     return [new Tensor(grad, x.shape, g.dtype)];
   });
 }
@@ -132,9 +140,8 @@ export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor):
     if (d !== used.shape[i]) used = slice(used, i, 0, d);
   });
   const dtype = resultDType(xf, used);
-  const out = allocStorage(dtype, xf.size) as FloatArray;
-  out.set(xf.floatData());
-  kernelsFor(dtype).scatterAdd(out, contiguousStrides(xf.shape), a, idx, index.shape, used.floatData());
+  const out = copyOf(xf, dtype);
+  kernelsFor(dtype).scatterAdd(out, contiguousStrides(xf.shape), a, idx, index.shape, used.denseStorage());
   const result = new Tensor(out, xf.shape, dtype);
   return record(result, 'scatterAdd', [xf, used], (g) => [g, used.requiresGrad ? gather(g, a, index) : null]);
 }

@@ -1,6 +1,5 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocateZeroed, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { normAxis, numel, shapesEqual } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -25,9 +24,9 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const sizes = parts.map((t) => t.shape[a]);
   const shape = [...first.shape];
   shape[a] = sizes.reduce((s, d) => s + d, 0);
-  const out = allocStorage(dtype, numel(shape));
+  const out = allocateZeroed(dtype, numel(shape));
   kernelsFor(dtype).concat(
-    parts.map((t) => t.dataSync()),
+    parts.map((t) => t.denseStorage()),
     sizes,
     numel(shape.slice(0, a)),
     numel(shape.slice(a + 1)),

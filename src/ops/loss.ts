@@ -1,9 +1,17 @@
-import { type CrossEntropyRows, kernelsFor, type RowStats } from '../backends/kernels.js';
+import {
+  allocate,
+  allocateZeroed,
+  type CrossEntropyRows,
+  type Handles,
+  kernelsFor,
+  upload,
+} from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { DTypeError, ShapeError } from '../engine/errors.js';
 import { numel, shapesEqual } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
+import { div } from './elementwise.js';
+import { sum } from './reduce.js';
 
 export interface CrossEntropyOptions {
   /** Rows whose target equals this contribute 0 and are not counted in the mean. */
@@ -36,34 +44,23 @@ export function crossEntropy(logitsInput: Tensor, targets: Tensor, options: Cros
     throw new ShapeError(`crossEntropy targets [${targets.shape}] do not match logits [${logits.shape}]`);
   }
   if (!(smoothing >= 0 && smoothing <= 1)) throw new ShapeError(`labelSmoothing must be in [0, 1], got ${smoothing}`);
-  const spec: CrossEntropyRows = { targets: targets.dataSync(), rows, classes, ignoreIndex, smoothing };
-  for (let r = 0; r < rows; r++) {
-    const t = spec.targets[r];
-    if (t !== ignoreIndex && (t < 0 || t >= classes)) {
-      throw new ShapeError(`target ${t} at row ${r} is out of range for ${classes} classes`);
-    }
-  }
-  const x = logits.floatData();
-  const losses = allocStorage(logits.dtype, rows) as FloatArray;
-  const stats: RowStats = { max: new Float64Array(rows), logSum: new Float64Array(rows) };
+  // The kernel checks that each target is a class or ignoreIndex.
+  const spec: Handles<CrossEntropyRows> = { targets: targets.denseStorage(), rows, classes, ignoreIndex, smoothing };
+  const x = logits.denseStorage();
+  const losses = allocateZeroed(logits.dtype, rows);
+  const stats = { max: allocateZeroed('f64', rows), logSum: allocateZeroed('f64', rows) };
   const counted = kernelsFor(logits.dtype).crossEntropyForward(x, spec, losses, stats);
-  let out: Tensor;
-  if (reduction === 'none') {
-    out = new Tensor(losses, targets.shape, logits.dtype);
-  } else {
-    let total = 0;
-    for (let r = 0; r < rows; r++) total += losses[r];
-    const value = allocStorage(logits.dtype, 1) as FloatArray;
-    value[0] = reduction === 'sum' ? total : total / counted;
-    out = new Tensor(value, [], logits.dtype);
-  }
+  const perRow = new Tensor(losses, targets.shape, logits.dtype);
+  // The total is summed in f64 and divided once, so a mean is rounded to the logits' dtype only at the end.
+  const total = reduction === 'none' ? perRow : sum(perRow.to('f64'));
+  const out = reduction === 'mean' ? div(total, counted).to(logits.dtype) : total.to(logits.dtype);
   return record(out, 'crossEntropy', [logits], (g) => {
     // Each row's share of the upstream gradient.
     const rowGrad =
       reduction === 'none'
-        ? g.floatData()
-        : new Float64Array(rows).fill(g.item() / (reduction === 'sum' ? 1 : counted));
-    const dx = allocUninit(logits.dtype, logits.size) as FloatArray;
+        ? g.denseStorage()
+        : upload(new Float64Array(rows).fill(g.item() / (reduction === 'sum' ? 1 : counted)));
+    const dx = allocate(logits.dtype, logits.size);
     kernelsFor(logits.dtype).crossEntropyBackward(x, spec, stats, rowGrad, dx);
     return [new Tensor(dx, logits.shape, logits.dtype)];
   });

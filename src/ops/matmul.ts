@@ -1,6 +1,5 @@
-import { collapseAxes, type GemmArgs, kernelsFor, stridedOperand } from '../backends/kernels.js';
+import { allocate, collapseAxes, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocUninit } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { QuantizedTensor } from '../engine/quant/quantized-tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, numel } from '../engine/shape.js';
@@ -32,7 +31,7 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const dtype = resultDType(a, b);
   const outShape = [...batchShape, m, n];
-  const out = allocUninit(dtype, numel(outShape));
+  const out = allocate(dtype, numel(outShape));
   if (out.length === 0) return new Tensor(out, outShape, dtype);
   const la = gemmLayout(a);
   const lb = gemmLayout(b);
@@ -46,9 +45,6 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const outer = cs.slice(0, -1);
   const outerCount = numel(outer);
   const idx = new Array<number>(outer.length).fill(0);
-  const aF = stridedOperand(la.t).data as GemmArgs['a'];
-  const bF = stridedOperand(lb.t).data as GemmArgs['b'];
-  const cF = out as GemmArgs['c'];
   for (let o = 0; o < outerCount; o++) {
     let aOff = la.t.offset;
     let bOff = lb.t.offset;
@@ -67,15 +63,15 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
       k,
       alpha: 1,
       beta: 0,
-      a: aF,
+      a: la.t.storage,
       aOffset: aOff,
       lda: la.ld,
       strideA: last >= 0 ? strides[0][last] : 0,
-      b: bF,
+      b: lb.t.storage,
       bOffset: bOff,
       ldb: lb.ld,
       strideB: last >= 0 ? strides[1][last] : 0,
-      c: cF,
+      c: out,
       cOffset: cOff,
       ldc: n,
       strideC: m * n,

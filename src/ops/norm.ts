@@ -1,9 +1,8 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocate, allocateZeroed, kernelsFor, type StorageHandle } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { numel } from '../engine/shape.js';
-import { asFloat, fromFloat, resultDType, Tensor } from '../engine/tensor.js';
+import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
 
 export interface RmsNormOptions {
   /** Added to mean(x²) before the square root. */
@@ -24,8 +23,8 @@ function checkParam(name: string, p: Tensor, x: Tensor): void {
 }
 
 /** A gradient summed over rows in f64, handed back in the parameter's own dtype. */
-function paramGrad(sums: Float64Array, p: Tensor): Tensor {
-  return fromFloat(sums, p.shape).to(p.dtype);
+function paramGrad(sums: StorageHandle, p: Tensor): Tensor {
+  return new Tensor(sums, p.shape, 'f64').to(p.dtype);
 }
 
 /**
@@ -41,15 +40,15 @@ export function rmsNorm(input: Tensor, weightInput: Tensor, options: RmsNormOpti
   const dim = x.shape[x.rank - 1];
   const rows = numel(x.shape.slice(0, -1));
   const dtype = resultDType(x, weight);
-  const xs = x.floatData();
-  const ws = weight.floatData();
-  const out = allocUninit(dtype, x.size) as FloatArray;
-  const rstd = new Float64Array(rows);
+  const xs = x.denseStorage();
+  const ws = weight.denseStorage();
+  const out = allocate(dtype, x.size);
+  const rstd = allocateZeroed('f64', rows);
   kernelsFor(dtype).rmsNormForward(xs, ws, out, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'rmsNorm', [x, weight], (g) => {
-    const dx = x.requiresGrad ? (allocUninit(x.dtype, x.size) as FloatArray) : null;
-    const dw = weight.requiresGrad ? new Float64Array(dim) : null;
-    kernelsFor(dtype).rmsNormBackward(xs, ws, rstd, g.floatData(), dx, dw, rows, dim);
+    const dx = x.requiresGrad ? allocate(x.dtype, x.size) : null;
+    const dw = weight.requiresGrad ? allocateZeroed('f64', dim) : null;
+    kernelsFor(dtype).rmsNormBackward(xs, ws, rstd, g.denseStorage(), dx, dw, rows, dim);
     return [dx && new Tensor(dx, x.shape, x.dtype), dw && paramGrad(dw, weight)];
   });
 }
@@ -75,17 +74,17 @@ export function layerNorm(
   const rows = numel(x.shape.slice(0, -1));
   const params = [weight, bias].filter((p): p is Tensor => p !== null);
   const dtype = resultDType(x, ...params);
-  const xs = x.floatData();
-  const ws = weight ? weight.floatData() : null;
-  const out = allocStorage(dtype, x.size) as FloatArray;
-  const mean = new Float64Array(rows);
-  const rstd = new Float64Array(rows);
-  kernelsFor(dtype).layerNormForward(xs, ws, bias ? bias.floatData() : null, out, mean, rstd, rows, dim, eps);
+  const xs = x.denseStorage();
+  const ws = weight ? weight.denseStorage() : null;
+  const out = allocateZeroed(dtype, x.size);
+  const mean = allocateZeroed('f64', rows);
+  const rstd = allocateZeroed('f64', rows);
+  kernelsFor(dtype).layerNormForward(xs, ws, bias ? bias.denseStorage() : null, out, mean, rstd, rows, dim, eps);
   return record(new Tensor(out, x.shape, dtype), 'layerNorm', [x, ...params], (g) => {
-    const dx = x.requiresGrad ? (allocStorage(x.dtype, x.size) as FloatArray) : null;
-    const dw = weight?.requiresGrad ? new Float64Array(dim) : null;
-    const db = bias?.requiresGrad ? new Float64Array(dim) : null;
-    kernelsFor(dtype).layerNormBackward(xs, ws, mean, rstd, g.floatData(), dx, dw, db, rows, dim);
+    const dx = x.requiresGrad ? allocateZeroed(x.dtype, x.size) : null;
+    const dw = weight?.requiresGrad ? allocateZeroed('f64', dim) : null;
+    const db = bias?.requiresGrad ? allocateZeroed('f64', dim) : null;
+    kernelsFor(dtype).layerNormBackward(xs, ws, mean, rstd, g.denseStorage(), dx, dw, db, rows, dim);
     const grads: (Tensor | null)[] = [dx && new Tensor(dx, x.shape, x.dtype)];
     if (weight) grads.push(dw && paramGrad(dw, weight));
     if (bias) grads.push(db && paramGrad(db, bias));

@@ -1,8 +1,12 @@
 import {
+  type AxisWindows,
   adaptiveWindows,
+  allocateZeroed,
+  type Handles,
   kernelsFor,
   type MeanPoolGeometry,
   stridedWindows,
+  upload,
   type WindowGeometry,
 } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
@@ -95,15 +99,15 @@ function poolGeometry(op: string, x: Tensor, options: Pool2dOptions): WindowGeom
 function maxPoolCore(op: string, xIn: Tensor, options: Pool2dOptions): Tensor {
   const x = asFloat(xIn);
   const geo = poolGeometry(op, x, options);
-  const Ctor = x.dtype === 'f64' ? Float64Array : Float32Array;
-  const out = new Ctor(geo.channels * geo.outH * geo.outW);
+  const outSize = geo.channels * geo.outH * geo.outW;
+  const out = allocateZeroed(x.dtype, outSize);
   // argmax: [N·C, OH, OW], each winner's index within its plane.
-  const argmax = new Int32Array(out.length);
-  kernelsFor(x.dtype).maxPool2d(x.floatData(), geo, out, argmax);
+  const argmax = allocateZeroed('i32', outSize);
+  kernelsFor(x.dtype).maxPool2d(x.denseStorage(), geo, out, argmax);
   const result = new Tensor(out, [x.shape[0], x.shape[1], geo.outH, geo.outW], x.dtype);
   return record(result, op, [x], (g) => {
-    const dx = new Ctor(x.size);
-    kernelsFor(x.dtype).maxPool2dBackward(g.floatData(), argmax, geo, dx);
+    const dx = allocateZeroed(x.dtype, x.size);
+    kernelsFor(x.dtype).maxPool2dBackward(g.denseStorage(), argmax, geo, dx);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }
@@ -134,16 +138,21 @@ function adaptiveCore(op: string, x: Tensor, outputSize: Size2): Tensor {
   });
 }
 
+/** Windows computed on the host, as storage the pooling kernels read. */
+function uploadWindows({ start, end }: AxisWindows): Handles<AxisWindows> {
+  return { start: upload(start), end: upload(end) };
+}
+
 /** Average x: [N, C, H, W] over the geometry's windows; the gradient spreads evenly back over each window. */
-function meanPool(op: string, xIn: Tensor, geo: MeanPoolGeometry): Tensor {
+function meanPool(op: string, xIn: Tensor, windows: MeanPoolGeometry): Tensor {
   const x = asFloat(xIn);
-  const Ctor = x.dtype === 'f64' ? Float64Array : Float32Array;
-  const outShape = [x.shape[0], x.shape[1], geo.rows.start.length, geo.cols.start.length];
-  const out = new Ctor(geo.planes * geo.rows.start.length * geo.cols.start.length);
-  kernelsFor(x.dtype).meanPool(x.floatData(), geo, out);
+  const outShape = [x.shape[0], x.shape[1], windows.rows.start.length, windows.cols.start.length];
+  const geo = { ...windows, rows: uploadWindows(windows.rows), cols: uploadWindows(windows.cols) };
+  const out = allocateZeroed(x.dtype, geo.planes * windows.rows.start.length * windows.cols.start.length);
+  kernelsFor(x.dtype).meanPool(x.denseStorage(), geo, out);
   return record(new Tensor(out, outShape, x.dtype), op, [x], (g) => {
-    const dx = new Ctor(x.size);
-    kernelsFor(x.dtype).meanPoolBackward(g.floatData(), geo, dx);
+    const dx = allocateZeroed(x.dtype, x.size);
+    kernelsFor(x.dtype).meanPoolBackward(g.denseStorage(), geo, dx);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

@@ -1,6 +1,5 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocate, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocUninit, type FloatArray } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import type { QuantizedTensor } from '../engine/quant/quantized-tensor.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -20,9 +19,9 @@ export function quantMatmul(a: Tensor, q: QuantizedTensor): Tensor {
   }
   const lead = x.shape.slice(0, -1);
   const m = inner === 0 ? lead.reduce((p, d) => p * d, 1) : x.size / inner;
-  const y = allocUninit(x.dtype, m * outer) as FloatArray;
+  const y = allocate(x.dtype, m * outer);
   // x · Wᵀ when q is the transposed view of W [out, in], else x · W.
-  kernelsFor(x.dtype).quantGemm({ transW: q.transposed, m, x: x.floatData(), w: q, y });
+  kernelsFor(x.dtype).quantGemm({ transW: q.transposed, m, x: x.denseStorage(), w: q, y });
   const out = new Tensor(y, [...lead, outer], x.dtype);
   return record(out, 'quantMatmul', [x], (g) => [quantMatmul(g, q.t())]);
 }

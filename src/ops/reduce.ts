@@ -24,7 +24,7 @@ function keepdimShape(shape: Shape, axes: readonly number[]): number[] {
 export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
   const xf = asFloat(x);
   const axes = normAxes(options.axis, xf.rank);
-  const data = kernelsFor(xf.dtype).reduce('sum', xf.floatData(), xf.shape, axes);
+  const data = kernelsFor(xf.dtype).reduce('sum', xf.denseStorage(), xf.shape, axes);
   const out = new Tensor(data, keptShape(xf.shape, axes, options.keepdim ?? false), xf.dtype);
   return record(out, 'sum', [xf], (g) => [expand(reshape(g, keepdimShape(xf.shape, axes)), xf.shape)]);
 }
@@ -41,7 +41,7 @@ function extreme(op: 'max' | 'min', x: Tensor, options: ReduceOptions): Tensor {
   const xf = asFloat(x);
   const axes = normAxes(options.axis, xf.rank);
   if (axes.some((a) => xf.shape[a] === 0)) throw new ShapeError(`${op} over an empty axis`);
-  const data = kernelsFor(xf.dtype).reduce(op, xf.floatData(), xf.shape, axes);
+  const data = kernelsFor(xf.dtype).reduce(op, xf.denseStorage(), xf.shape, axes);
   const out = new Tensor(data, keptShape(xf.shape, axes, options.keepdim ?? false), xf.dtype);
   return record(out, op, [xf], (g) => {
     const kd = keepdimShape(xf.shape, axes);
@@ -63,7 +63,7 @@ function argExtreme(op: 'argmax' | 'argmin', x: Tensor, axis: number | undefined
   const xf = asFloat(x);
   const axes = normAxes(axis, xf.rank);
   if (axes.some((a) => xf.shape[a] === 0)) throw new ShapeError(`${op} over an empty axis`);
-  const data = kernelsFor(xf.dtype).reduce(op, xf.floatData(), xf.shape, axes);
+  const data = kernelsFor(xf.dtype).reduce(op, xf.denseStorage(), xf.shape, axes);
   return new Tensor(
     data,
     axis === undefined ? (keepdim ? xf.shape.map(() => 1) : []) : keptShape(xf.shape, axes, keepdim),

@@ -1,6 +1,6 @@
-import { kernelsFor, type RopeTable, stridedOperand } from '../backends/kernels.js';
+import { allocate, type Handles, kernelsFor, type RopeTable, upload } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocStorage, allocUninit, type FloatArray, type FloatDType } from '../engine/dtype.js';
+import { allocStorage, type FloatArray, type FloatDType } from '../engine/dtype.js';
 import { ShapeError } from '../engine/errors.js';
 import { broadcastStrides, numel, type Shape } from '../engine/shape.js';
 import { asFloat, resultDType, Tensor } from '../engine/tensor.js';
@@ -95,7 +95,7 @@ export function ropeCosSin(
 }
 
 /** Where each row (all axes but the last) of a table broadcast to x's shape starts, and its step along D. */
-function rowTable(t: Tensor, shape: Shape): RopeTable {
+function rowTable(t: Tensor, shape: Shape): Handles<RopeTable> {
   const strides = broadcastStrides(t.shape, t.strides, shape);
   const lead = shape.slice(0, -1);
   const rows = new Int32Array(numel(lead));
@@ -110,7 +110,7 @@ function rowTable(t: Tensor, shape: Shape): RopeTable {
       idx[ax] = 0;
     }
   }
-  return { data: stridedOperand(t).data as FloatArray, rows, step: strides[strides.length - 1] };
+  return { data: t.storage, rows: upload(rows), step: strides[strides.length - 1] };
 }
 
 /**
@@ -130,11 +130,11 @@ export function applyRotary(input: Tensor, cosInput: Tensor, sinInput: Tensor): 
   const cosRows = rowTable(cos, x.shape);
   const sinRows = rowTable(sin, x.shape);
   const dtype = resultDType(x, cos, sin);
-  const out = allocUninit(dtype, x.size) as FloatArray;
-  kernelsFor(dtype).rope(x.floatData(), out, dim, cosRows, sinRows, false);
+  const out = allocate(dtype, x.size);
+  kernelsFor(dtype).rope(x.denseStorage(), out, dim, cosRows, sinRows, false);
   return record(new Tensor(out, x.shape, dtype), 'applyRotary', [x], (g) => {
-    const dx = allocUninit(x.dtype, x.size) as FloatArray;
-    kernelsFor(x.dtype).rope(g.floatData(), dx, dim, cosRows, sinRows, true);
+    const dx = allocate(x.dtype, x.size);
+    kernelsFor(x.dtype).rope(g.denseStorage(), dx, dim, cosRows, sinRows, true);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

@@ -1,6 +1,5 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocate, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
-import { allocUninit, type FloatArray } from '../engine/dtype.js';
 import { normAxis, numel } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
 
@@ -17,12 +16,12 @@ function softmaxOp(input: Tensor, axis: number, log: boolean): Tensor {
   const outer = numel(x.shape.slice(0, a));
   const len = x.shape[a];
   const inner = numel(x.shape.slice(a + 1));
-  const y = allocUninit(x.dtype, x.size) as FloatArray;
-  kernelsFor(x.dtype).softmax(x.floatData(), y, outer, len, inner, log);
+  const y = allocate(x.dtype, x.size);
+  kernelsFor(x.dtype).softmax(x.denseStorage(), y, outer, len, inner, log);
   const out = new Tensor(y, x.shape, x.dtype);
   return record(out, log ? 'logSoftmax' : 'softmax', [x], (g) => {
-    const dx = allocUninit(x.dtype, x.size) as FloatArray;
-    kernelsFor(x.dtype).softmaxBackward(y, g.floatData(), dx, outer, len, inner, log);
+    const dx = allocate(x.dtype, x.size);
+    kernelsFor(x.dtype).softmaxBackward(y, g.denseStorage(), dx, outer, len, inner, log);
     return [new Tensor(dx, x.shape, x.dtype)];
   });
 }

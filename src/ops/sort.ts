@@ -1,4 +1,4 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocateZeroed, kernelsFor } from '../backends/kernels.js';
 import { ShapeError } from '../engine/errors.js';
 import { normAxis, numel } from '../engine/shape.js';
 import { asFloat, Tensor } from '../engine/tensor.js';
@@ -49,8 +49,8 @@ export function sort(x: Tensor, options: SortOptions = {}): ValuesIndices {
 /** The positions (i32) that would sort x along an axis, in the same order as sort. */
 export function argsort(x: Tensor, options: SortOptions = {}): Tensor {
   const { xf, outer, n, inner } = rows(x, options.axis ?? -1);
-  const indices = new Int32Array(xf.size);
-  kernelsFor(xf.dtype).sort(xf.floatData(), outer, n, inner, options.descending ?? false, indices);
+  const indices = allocateZeroed('i32', xf.size);
+  kernelsFor(xf.dtype).sort(xf.denseStorage(), outer, n, inner, options.descending ?? false, indices);
   return new Tensor(indices, xf.shape, 'i32');
 }
 
@@ -65,8 +65,17 @@ export function topk(x: Tensor, k: number, options: TopkOptions = {}): ValuesInd
     throw new ShapeError(`topk: k = ${k} out of range for axis ${a} of size ${n}`);
   const shape = [...xf.shape];
   shape[a] = k;
-  const found = new Int32Array(numel(shape));
-  kernelsFor(xf.dtype).topk(xf.floatData(), outer, n, inner, k, options.largest ?? true, options.sorted ?? true, found);
+  const found = allocateZeroed('i32', numel(shape));
+  kernelsFor(xf.dtype).topk(
+    xf.denseStorage(),
+    outer,
+    n,
+    inner,
+    k,
+    options.largest ?? true,
+    options.sorted ?? true,
+    found,
+  );
   const indices = new Tensor(found, shape, 'i32');
   return { values: gather(xf, a, indices), indices };
 }

@@ -124,7 +124,7 @@ function sliceStrides(t: Tensor, axis: number, step: number): number[] {
 /** Copy src's values into a (possibly strided) destination view of the same shape. */
 export function writeInto(dst: Tensor, src: Tensor): void {
   if (!shapesEqual(dst.shape, src.shape)) throw new ShapeError(`cannot write [${src.shape}] into [${dst.shape}]`);
-  kernelsFor(dst.dtype).writeStrided(stridedOperand(dst), dst.shape, src.dataSync());
+  kernelsFor(dst.dtype).writeStrided(stridedOperand(dst), dst.shape, src.denseStorage());
 }
 
 /** Broadcast to a larger shape without copying (stride 0 on the new axes); the gradient sums back. */

@@ -1,4 +1,4 @@
-import type { AttentionArgs, KernelName, Kernels } from '../../src/backends/kernels.js';
+import type { AttentionArgs, HostKernels, KernelName } from '../../src/backends/kernels.js';
 import { adaptiveWindows, stridedWindows } from '../../src/backends/kernels.js';
 import { BINARY_OPS, UNARY_GRAD_OPS, UNARY_OPS } from '../../src/backends/native/loader.js';
 import { attentionForwardTs } from '../../src/backends/ts/attention.js';
@@ -23,9 +23,12 @@ export interface KernelCase<K extends KernelName> {
   /** |got − want| ≤ atol + rtol·|want|, elementwise; [0, 0] is bit for bit. */
   tol: readonly [atol: number, rtol: number];
   /** Fresh arguments: every call returns equal ones (seeded), so the reference and the backend start alike. */
-  args: (dtype: FloatDType) => Parameters<Kernels[K]>;
+  args: (dtype: FloatDType) => Parameters<HostKernels[K]>;
   /** The results to compare: output arguments (written in place) and the return value. */
-  outputs: (args: Parameters<Kernels[K]>, result: ReturnType<Kernels[K]>) => (ArrayLike<number> | number | null)[];
+  outputs: (
+    args: Parameters<HostKernels[K]>,
+    result: ReturnType<HostKernels[K]>,
+  ) => (ArrayLike<number> | number | null)[];
 }
 
 export type CaseTable = { [K in KernelName]?: KernelCase<K>[] };
@@ -276,7 +279,7 @@ export const CASES: CaseTable = {
       label: `unary ${op} n=${n}`,
       dtypes: BOTH,
       tol: [1e-6, 4e-6] as const,
-      args: (d: FloatDType) => [op, unaryInput(op, d, n), zeros(d, n)] as Parameters<Kernels['unary']>,
+      args: (d: FloatDType) => [op, unaryInput(op, d, n), zeros(d, n)] as Parameters<HostKernels['unary']>,
       outputs: ([, , out]) => [out],
     })),
   ),
@@ -286,7 +289,7 @@ export const CASES: CaseTable = {
       dtypes: BOTH,
       tol: [2e-6, 2e-5] as const,
       args: (d: FloatDType) =>
-        [op, values(d, n, 6, 4), values(d, n, 7), zeros(d, n)] as Parameters<Kernels['unaryGrad']>,
+        [op, values(d, n, 6, 4), values(d, n, 7), zeros(d, n)] as Parameters<HostKernels['unaryGrad']>,
       outputs: ([, , , out]) => [out],
     })),
   ),
@@ -299,7 +302,7 @@ export const CASES: CaseTable = {
         const n = shape.reduce((a, b) => a * b, 1);
         const a = strided(d, shape, la, 8);
         if (op === 'pow') a.data = a.data.map(Math.abs);
-        return [op, zeros(d, n), shape, a, strided(d, shape, lb, 9)] as Parameters<Kernels['binary']>;
+        return [op, zeros(d, n), shape, a, strided(d, shape, lb, 9)] as Parameters<HostKernels['binary']>;
       },
       outputs: ([, out]) => [out],
     })),
@@ -313,7 +316,7 @@ export const CASES: CaseTable = {
       const cond = strided(d, shape, 'flat', 10);
       cond.data = cond.data.map((v) => (v > 0 ? 1 : 0));
       return [zeros(d, n), shape, cond, strided(d, shape, la, 11), strided(d, shape, lb, 12)] as Parameters<
-        Kernels['where']
+        HostKernels['where']
       >;
     },
     outputs: ([out]) => [out],
@@ -333,7 +336,7 @@ export const CASES: CaseTable = {
       args: (d: FloatDType) => {
         const x = values(d, outer * len * inner, 13, 5);
         if (x.length > 300) x[300] = Number.NEGATIVE_INFINITY;
-        return [x, zeros(d, x.length), outer, len, inner, log] as Parameters<Kernels['softmax']>;
+        return [x, zeros(d, x.length), outer, len, inner, log] as Parameters<HostKernels['softmax']>;
       },
       outputs: ([, out]) => [out],
     })),
@@ -351,7 +354,7 @@ export const CASES: CaseTable = {
     args: (d: FloatDType) => {
       const lo = Int32Array.from({ length: rows }, (_, r) => Math.max(0, r - shift - 10));
       const hi = Int32Array.from({ length: rows }, (_, r) => Math.min(len - 1, r - shift));
-      return [values(d, 7 + rows * len, 14), 7, rows, len, lo, hi] as Parameters<Kernels['softmaxBands']>;
+      return [values(d, 7 + rows * len, 14), 7, rows, len, lo, hi] as Parameters<HostKernels['softmaxBands']>;
     },
     outputs: ([x]) => [x],
   })),
@@ -381,7 +384,7 @@ export const CASES: CaseTable = {
           y[p] = log ? x[p] - Math.log(s) : Math.exp(x[p]) / s;
         }
       }
-      return [y, values(d, n, 16), zeros(d, n), outer, len, inner, log] as Parameters<Kernels['softmaxBackward']>;
+      return [y, values(d, n, 16), zeros(d, n), outer, len, inner, log] as Parameters<HostKernels['softmaxBackward']>;
     },
     outputs: ([, , dx]) => [dx],
   })),
@@ -404,7 +407,7 @@ export const CASES: CaseTable = {
         rows,
         dim,
         1e-5,
-      ] as Parameters<Kernels['rmsNormForward']>,
+      ] as Parameters<HostKernels['rmsNormForward']>,
     outputs: ([, , out, rstd]) => [out, rstd],
   })),
   rmsNormBackward: (
@@ -428,7 +431,7 @@ export const CASES: CaseTable = {
         which === 'dx' ? null : new Float64Array(dim).fill(0.25),
         rows,
         dim,
-      ] as Parameters<Kernels['rmsNormBackward']>,
+      ] as Parameters<HostKernels['rmsNormBackward']>,
     outputs: ([, , , , dx, dw]) => [dx, dw],
   })),
   layerNormForward: (
@@ -452,7 +455,7 @@ export const CASES: CaseTable = {
         rows,
         dim,
         1e-5,
-      ] as Parameters<Kernels['layerNormForward']>,
+      ] as Parameters<HostKernels['layerNormForward']>,
     outputs: ([, , , out, mean, rstd]) => [out, mean, rstd],
   })),
   layerNormBackward: (
@@ -477,7 +480,7 @@ export const CASES: CaseTable = {
         affine ? new Float64Array(dim) : null,
         rows,
         dim,
-      ] as Parameters<Kernels['layerNormBackward']>,
+      ] as Parameters<HostKernels['layerNormBackward']>,
     outputs: ([, , , , , dx, dw, db]) => [dx, dw, db],
   })),
   rope: (
@@ -499,7 +502,7 @@ export const CASES: CaseTable = {
           ropeTable(d, rows, t, dim, 29),
           ropeTable(d, rows, t, dim, 30),
           transpose,
-        ] as Parameters<Kernels['rope']>,
+        ] as Parameters<HostKernels['rope']>,
       outputs: ([, out]) => [out],
     })),
   ),
@@ -518,7 +521,7 @@ export const CASES: CaseTable = {
     label: `copyStrided [${shape}] strides [${strides}] offset ${offset}`,
     dtypes: BOTH,
     tol: [0, 0] as const,
-    args: (d: FloatDType) => [values(d, 5000, 31), shape, strides, offset] as Parameters<Kernels['copyStrided']>,
+    args: (d: FloatDType) => [values(d, 5000, 31), shape, strides, offset] as Parameters<HostKernels['copyStrided']>,
     outputs: (_args, result) => [result],
   })),
   writeStrided: (
@@ -541,7 +544,7 @@ export const CASES: CaseTable = {
           shape.reduce((a, b) => a * b, 1),
           32,
         ),
-      ] as Parameters<Kernels['writeStrided']>,
+      ] as Parameters<HostKernels['writeStrided']>,
     outputs: ([dst]) => [dst.data],
   })),
   adamDelta: [1, 7, 100003].flatMap((n) =>
@@ -560,7 +563,7 @@ export const CASES: CaseTable = {
           amsgrad ? v.map((x) => x * 1.5) : null,
           new Float32Array(n),
           ADAM,
-        ] as Parameters<Kernels['adamDelta']>;
+        ] as Parameters<HostKernels['adamDelta']>;
       },
       outputs: ([, m, v, vMax, delta]) => [m, v, vMax, delta],
     })),
@@ -582,7 +585,7 @@ export const CASES: CaseTable = {
         ceSpec(rows, classes, smoothing),
         zeros(d, rows),
         { max: new Float64Array(rows), logSum: new Float64Array(rows) },
-      ] as Parameters<Kernels['crossEntropyForward']>,
+      ] as Parameters<HostKernels['crossEntropyForward']>,
     outputs: ([, , losses, stats], counted) => [losses, stats.max, stats.logSum, counted],
   })),
   crossEntropyBackward: (
@@ -608,7 +611,9 @@ export const CASES: CaseTable = {
         stats.logSum[r] = Math.log(s);
       }
       const rowGrad = new Float64Array(rows).map((_, i) => (i % 3) - 1);
-      return [logits, spec, stats, rowGrad, zeros(d, rows * classes)] as Parameters<Kernels['crossEntropyBackward']>;
+      return [logits, spec, stats, rowGrad, zeros(d, rows * classes)] as Parameters<
+        HostKernels['crossEntropyBackward']
+      >;
     },
     outputs: ([, , , , dx]) => [dx],
   })),
@@ -636,7 +641,7 @@ export const CASES: CaseTable = {
         ),
         shape,
         axes,
-      ] as Parameters<Kernels['reduce']>,
+      ] as Parameters<HostKernels['reduce']>,
     outputs: (_args, result) => [result],
   })),
   indexSelect: (
@@ -657,7 +662,7 @@ export const CASES: CaseTable = {
         inner,
         ints(n, dim, 40),
         zeros(d, outer * n * inner),
-      ] as Parameters<Kernels['indexSelect']>,
+      ] as Parameters<HostKernels['indexSelect']>,
     outputs: ([, , , , , out]) => [out],
   })),
   indexAdd: (
@@ -678,7 +683,7 @@ export const CASES: CaseTable = {
         inner,
         ints(n, dim, 42),
         values(d, outer * n * inner, 43),
-      ] as Parameters<Kernels['indexAdd']>,
+      ] as Parameters<HostKernels['indexAdd']>,
     outputs: ([dst]) => [dst],
   })),
   gather: (
@@ -702,7 +707,7 @@ export const CASES: CaseTable = {
         ints(n, shape[axis], 45),
         indexShape,
         zeros(d, n),
-      ] as Parameters<Kernels['gather']>;
+      ] as Parameters<HostKernels['gather']>;
     },
     outputs: ([, , , , , , out]) => [out],
   })),
@@ -731,7 +736,7 @@ export const CASES: CaseTable = {
         ints(n, shape[axis], 47),
         indexShape,
         values(d, n, 48),
-      ] as Parameters<Kernels['scatterAdd']>;
+      ] as Parameters<HostKernels['scatterAdd']>;
     },
     outputs: ([dst]) => [dst],
   })),
@@ -748,7 +753,7 @@ export const CASES: CaseTable = {
     args: (d: FloatDType) => {
       const total = sizes.reduce((a, b) => a + b, 0);
       const parts = sizes.map((s, i) => values(d, outer * s * inner, 49 + i));
-      return [parts, sizes, outer, inner, zeros(d, outer * total * inner)] as Parameters<Kernels['concat']>;
+      return [parts, sizes, outer, inner, zeros(d, outer * total * inner)] as Parameters<HostKernels['concat']>;
     },
     outputs: ([, , , , out]) => [out],
   })),
@@ -765,7 +770,7 @@ export const CASES: CaseTable = {
     args: (d: FloatDType) => {
       const x = values(d, outer * n * inner, 52);
       if (x.length > 20) x.set([Number.NaN, 0, -0, 1, 1, Number.POSITIVE_INFINITY], 10);
-      return [x, outer, n, inner, descending, new Int32Array(outer * n * inner)] as Parameters<Kernels['sort']>;
+      return [x, outer, n, inner, descending, new Int32Array(outer * n * inner)] as Parameters<HostKernels['sort']>;
     },
     outputs: ([, , , , , indices]) => [indices],
   })),
@@ -790,7 +795,7 @@ export const CASES: CaseTable = {
         largest,
         sorted,
         new Int32Array(outer * k * inner),
-      ] as Parameters<Kernels['topk']>,
+      ] as Parameters<HostKernels['topk']>,
     outputs: ([, , , , , , , indices]) => [indices],
   })),
   conv2dForward: CONV_GEOMETRIES.flatMap((c) =>
@@ -806,7 +811,7 @@ export const CASES: CaseTable = {
           ...c,
         };
         return [args, bias ? values(d, c.cOut, 56) : null, zeros(d, c.batch * c.cOut * outH * outW)] as Parameters<
-          Kernels['conv2dForward']
+          HostKernels['conv2dForward']
         >;
       },
       outputs: ([, , out]) => [out],
@@ -826,7 +831,7 @@ export const CASES: CaseTable = {
         zeros(d, x.length),
         zeros(d, w.length),
         zeros(d, c.cOut),
-      ] as Parameters<Kernels['conv2dBackward']>;
+      ] as Parameters<HostKernels['conv2dBackward']>;
     },
     outputs: ([, , dx, dw, db]) => [dx, dw, db],
   })),
@@ -837,7 +842,7 @@ export const CASES: CaseTable = {
     args: (d: FloatDType) => {
       const n = g.channels * g.outH * g.outW;
       return [values(d, g.channels * g.height * g.width, 60), g, zeros(d, n), new Int32Array(n)] as Parameters<
-        Kernels['maxPool2d']
+        HostKernels['maxPool2d']
       >;
     },
     outputs: ([, , out, argmax]) => [out, argmax],
@@ -850,7 +855,7 @@ export const CASES: CaseTable = {
       const n = g.channels * g.outH * g.outW;
       const argmax = ints(n, g.height * g.width, 61);
       return [values(d, n, 62), argmax, g, zeros(d, g.channels * g.height * g.width)] as Parameters<
-        Kernels['maxPool2dBackward']
+        HostKernels['maxPool2dBackward']
       >;
     },
     outputs: ([, , , dx]) => [dx],
@@ -864,7 +869,7 @@ export const CASES: CaseTable = {
         values(d, g.planes * g.height * g.width, 63),
         g,
         zeros(d, g.planes * g.rows.start.length * g.cols.start.length),
-      ] as Parameters<Kernels['meanPool']>,
+      ] as Parameters<HostKernels['meanPool']>,
     outputs: ([, , out]) => [out],
   })),
   meanPoolBackward: meanPoolGeometries().map((g) => ({
@@ -876,7 +881,7 @@ export const CASES: CaseTable = {
         values(d, g.planes * g.rows.start.length * g.cols.start.length, 64),
         g,
         zeros(d, g.planes * g.height * g.width),
-      ] as Parameters<Kernels['meanPoolBackward']>,
+      ] as Parameters<HostKernels['meanPoolBackward']>,
     outputs: ([, , dx]) => [dx],
   })),
 
@@ -887,7 +892,7 @@ export const CASES: CaseTable = {
     args: (d) => {
       const a = attentionArgs(d, shape, causal, window, mask);
       const { q, k, v, out, lse } = attentionInputs(d, a);
-      return [a, q, k, v, out.fill(0), lse.fill(0)] as Parameters<Kernels['attentionForward']>;
+      return [a, q, k, v, out.fill(0), lse.fill(0)] as Parameters<HostKernels['attentionForward']>;
     },
     outputs: ([, , , , out, lse]) => [out, lse],
   })),
@@ -900,7 +905,7 @@ export const CASES: CaseTable = {
       const { q, k, v, out, lse } = attentionInputs(d, a);
       const dOut = values(d, out.length, 57);
       return [a, q, k, v, out, lse, dOut, zeros(d, q.length), zeros(d, k.length), zeros(d, v.length)] as Parameters<
-        Kernels['attentionBackward']
+        HostKernels['attentionBackward']
       >;
     },
     outputs: ([, , , , , , , dq, dk, dv]) => [dq, dk, dv],
@@ -922,7 +927,7 @@ export const CASES: CaseTable = {
       const w = quantWeight(format, rows, cols, groupSize);
       return [
         { transW, m, x: values(d, m * (transW ? cols : rows), 58), w, y: zeros(d, m * (transW ? rows : cols)) },
-      ] as Parameters<Kernels['quantGemm']>;
+      ] as Parameters<HostKernels['quantGemm']>;
     },
     outputs: ([g]) => [g.y],
   })),

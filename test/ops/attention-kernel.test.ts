@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Kernels } from '../../src/backends/kernels.js';
+import type { HostKernels } from '../../src/backends/kernels.js';
 import { loadNative } from '../../src/backends/native/loader.js';
 import { nativeKernelTable, tsKernels } from '../../src/backends/registry.js';
 import { type AttentionArgs, visibleKeys } from '../../src/backends/ts/attention.js';
@@ -139,7 +139,7 @@ function kernelArgs(c: Case, mask: Tensor | null, dtype: 'f32' | 'f64'): Attenti
 }
 
 /** Both kernels of one table on the case, in the given precision. */
-function runKernels(table: Kernels, c: Case, x: ReturnType<typeof inputs>, dtype: 'f32' | 'f64') {
+function runKernels(table: HostKernels, c: Case, x: ReturnType<typeof inputs>, dtype: 'f32' | 'f64') {
   const data = (t: Tensor) => t.to(dtype).floatData().slice();
   const alloc = (n: number): FloatArray => (dtype === 'f32' ? new Float32Array(n) : new Float64Array(n));
   const args = kernelArgs(c, x.mask, dtype);
@@ -244,7 +244,7 @@ describe('attention kernels (TypeScript reference)', () => {
 });
 
 describe('native attention kernels agree with the TypeScript twin', { skip }, () => {
-  const table = native as Kernels;
+  const table = native as HostKernels;
   for (const [n, c] of cases.entries()) {
     it(`f32 forward and backward vs the f64 reference kernel: ${c.name}`, () => {
       const x = inputs(c, 200 + n);

@@ -4,6 +4,7 @@ import { numel } from '../../engine/shape.js';
 import type { KernelTable } from '../backend.js';
 import type { AttentionArgs } from '../ts/attention.js';
 import { collapseAxes, type StridedOperand } from '../ts/elementwise.js';
+import { checkTargets } from '../ts/softmax.js';
 import { type AttentionShapeArgs, BINARY_OPS, type NativeAddon, UNARY_GRAD_OPS, UNARY_OPS } from './loader.js';
 
 const isF32 = (a: Storage): a is Float32Array => a instanceof Float32Array;
@@ -165,8 +166,9 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
     crossEntropyForward: {
       dtypes: f32,
       accepts: (logits, spec, losses) => isF32(logits) && isF32(losses) && spec.targets instanceof Int32Array,
-      run: (logits, spec, losses, stats) =>
-        addon.crossEntropy(
+      run: (logits, spec, losses, stats) => {
+        checkTargets(spec);
+        return addon.crossEntropy(
           logits as Float32Array,
           spec.targets as Int32Array,
           losses as Float32Array,
@@ -176,7 +178,8 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
           spec.classes,
           spec.ignoreIndex,
           spec.smoothing,
-        ),
+        );
+      },
     },
     crossEntropyBackward: {
       dtypes: f32,

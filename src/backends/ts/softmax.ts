@@ -1,4 +1,5 @@
 import type { FloatArray } from '../../engine/dtype.js';
+import { ShapeError } from '../../engine/errors.js';
 
 /**
  * Stable softmax (or log-softmax) along the middle axis of a contiguous [outer, len, inner] array.
@@ -88,7 +89,7 @@ export function softmaxBackwardTs(
 /** What crossEntropyForwardTs needs besides the logits: targets per row and the torch options. */
 export interface CrossEntropyRows {
   /** Class index per row; rows equal to ignoreIndex contribute nothing. */
-  targets: ArrayLike<number>;
+  targets: Int32Array | Int8Array | Uint8Array;
   rows: number;
   classes: number;
   ignoreIndex: number;
@@ -102,10 +103,19 @@ export interface RowStats {
   logSum: Float64Array;
 }
 
+/** Throws unless every target is ignoreIndex or a class in [0, classes): what each crossEntropyForward checks first. */
+export function checkTargets({ targets, rows, classes, ignoreIndex }: CrossEntropyRows): void {
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r];
+    if (t !== ignoreIndex && (t < 0 || t >= classes)) {
+      throw new ShapeError(`target ${t} at row ${r} is out of range for ${classes} classes`);
+    }
+  }
+}
+
 /**
  * Per-row cross entropy of logits [rows, classes]: (1−ε)·(lse − x_t) + ε·(lse − mean_c x_c).
  * Writes each row's loss (0 for ignored rows) and softmax statistics; returns the number of counted rows.
- * Targets must already be validated as in range.
  */
 export function crossEntropyForwardTs(
   logits: FloatArray,
@@ -113,6 +123,7 @@ export function crossEntropyForwardTs(
   losses: FloatArray,
   stats: RowStats,
 ): number {
+  checkTargets(spec);
   const { targets, rows, classes: c, ignoreIndex, smoothing } = spec;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
@@ -151,7 +162,7 @@ export function crossEntropyBackwardTs(
   logits: FloatArray,
   spec: CrossEntropyRows,
   stats: RowStats,
-  rowGrad: ArrayLike<number>,
+  rowGrad: FloatArray,
   dx: FloatArray,
 ): void {
   const { targets, rows, classes: c, ignoreIndex, smoothing } = spec;

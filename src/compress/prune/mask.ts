@@ -1,4 +1,4 @@
-import { kernelsFor } from '../../backends/registry.js';
+import { hostKernelsFor } from '../../backends/registry.js';
 import { type FloatArray, floatArrayDType } from '../../engine/dtype.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
@@ -26,7 +26,7 @@ function pruneLowest(data: FloatArray, groups: number, len: number, count: numbe
   const keep = new Uint8Array(groups * len).fill(1);
   if (count === 0) return keep;
   const order = new Int32Array(groups * len);
-  kernelsFor(floatArrayDType(data)).sort(data, groups, len, 1, false, order);
+  hostKernelsFor(floatArrayDType(data)).sort(data, groups, len, 1, false, order);
   for (let g = 0; g < groups; g++) {
     const base = g * len;
     for (let k = 0; k < count; k++) keep[base + order[base + k]] = 0;
@@ -77,7 +77,7 @@ export function nmMask(scores: Tensor, n: number, m: number): Uint8Array {
   checkNm(n, m, cols, 'nmMask');
   const groups = (rows * cols) / m;
   const lowest = new Int32Array(groups * n);
-  kernelsFor(floatArrayDType(data)).topk(data, groups, m, 1, n, false, false, lowest);
+  hostKernelsFor(floatArrayDType(data)).topk(data, groups, m, 1, n, false, false, lowest);
   const keep = new Uint8Array(rows * cols).fill(1);
   for (let g = 0; g < groups; g++) for (let k = 0; k < n; k++) keep[g * m + lowest[g * n + k]] = 0;
   return keep;

@@ -1,4 +1,4 @@
-import { kernelsFor } from '../../backends/registry.js';
+import { hostKernelsFor } from '../../backends/registry.js';
 import { fromFloat } from '../../engine/tensor.js';
 import { choleskyOfInverse } from '../../linalg/index.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
@@ -144,7 +144,7 @@ export function sparsegptPrune(w: Float32Array, h: Float64Array, options: Sparse
     }
     // Lazy batch update of the later columns: W[:, i2:] -= Err1 · Hinv[i1:i2, i2:].
     if (i2 < cols) {
-      kernelsFor('f32').gemm({
+      hostKernelsFor('f32').gemm({
         transA: false,
         transB: false,
         m: rows,

@@ -1,4 +1,4 @@
-import { kernelsFor } from '../../backends/registry.js';
+import { hostKernelsFor } from '../../backends/registry.js';
 import { asFloat, type Tensor } from '../../engine/tensor.js';
 import { PruneError } from './errors.js';
 
@@ -52,7 +52,7 @@ export class InputStats {
     if (this.gram && this.batchGram) {
       // XᵀX of the batch with the f32 GEMM, then summed in f64 so many batches lose nothing.
       const x32 = data instanceof Float32Array ? data : Float32Array.from(data);
-      kernelsFor('f32').gemm({
+      hostKernelsFor('f32').gemm({
         transA: true,
         transB: false,
         m: cols,

@@ -1,4 +1,4 @@
-import { binaryFlat, kernelsFor } from '../../backends/registry.js';
+import { binaryFlat, hostKernelsFor } from '../../backends/registry.js';
 import type { Tensor } from '../../engine/tensor.js';
 import {
   type GroupHyper,
@@ -57,7 +57,7 @@ export function adamDelta(grad: Float32Array, state: AdamState, hyper: AdamHyper
   // Bias corrections in f64, as torch computes them from the Python step count.
   const biasCorrection1 = 1 - beta1 ** state.step;
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
-  kernelsFor('f32').adamDelta(grad, state.expAvg, state.expAvgSq, state.maxExpAvgSq, delta, {
+  hostKernelsFor('f32').adamDelta(grad, state.expAvg, state.expAvgSq, state.maxExpAvgSq, delta, {
     weight1: fr(1 - beta1),
     decay2: fr(beta2),
     weight2: fr(1 - beta2),
