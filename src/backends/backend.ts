@@ -73,6 +73,11 @@ function unwrapArgument(value: unknown): unknown {
   if (Array.isArray(value)) return value.length > 0 && typeof value[0] === 'object' ? value.map(unwrapArgument) : value;
   // A class instance (a quantised weight) is passed as it is; a plain argument object is rebuilt with arrays.
   if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  // The commonest argument object, a strided operand, gets a fixed shape (cheaper than copying keys one by one).
+  const operand = value as { data?: unknown; strides?: unknown; offset?: unknown };
+  if (operand.data instanceof HostStorage && Object.keys(value).length === 3 && operand.strides !== undefined) {
+    return { data: operand.data.array, strides: operand.strides, offset: operand.offset };
+  }
   const out: Record<string, unknown> = {};
   for (const key in value) out[key] = unwrapArgument((value as Record<string, unknown>)[key]);
   return out;
