@@ -2,6 +2,7 @@ import { allocStorage, allocUninit, type DType, type Storage } from '../engine/d
 import type { QuantWeight } from '../engine/quant/formats.js';
 import type { Tensor } from '../engine/tensor.js';
 import { HostStorage, type StorageHandle } from './storage.js';
+import type { accumulateColumnsTs } from './ts/accumulate.js';
 import type { adamDeltaTs } from './ts/adam.js';
 import type { attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
 import type {
@@ -17,9 +18,11 @@ import type { binaryTs, StridedOperand, unaryGradTs, unaryTs, whereTs } from './
 import type { GemmKernel } from './ts/gemm.js';
 import type { concatTs, gatherTs, indexAddTs, indexSelectTs, scatterAddTs, sortTs, topkTs } from './ts/indexing.js';
 import type { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNormForwardTs } from './ts/norm.js';
+import type { obsPruneTs } from './ts/obs.js';
 import type { QuantGemmKernel } from './ts/quant.js';
 import type { reduceTs } from './ts/reduce.js';
 import type { ropeTs } from './ts/rope.js';
+import type { maskLowestTs } from './ts/select.js';
 import type {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -74,6 +77,12 @@ export interface HostKernels {
   attentionBackward: typeof attentionBackwardTs;
   /** A GEMM with a quantised weight, dequantised tile by tile (see backends/ts/quant.ts). */
   quantGemm: QuantGemmKernel;
+  /** A running per-column sum (or sum of squares) in f64, added row by row (see backends/ts/accumulate.ts). */
+  accumulateColumns: typeof accumulateColumnsTs;
+  /** SparseGPT's OBS pruning loop over column blocks, its error propagation through the chain's GEMM (backends/ts/obs.ts). */
+  obsPrune: (...args: DropLast<Parameters<typeof obsPruneTs>>) => void;
+  /** A keep mask without the count lowest of each run, chosen by threshold (see backends/ts/select.ts). */
+  maskLowest: typeof maskLowestTs;
 }
 
 /** A tuple without its last element (the composite TS kernels take the chain's GEMM last). */
@@ -102,6 +111,7 @@ export type Kernels = {
 
 export { kernelsFor } from './registry.js';
 export type { StorageHandle } from './storage.js';
+export type { ColumnAccumulation } from './ts/accumulate.js';
 export type { AdamScalars } from './ts/adam.js';
 export type { AttentionArgs, AttentionMask } from './ts/attention.js';
 export {
@@ -115,6 +125,7 @@ export {
 } from './ts/conv.js';
 export { type BinaryOp, collapseAxes, type StridedOperand, type UnaryOp } from './ts/elementwise.js';
 export type { GemmArgs, GemmKernel } from './ts/gemm.js';
+export type { ObsPruneArgs } from './ts/obs.js';
 export type { QuantGemmArgs } from './ts/quant.js';
 export type { ReduceOp } from './ts/reduce.js';
 export type { RopeTable } from './ts/rope.js';

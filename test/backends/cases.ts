@@ -931,6 +931,68 @@ export const CASES: CaseTable = {
     },
     outputs: ([g]) => [g.y],
   })),
+  accumulateColumns: (
+    [
+      ['sum', 1, 1],
+      ['sumSquares', 1, 1],
+      ['sum', 7, 13],
+      ['sumSquares', 40, 9],
+    ] as const
+  ).map(([op, rows, cols]) => ({
+    label: `accumulateColumns ${op} [${rows}, ${cols}]`,
+    dtypes: BOTH,
+    tol: [0, 0] as const,
+    args: (d: FloatDType) =>
+      [op, values(d, rows * cols, 64), rows, cols, Float64Array.from(values('f64', cols, 65))] as Parameters<
+        HostKernels['accumulateColumns']
+      >,
+    outputs: ([, , , , acc]) => [acc],
+  })),
+  obsPrune: (
+    [
+      [1, 1, 1, 0.5, null],
+      [6, 20, 8, 0.5, null],
+      [4, 12, 12, 0, null],
+      [5, 16, 8, 0, [2, 4]],
+      [3, 24, 16, 0, [4, 8]],
+    ] as const
+  ).map(([rows, cols, blockSize, sparsity, nm]) => ({
+    label: `obsPrune [${rows}, ${cols}] block ${blockSize} ${nm ? `${nm[0]}:${nm[1]}` : `sparsity ${sparsity}`}`,
+    dtypes: BOTH,
+    tol: [0, 0] as const,
+    args: (d: FloatDType) => {
+      // An upper triangular factor with a diagonal well away from zero, as a Cholesky factor of H⁻¹ has.
+      const hinv = values(d, cols * cols, 67, 0.3);
+      for (let i = 0; i < cols; i++) {
+        for (let j = 0; j < i; j++) hinv[i * cols + j] = 0;
+        hinv[i * cols + i] = 1 + Math.abs(hinv[i * cols + i]);
+      }
+      const args = { w: values(d, rows * cols, 66), hinv, rows, cols, blockSize, sparsity, nm };
+      return [args, new Uint8Array(rows * cols)] as Parameters<HostKernels['obsPrune']>;
+    },
+    outputs: ([args, keep]) => [args.w, keep],
+  })),
+  maskLowest: (
+    [
+      [1, 1, 1],
+      [1, 40, 17],
+      [3, 12, 0],
+      [4, 9, 9],
+      [2, 30, 29],
+      [2, 70000, 40000],
+    ] as const
+  ).map(([groups, len, count]) => ({
+    label: `maskLowest ${groups}×[${len}] count ${count}`,
+    dtypes: BOTH,
+    tol: [0, 0] as const,
+    args: (d: FloatDType) => {
+      const x = values(d, groups * len, 68);
+      // Ties at the threshold and a NaN (which sorts last).
+      if (x.length > 20) x.set([x[3], x[3], x[3], Number.NaN], 10);
+      return [x, groups, len, count, new Uint8Array(groups * len)] as Parameters<HostKernels['maskLowest']>;
+    },
+    outputs: ([, , , , keep]) => [keep],
+  })),
 };
 
 /**

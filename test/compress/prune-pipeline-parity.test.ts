@@ -60,11 +60,11 @@ describe('pruneModel against the independent PyTorch pipeline (tools/prune_pipel
         result.modules.map((m) => m.name),
         config.modules,
       );
-      const masks = new Uint8Array(result.modules.reduce((n, m) => n + m.mask.length, 0));
+      const masks = new Uint8Array(result.modules.reduce((n, m) => n + m.mask.size, 0));
       let offset = 0;
       for (const m of result.modules) {
-        masks.set(m.mask, offset);
-        offset += m.mask.length;
+        masks.set(m.mask.dataSync(), offset);
+        offset += m.mask.size;
       }
       const expected = unpackBits(config.masks, masks.length);
       let mismatches = 0;

@@ -7,13 +7,14 @@ import {
   maskSparsity,
   nmMask,
   PruneError,
+  type SparseGptOptions,
   sparsegptPrune,
   unstructuredMask,
   wandaScores,
 } from '../../src/compress/prune/index.js';
 import { randn } from '../../src/engine/create.js';
 import { Rng } from '../../src/engine/rng.js';
-import { fromFloat } from '../../src/engine/tensor.js';
+import { fromFloat, type Tensor } from '../../src/engine/tensor.js';
 import { add } from '../../src/ops/elementwise.js';
 import { matmul } from '../../src/ops/matmul.js';
 
@@ -50,10 +51,21 @@ function outputError(w: Float32Array, pruned: Float32Array, x: Float32Array): nu
 }
 
 /** W with a mask from the given scores applied (no weight update), and the mask. */
-function masked(w: Float32Array, mask: Uint8Array): Float32Array {
+function masked(w: Float32Array, mask: Tensor): Float32Array {
   const t = fromFloat(Float32Array.from(w), [rows, cols]);
   applyMask(t, mask);
   return t.floatData() as Float32Array;
+}
+
+/** sparsegptPrune on a [rows, cols] copy of w: the updated weights and the mask as host arrays, and the mask tensor. */
+function prune(w: Float32Array, h: Tensor, options: SparseGptOptions) {
+  const input = fromFloat(Float32Array.from(w), [rows, cols]);
+  const { weight, mask } = sparsegptPrune(input, h, options);
+  assert.deepEqual(input.floatData(), w, 'the input weights are left as they were');
+  assert.equal(weight.dtype, 'f32');
+  assert.equal(mask.dtype, 'bool');
+  assert.deepEqual(mask.shape, [rows, cols]);
+  return { pruned: weight.floatData() as Float32Array, keep: mask.dataSync() as Uint8Array, mask };
 }
 
 describe('sparsegptPrune', () => {
@@ -69,15 +81,14 @@ describe('sparsegptPrune', () => {
       ['50%', undefined],
       ['2:4', [2, 4]],
     ] as const) {
-      const pruned = Float32Array.from(w);
-      const { mask } = sparsegptPrune(pruned, h, { sparsity: 0.5, nm: nm && [nm[0], nm[1]], blockSize: 16 });
+      const { pruned, keep, mask } = prune(w, h, { sparsity: 0.5, nm: nm && [nm[0], nm[1]], blockSize: 16 });
       const errSparseGpt = outputError(w, pruned, x);
       const scoreMask = (scores: typeof wt) => (nm ? nmMask(scores, 2, 4) : unstructuredMask(scores, 0.5));
       const errMagnitude = outputError(w, masked(w, scoreMask(magnitudeScores(wt))), x);
       const errWanda = outputError(w, masked(w, scoreMask(wandaScores(wt, stats.normsSq))), x);
       assert.ok(errSparseGpt < 0.6 * errWanda, `${label}: SparseGPT ${errSparseGpt} vs Wanda ${errWanda}`);
       assert.ok(errWanda < errMagnitude, `${label}: Wanda ${errWanda} vs magnitude ${errMagnitude}`);
-      for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.equal(pruned[i], 0);
+      for (let i = 0; i < keep.length; i++) if (keep[i] === 0) assert.equal(pruned[i], 0);
       assert.ok(maskSparsity(mask) >= 0.5 && maskSparsity(mask) < 0.52, `${label}: sparsity ${maskSparsity(mask)}`);
     }
   });
@@ -87,20 +98,18 @@ describe('sparsegptPrune', () => {
       [2, 4],
       [4, 8],
     ]) {
-      const pruned = Float32Array.from(w);
-      const { mask } = sparsegptPrune(pruned, h, { sparsity: 0, nm: [n, m], blockSize: 32 });
+      const { pruned, keep } = prune(w, h, { sparsity: 0, nm: [n, m], blockSize: 32 });
       for (let g = 0; g < (rows * cols) / m; g++) {
         const zeros = pruned.subarray(g * m, (g + 1) * m).filter((v) => v === 0).length;
-        assert.equal(mask.subarray(g * m, (g + 1) * m).filter((k) => k === 0).length, n);
+        assert.equal(keep.subarray(g * m, (g + 1) * m).filter((k) => k === 0).length, n);
         assert.ok(zeros >= n, `group ${g}`);
       }
     }
   });
 
   it('leaves W unchanged at sparsity 0', () => {
-    const pruned = Float32Array.from(w);
-    const { mask } = sparsegptPrune(pruned, h, { sparsity: 0, blockSize: 16 });
-    assert.ok(mask.every((k) => k === 1));
+    const { pruned, keep } = prune(w, h, { sparsity: 0, blockSize: 16 });
+    assert.ok(keep.every((k) => k === 1));
     assert.deepEqual(pruned, w);
   });
 
@@ -109,21 +118,19 @@ describe('sparsegptPrune', () => {
     for (let t = 0; t < tokens; t++) xDead[t * cols + 9] = 0;
     const deadStats = new InputStats(cols, { hessian: true });
     deadStats.add(xDead);
-    const pruned = Float32Array.from(w);
-    sparsegptPrune(pruned, deadStats.hessian(), { sparsity: 0.5 });
+    const { pruned } = prune(w, deadStats.hessian(), { sparsity: 0.5 });
     for (let r = 0; r < rows; r++) assert.equal(pruned[r * cols + 9], 0);
     assert.ok(pruned.every(Number.isFinite));
     assert.ok(outputError(w, pruned, xDead) < 0.5);
   });
 
   it('rejects bad shapes and options', () => {
-    assert.throws(() => sparsegptPrune(new Float32Array(10), new Float64Array(10), { sparsity: 0.5 }), PruneError);
-    assert.throws(() => sparsegptPrune(new Float32Array(10), h, { sparsity: 0.5 }), PruneError);
-    assert.throws(() => sparsegptPrune(Float32Array.from(w), h, { sparsity: 1 }), PruneError);
-    assert.throws(
-      () => sparsegptPrune(Float32Array.from(w), h, { sparsity: 0, nm: [2, 4], blockSize: 30 }),
-      PruneError,
-    );
-    assert.throws(() => sparsegptPrune(Float32Array.from(w), h, { sparsity: 0, nm: [4, 4] }), PruneError);
+    const f64 = (n: number, shape: number[]) => fromFloat(new Float64Array(n), shape);
+    assert.throws(() => sparsegptPrune(wt, f64(10, [10]), { sparsity: 0.5 }), PruneError);
+    assert.throws(() => sparsegptPrune(wt, f64(10, [2, 5]), { sparsity: 0.5 }), PruneError);
+    assert.throws(() => sparsegptPrune(fromFloat(new Float32Array(10), [1, 10]), h, { sparsity: 0.5 }), PruneError);
+    assert.throws(() => sparsegptPrune(wt, h, { sparsity: 1 }), PruneError);
+    assert.throws(() => sparsegptPrune(wt, h, { sparsity: 0, nm: [2, 4], blockSize: 30 }), PruneError);
+    assert.throws(() => sparsegptPrune(wt, h, { sparsity: 0, nm: [4, 4] }), PruneError);
   });
 });

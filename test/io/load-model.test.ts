@@ -135,7 +135,7 @@ describe('sparsity record', () => {
     const modules = loaded.namedModules();
     for (const pruned of result.modules) {
       const linear = modules.get(pruned.name) as Linear;
-      assert.deepEqual(linear.mask?.toArray(), Array.from(pruned.mask), pruned.name);
+      assert.deepEqual(linear.mask?.toArray(), pruned.mask.toArray(), pruned.name);
     }
     for (const name of record.dense) assert.equal((modules.get(name) as Linear).mask, null, name);
     // Saved again (as after fine-tuning), the record is written unchanged.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PruneResult } from '../../src/compress/prune/pipeline.js';
+import { zeros } from '../../src/engine/create.js';
 import { barChartSvg, escapeHtml, htmlPage, htmlTable } from '../../src/report/html.js';
 import { buildPruneReport, pruneReportHtml } from '../../src/report/prune-report.js';
 import { runInfo } from '../../src/report/run-info.js';
@@ -49,7 +50,9 @@ describe('prune report', () => {
       { index: 0, outlierRatio: 1.5, targetSparsity: 0.45, sparsity: 0.4375 },
       { index: 1, outlierRatio: 0.5, targetSparsity: 0.55, sparsity: 0.125 },
     ],
-    modules: [{ name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5, mask: new Uint8Array(8) }],
+    modules: [
+      { name: 'model.layers.0.mlp.down_proj', shape: [2, 4], sparsity: 0.5, mask: zeros([2, 4], { dtype: 'bool' }) },
+    ],
     skipped: [{ name: 'model.layers.1.mlp.down_proj', shape: [2, 4], sparsity: 0.125 }],
     seconds: { calibration: 2, pruning: 3 },
   };

@@ -1,5 +1,6 @@
 import type { FloatArray } from '../../engine/dtype.js';
 import type { CompleteKernelTable } from '../backend.js';
+import { accumulateColumnsTs } from './accumulate.js';
 import { adamDeltaTs } from './adam.js';
 import { attentionBackwardTs, attentionForwardTs } from './attention.js';
 import {
@@ -15,9 +16,11 @@ import { binaryTs, unaryGradTs, unaryTs, whereTs } from './elementwise.js';
 import { type GemmKernel, gemmTs } from './gemm.js';
 import { concatTs, gatherTs, indexAddTs, indexSelectTs, scatterAddTs, sortTs, topkTs } from './indexing.js';
 import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNormForwardTs } from './norm.js';
+import { obsPruneTs } from './obs.js';
 import { quantGemmTs } from './quant.js';
 import { reduceTs } from './reduce.js';
 import { ropeTs } from './rope.js';
+import { maskLowestTs } from './select.js';
 import {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -29,7 +32,7 @@ import {
 const all = 'all' as const;
 
 /**
- * The TypeScript reference for every kernel, in every dtype. A composite kernel (convolution) runs its GEMMs through
+ * The TypeScript reference for every kernel, in every dtype. A composite kernel (convolution, OBS pruning) runs its GEMMs through
  * `gemmFor`, the chain's GEMM for the operand's dtype, so that it computes exactly as the GEMM op does.
  */
 export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteKernelTable {
@@ -77,5 +80,8 @@ export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteK
     attentionForward: { run: attentionForwardTs, dtypes: all },
     attentionBackward: { run: attentionBackwardTs, dtypes: all },
     quantGemm: { run: quantGemmTs, dtypes: all },
+    accumulateColumns: { run: accumulateColumnsTs, dtypes: all },
+    obsPrune: { run: (args, keep) => obsPruneTs(args, keep, gemmFor(args.w)), dtypes: all, uses: ['gemm'] },
+    maskLowest: { run: maskLowestTs, dtypes: all },
   };
 }

@@ -1,4 +1,7 @@
-import { asFloat, type Tensor } from '../../engine/tensor.js';
+import { allocateZeroed, kernelsFor } from '../../backends/kernels.js';
+import { scalar } from '../../engine/create.js';
+import { asFloat, Tensor } from '../../engine/tensor.js';
+import { gt } from '../../ops/elementwise.js';
 import { checkSparsity, PruneError } from './errors.js';
 
 /**
@@ -6,18 +9,22 @@ import { checkSparsity, PruneError } from './errors.js';
  * block's scores above m × their mean, the mean taken over all of the block's Linears together.
  */
 export function outlierRatio(scores: readonly (Tensor | Float32Array)[], m: number): number {
-  const arrays = scores.map((s) => (s instanceof Float32Array ? s : asFloat(s).floatData()));
+  const tensors = scores.map((s) => (s instanceof Float32Array ? new Tensor(s, [s.length], 'f32') : asFloat(s)));
+  // One f64 sum over all the block's scores in order, each Linear's added onto the running total.
+  const sum = new Tensor(allocateZeroed('f64', 1), [1], 'f64');
   let total = 0;
-  let sum = 0;
-  for (const a of arrays) {
-    total += a.length;
-    for (let i = 0; i < a.length; i++) sum += a[i];
+  for (const t of tensors) {
+    total += t.size;
+    kernelsFor(t.dtype).accumulateColumns('sum', t.denseStorage(), t.size, 1, sum.denseStorage());
   }
   if (total === 0) throw new PruneError('outlierRatio: no scores');
-  const threshold = (sum / total) * m;
-  let outliers = 0;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) if (a[i] > threshold) outliers++;
-  return (outliers / total) * 100;
+  // An f64 threshold, so that each f32 score is compared with it exactly.
+  const threshold = scalar((sum.item() / total) * m, { dtype: 'f64' });
+  const outliers = new Tensor(allocateZeroed('f64', 1), [1], 'f64');
+  for (const t of tensors) {
+    kernelsFor('bool').accumulateColumns('sum', gt(t, threshold).denseStorage(), t.size, 1, outliers.denseStorage());
+  }
+  return (outliers.item() / total) * 100;
 }
 
 /** The sparsity OWL gives a block whose sparsity would be ≤ 0 (as the reference). */

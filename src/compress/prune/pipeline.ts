@@ -56,8 +56,8 @@ export interface ModuleSparsity {
 }
 
 export interface PrunedModule extends ModuleSparsity {
-  /** 1 = kept, 0 = pruned: out·in entries, row-major; the storage of the Linear's mask (Linear.mask) too. */
-  mask: Uint8Array;
+  /** true = kept, false = pruned: bool [out, in]; the Linear's mask (Linear.mask) itself. */
+  mask: Tensor;
 }
 
 export interface PruneResult {
@@ -216,14 +216,14 @@ export async function pruneModel(model: PrunableModel, options: PruneModelOption
     : Array.from({ length: numBlocks }, () => targetSparsity);
 
   /** Prune one Linear at the block's sparsity: its strategy's mask, set on it, zeroes the pruned weights. */
-  const pruneLinear = (named: NamedLinear, stats: InputStats | null, sparsity: number): Uint8Array => {
+  const pruneLinear = (named: NamedLinear, stats: InputStats | null, sparsity: number): Tensor => {
     const { linear, name } = named;
-    const [out, inFeatures] = linear.weight.shape;
+    const inFeatures = linear.weight.shape[1];
     if (!linear.weight.isContiguous())
       throw new PruneError('pruneModel: a weight must be contiguous to be pruned in place');
     if (nm) checkNm(nm[0], nm[1], inFeatures, `pruneModel (${name})`);
     const mask = strategy.prune(linear, stats, { sparsity, nm, magnitudeGroup });
-    linear.setMask(new Tensor(mask, [out, inFeatures], 'bool'));
+    linear.setMask(mask);
     return mask;
   };
 

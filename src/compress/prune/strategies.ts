@@ -1,4 +1,4 @@
-import { asFloat, fromFloat, type Tensor } from '../../engine/tensor.js';
+import type { Tensor } from '../../engine/tensor.js';
 import type { Linear } from '../../nn/linear.js';
 import { assign_ } from '../../ops/assign.js';
 import { nmMask, unstructuredMask } from './mask.js';
@@ -23,23 +23,22 @@ export interface PruneStrategy {
   /** none (magnitude), Σx² per input column (wanda), or Σx² and the Hessian (sparsegpt). */
   statistics: 'none' | 'normsSq' | 'hessian';
   /**
-   * The Linear's keep mask (1 = kept, out·in entries); stats are its input's (null when statistics is none). It may
+   * The Linear's keep mask (bool [out, in], true = kept); stats are its input's (null when statistics is none). It may
    * update the kept weights (SparseGPT); pruneModel then sets the mask on the Linear, which zeroes the pruned ones.
    */
-  prune(linear: Linear, stats: InputStats | null, target: PruneTarget): Uint8Array;
+  prune(linear: Linear, stats: InputStats | null, target: PruneTarget): Tensor;
 }
 
 /** The mask keeping the highest scores: per N:M group, or unstructured within `group`. */
-function maskByScores(scores: Tensor, target: PruneTarget, group: 'row' | 'layer'): Uint8Array {
+function maskByScores(scores: Tensor, target: PruneTarget, group: 'row' | 'layer'): Tensor {
   const { nm, sparsity } = target;
   return nm ? nmMask(scores, nm[0], nm[1]) : unstructuredMask(scores, sparsity, { group });
 }
 
 /** SparseGPT on an f32 copy of w, whose updated values are written back into w (in w's dtype). */
-function sparsegptUpdate(w: Tensor, hessian: Float64Array, sparsity: number, nm?: [number, number]): Uint8Array {
-  const copy = Float32Array.from(asFloat(w).floatData());
-  const { mask } = sparsegptPrune(copy, hessian, { sparsity, nm });
-  assign_(w, fromFloat(copy, w.shape));
+function sparsegptUpdate(w: Tensor, hessian: Tensor, sparsity: number, nm?: [number, number]): Tensor {
+  const { weight, mask } = sparsegptPrune(w, hessian, { sparsity, nm });
+  assign_(w, weight);
   return mask;
 }
 
