@@ -20,6 +20,8 @@ import type { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNor
 import type { QuantGemmKernel } from './ts/quant.js';
 import type { reduceTs } from './ts/reduce.js';
 import type { ropeTs } from './ts/rope.js';
+import type { sampleSortedTs } from './ts/sample.js';
+import type { sgdUpdateTs } from './ts/sgd.js';
 import type {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -27,6 +29,7 @@ import type {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './ts/softmax.js';
+import type { vectorNormTs } from './ts/vector-norm.js';
 
 /**
  * Every kernel, by name, as a host backend implements it: flat host arrays plus sizes and strides. The TypeScript
@@ -74,6 +77,12 @@ export interface HostKernels {
   attentionBackward: typeof attentionBackwardTs;
   /** A GEMM with a quantised weight, dequantised tile by tile (see backends/ts/quant.ts). */
   quantGemm: QuantGemmKernel;
+  /** SGD's in-place update with weight decay and (Nesterov) momentum (see backends/ts/sgd.ts). */
+  sgdUpdate: typeof sgdUpdateTs;
+  /** The L2 norm of a vector as torch's CPU kernel sums it (8 lanes), into one element of out. */
+  vectorNorm: typeof vectorNormTs;
+  /** A position drawn from sorted scores with temperature and top-p (see backends/ts/sample.ts). */
+  sampleSorted: typeof sampleSortedTs;
 }
 
 /** A tuple without its last element (the composite TS kernels take the chain's GEMM last). */
@@ -118,6 +127,7 @@ export type { GemmArgs, GemmKernel } from './ts/gemm.js';
 export type { QuantGemmArgs } from './ts/quant.js';
 export type { ReduceOp } from './ts/reduce.js';
 export type { RopeTable } from './ts/rope.js';
+export type { SgdScalars } from './ts/sgd.js';
 export type { CrossEntropyRows, RowStats } from './ts/softmax.js';
 
 /** A strided kernel operand as ops pass it: a storage handle, strides (broadcast to the output) and an offset. */

@@ -18,6 +18,8 @@ import { layerNormBackwardTs, layerNormForwardTs, rmsNormBackwardTs, rmsNormForw
 import { quantGemmTs } from './quant.js';
 import { reduceTs } from './reduce.js';
 import { ropeTs } from './rope.js';
+import { sampleSortedTs } from './sample.js';
+import { sgdUpdateTs } from './sgd.js';
 import {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -25,6 +27,7 @@ import {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './softmax.js';
+import { vectorNormTs } from './vector-norm.js';
 
 const all = 'all' as const;
 
@@ -77,5 +80,8 @@ export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteK
     attentionForward: { run: attentionForwardTs, dtypes: all },
     attentionBackward: { run: attentionBackwardTs, dtypes: all },
     quantGemm: { run: quantGemmTs, dtypes: all },
+    sgdUpdate: { run: sgdUpdateTs, dtypes: all },
+    vectorNorm: { run: vectorNormTs, dtypes: all },
+    sampleSorted: { run: sampleSortedTs, dtypes: all },
   };
 }
