@@ -1,5 +1,7 @@
 import type { FloatArray } from '../../engine/dtype.js';
 
+const fr = Math.fround;
+
 /** SGD's per-step scalars, each already rounded to the parameter's precision as torch casts them. */
 export interface SgdScalars {
   /** Whether weight decay is on (a nonzero decay that rounds to 0 still adds 0·p, as torch does). */
@@ -16,8 +18,6 @@ export interface SgdScalars {
   first: boolean;
 }
 
-const same = (x: number): number => x;
-
 /**
  * One SGD update of param in place: weight decay added to the gradient, then momentum (optionally Nesterov) through
  * momentumBuffer (null without momentum). Each op rounds to param's precision as torch's single-tensor path does, whose
@@ -29,13 +29,31 @@ export function sgdUpdateTs(
   momentumBuffer: FloatArray | null,
   s: SgdScalars,
 ): void {
-  const round = param instanceof Float32Array ? Math.fround : same;
+  if (param instanceof Float32Array) sgdF32(param, grad, momentumBuffer, s);
+  else sgdF64(param, grad, momentumBuffer, s);
+}
+
+// The two precisions as separate loops: a rounding function chosen at run time would cost a call per op.
+function sgdF32(param: Float32Array, grad: FloatArray, buffer: FloatArray | null, s: SgdScalars): void {
+  const { decay, weightDecay, momentum, gradWeight, negLr, nesterov, first } = s;
   for (let i = 0; i < grad.length; i++) {
-    let d = s.decay ? round(param[i] * s.weightDecay + grad[i]) : grad[i];
-    if (momentumBuffer) {
-      momentumBuffer[i] = s.first ? d : round(round(momentumBuffer[i] * s.momentum) + d * s.gradWeight);
-      d = s.nesterov ? round(momentumBuffer[i] * s.momentum + d) : momentumBuffer[i];
+    let d = decay ? fr(param[i] * weightDecay + grad[i]) : grad[i];
+    if (buffer) {
+      buffer[i] = first ? d : fr(fr(buffer[i] * momentum) + d * gradWeight);
+      d = nesterov ? fr(buffer[i] * momentum + d) : buffer[i];
     }
-    param[i] = d * s.negLr + param[i];
+    param[i] = d * negLr + param[i];
+  }
+}
+
+function sgdF64(param: Float64Array, grad: FloatArray, buffer: FloatArray | null, s: SgdScalars): void {
+  const { decay, weightDecay, momentum, gradWeight, negLr, nesterov, first } = s;
+  for (let i = 0; i < grad.length; i++) {
+    let d = decay ? param[i] * weightDecay + grad[i] : grad[i];
+    if (buffer) {
+      buffer[i] = first ? d : buffer[i] * momentum + d * gradWeight;
+      d = nesterov ? buffer[i] * momentum + d : buffer[i];
+    }
+    param[i] = d * negLr + param[i];
   }
 }
