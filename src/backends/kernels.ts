@@ -22,7 +22,9 @@ import type { obsPruneTs } from './ts/obs.js';
 import type { QuantGemmKernel } from './ts/quant.js';
 import type { reduceTs } from './ts/reduce.js';
 import type { ropeTs } from './ts/rope.js';
+import type { sampleSortedTs } from './ts/sample.js';
 import type { maskLowestTs } from './ts/select.js';
+import type { sgdUpdateTs } from './ts/sgd.js';
 import type {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -30,6 +32,7 @@ import type {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './ts/softmax.js';
+import type { vectorNormTs } from './ts/vector-norm.js';
 
 /**
  * Every kernel, by name, as a host backend implements it: flat host arrays plus sizes and strides. The TypeScript
@@ -83,6 +86,12 @@ export interface HostKernels {
   obsPrune: (...args: DropLast<Parameters<typeof obsPruneTs>>) => void;
   /** A keep mask without the count lowest of each run, chosen by threshold (see backends/ts/select.ts). */
   maskLowest: typeof maskLowestTs;
+  /** SGD's in-place update with weight decay and (Nesterov) momentum (see backends/ts/sgd.ts). */
+  sgdUpdate: typeof sgdUpdateTs;
+  /** The L2 norm of a vector as torch's CPU kernel sums it (8 lanes), into one element of out. */
+  vectorNorm: typeof vectorNormTs;
+  /** A position drawn from sorted scores with temperature and top-p (see backends/ts/sample.ts). */
+  sampleSorted: typeof sampleSortedTs;
 }
 
 /** A tuple without its last element (the composite TS kernels take the chain's GEMM last). */
@@ -129,6 +138,7 @@ export type { ObsPruneArgs } from './ts/obs.js';
 export type { QuantGemmArgs } from './ts/quant.js';
 export type { ReduceOp } from './ts/reduce.js';
 export type { RopeTable } from './ts/rope.js';
+export type { SgdScalars } from './ts/sgd.js';
 export type { CrossEntropyRows, RowStats } from './ts/softmax.js';
 
 /** A strided kernel operand as ops pass it: a storage handle, strides (broadcast to the output) and an offset. */

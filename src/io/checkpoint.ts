@@ -8,7 +8,7 @@ import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from 
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
 import type { Module } from '../nn/module.js';
-import { loadNewModuleState, stateDict } from '../nn/state-dict.js';
+import { FLOAT_DTYPES, loadNewModuleState, StateDictError, stateDict } from '../nn/state-dict.js';
 import { CheckpointError, checkpointErrorFrom, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
 import { asStateReader, type TensorReader } from './safetensors.js';
@@ -117,6 +117,15 @@ export interface LoadModelOptions extends LoadOptions {
   families?: readonly ModelFamily[];
 }
 
+/** A state read's check (ReadStateOptions.check) refusing a float tensor that holds NaN or ±Inf, with their count. */
+export function rejectNonFinite(name: string, t: Tensor): void {
+  if (!FLOAT_DTYPES.has(t.dtype)) return;
+  const data = (t.dtype === 'f32' || t.dtype === 'f64' ? t : t.to('f32')).floatData();
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) bad++;
+  if (bad > 0) throw new StateDictError(`${name} holds ${bad} NaN / Inf values`);
+}
+
 /** A model loaded by loadModel, with what it was built from. */
 export interface LoadedModel<C = unknown, M extends Module = Module> {
   family: ModelFamily<C, M>;
@@ -151,7 +160,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       await loadNewModuleState(model, asStateReader(reader), {
         strict: true,
         ignore: (name) => family.ignoresTensor?.(name, config) ?? false,
-        rejectNonFinite: true,
+        check: rejectNonFinite,
         onProgress: options.onProgress,
         signal: options.signal,
       });

@@ -1,7 +1,12 @@
+import { allocate, kernelsFor } from '../backends/kernels.js';
 import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
+import { gather } from '../ops/indexing.js';
+import { argmax } from '../ops/reduce.js';
+import { sort, topk } from '../ops/sort.js';
+import { reshape, slice } from '../ops/views.js';
 import type { KVCache } from './llama/model.js';
 
 /** What generation needs of a model: logits [1, T, V] for ids [1, T], continuing a KV cache. */
@@ -48,41 +53,20 @@ function checkOptions(options: GenerateOptions): void {
   if (stop !== undefined) throw bad('stopTokenIds', stop, 'integers >= 0');
 }
 
-/** Pick the next token from one row of logits, as transformers' temperature → top-k → top-p warpers. */
-export function sampleToken(logits: ArrayLike<number>, options: GenerateOptions, rng: Rng): number {
+/**
+ * Pick the next token from one row of logits [V], as transformers' temperature → top-k → top-p warpers: greedy (the
+ * first largest logit) at temperature 0, else one draw of `rng` placed in the kept tokens' weights (sampleSorted).
+ */
+export function sampleToken(logits: Tensor, options: GenerateOptions, rng: Rng): number {
   const temperature = options.temperature ?? 0;
-  const v = logits.length;
-  if (temperature <= 0) {
-    let best = 0;
-    for (let i = 1; i < v; i++) if (logits[i] > logits[best]) best = i;
-    return best;
-  }
-  const order = Array.from({ length: v }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  if (temperature <= 0) return argmax(logits).item();
+  const v = logits.size;
   const topK = options.topK && options.topK > 0 ? Math.min(options.topK, v) : v;
-  const kept = order.slice(0, topK);
-  const maxLogit = logits[kept[0]];
-  const weights = kept.map((i) => Math.exp((logits[i] - maxLogit) / temperature));
-  const total = weights.reduce((s, w) => s + w, 0);
-  const topP = options.topP ?? 1;
-  let n = kept.length;
-  if (topP < 1) {
-    // Keep tokens until their cumulative probability reaches topP (always at least one).
-    let cumulative = 0;
-    for (let i = 0; i < kept.length; i++) {
-      cumulative += weights[i] / total;
-      if (cumulative >= topP) {
-        n = i + 1;
-        break;
-      }
-    }
-  }
-  const mass = weights.slice(0, n).reduce((s, w) => s + w, 0);
-  let r = rng.uniform() * mass;
-  for (let i = 0; i < n; i++) {
-    r -= weights[i];
-    if (r <= 0) return kept[i];
-  }
-  return kept[n - 1];
+  // The kept logits largest first (equal ones by id), and their ids.
+  const { values, indices } = topK < v ? topk(logits, topK) : sort(logits, { descending: true });
+  const position = allocate('i32', 1);
+  kernelsFor(values.dtype).sampleSorted(values.denseStorage(), temperature, options.topP ?? 1, rng.uniform(), position);
+  return gather(indices, 0, new Tensor(position, [1], 'i32')).item();
 }
 
 /** Autoregressive generation with a KV cache; returns only the new token ids. */
@@ -99,8 +83,7 @@ export function generate(model: IncrementalLM, promptIds: Int32Array, options: G
     for (let step = 0; step < maxNew; step++) {
       const logits = model.forward(input, cache);
       const [, t, v] = logits.shape;
-      const row = logits.floatData().subarray((t - 1) * v, t * v);
-      const next = sampleToken(row, options, rng);
+      const next = sampleToken(reshape(slice(logits, 1, t - 1, t), [v]), options, rng);
       out.push(next);
       options.onToken?.(next);
       if (stop.has(next)) break;

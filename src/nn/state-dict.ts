@@ -37,26 +37,22 @@ export interface ReadStateOptions {
   strict?: boolean;
   /** Reader names that are neither state nor unexpected (e.g. a tied lm_head.weight, RoPE's cached inv_freq). */
   ignore?: (name: string) => boolean;
-  /** Refuse NaN and ±Inf in float tensors (checkpoints: a broken weight must not load silently). */
-  rejectNonFinite?: boolean;
+  /**
+   * Called with each tensor as read and converted to its spec's dtype, before anything is written; it throws (e.g. a
+   * StateDictError) to refuse the tensor. io's rejectNonFinite refuses NaN and ±Inf (checkpoints: a broken weight must
+   * not load silently).
+   */
+  check?: (name: string, value: Tensor) => void;
   onProgress?: OnProgress;
   /** Aborting stops between tensor reads (async form only) with an OperationAbortedError. */
   signal?: AbortSignal;
 }
 
-const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['f32', 'f64', 'f16', 'bf16']);
+export const FLOAT_DTYPES: ReadonlySet<DType> = new Set(['f32', 'f64', 'f16', 'bf16']);
 
 /** Floats convert to floats, integers and bools to integers and bools; nothing crosses (a float mask is a bug). */
 function convertible(from: DType, to: DType): boolean {
   return FLOAT_DTYPES.has(from) === FLOAT_DTYPES.has(to);
-}
-
-/** How many of a float tensor's values are NaN or ±Inf (one pass). */
-function countNonFinite(t: Tensor): number {
-  const data = (t.dtype === 'f32' || t.dtype === 'f64' ? t : t.to('f32')).floatData();
-  let count = 0;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
-  return count;
 }
 
 /** The names, shapes and dtypes checked against the reader's headers; returns the names to read, in target order. */
@@ -99,10 +95,7 @@ function* checkedReads(
     const stored = reader.read(name);
     const dtype = (expected.get(name) as TensorSpec).dtype;
     const value = stored.dtype === dtype ? stored : stored.to(dtype);
-    if (options.rejectNonFinite && FLOAT_DTYPES.has(dtype)) {
-      const bad = countNonFinite(value);
-      if (bad > 0) throw new StateDictError(`${name} holds ${bad} NaN / Inf values`);
-    }
+    options.check?.(name, value);
     report(i + 1);
     yield [name, value];
   }

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tensor } from '../engine/create.js';
 import type { Tensor } from '../engine/tensor.js';
 import { saveDecoder } from '../io/checkpoint.js';
 import { CheckpointError, checkpointErrorFrom } from '../io/errors.js';
@@ -77,9 +76,7 @@ export async function saveTrainingCheckpoint(
   };
   const trainerFiles = (checkpoint: OutputDir) => {
     checkpoint.writeFile(TRAINER_STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
-    const tensors = new Map<string, Tensor>();
-    for (const [key, values] of Object.entries(buffers)) tensors.set(key, tensor(values, [values.length]));
-    saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), tensors);
+    saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), new Map(Object.entries(buffers)));
     checkpoint.record(OPTIMIZER_FILE);
     if (masterWeights) {
       saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), stateDict(model));
@@ -133,13 +130,11 @@ export function loadTrainingCheckpoint(dir: string, model: Module, optimizer: Ch
     },
   );
   const optimizerFile = join(dir, OPTIMIZER_FILE);
-  const buffers: Record<string, Float32Array> = {};
+  const buffers: Record<string, Tensor> = {};
   withReader(openSafetensors(optimizerFile), (reader) => {
     try {
       const specs = optimizer.bufferSpecs(state.optimizer.state);
-      for (const [key, t] of readState(specs, asStateReader(reader), { strict: true })) {
-        buffers[key] = t.floatData() as Float32Array;
-      }
+      for (const [key, t] of readState(specs, asStateReader(reader), { strict: true })) buffers[key] = t;
     } catch (err) {
       throw checkpointErrorFrom(err, optimizerFile);
     }

@@ -1,5 +1,6 @@
-import type { Tensor } from '../engine/tensor.js';
-import { f32Storage, OptimizerError } from './optim/optimizer.js';
+import { allocate, kernelsFor } from '../backends/kernels.js';
+import { Tensor } from '../engine/tensor.js';
+import { f32Storage, OptimizerError, updateInPlace } from './optim/optimizer.js';
 
 const fr = Math.fround;
 
@@ -8,40 +9,32 @@ export interface ClipOptions {
   errorIfNonfinite?: boolean;
 }
 
-/** Lanes of torch's vectorised CPU sum of squares; summing the same way reproduces its f32 norms exactly. */
-const LANES = 8;
-
 /**
- * The L2 norm of an f32 vector as torch's CPU kernel computes it: squares accumulated in f32
- * across 8 lanes, then the lanes and the leftover elements added in order.
- */
-function vectorNorm(x: Float32Array): number {
-  const lanes = new Float32Array(LANES);
-  const bulk = x.length - (x.length % LANES);
-  for (let i = 0; i < bulk; i += LANES) {
-    for (let l = 0; l < LANES; l++) lanes[l] += fr(x[i + l] * x[i + l]);
-  }
-  let sum = 0;
-  for (let l = 0; l < LANES; l++) sum = fr(sum + lanes[l]);
-  for (let i = bulk; i < x.length; i++) sum = fr(sum + fr(x[i] * x[i]));
-  return fr(Math.sqrt(sum));
-}
-
-/**
- * torch.nn.utils.clip_grad_norm_: the L2 norm of the per-gradient L2 norms; when it exceeds maxNorm,
- * every gradient is scaled in place by maxNorm / (total + 1e-6). Parameters without a gradient are
- * skipped. Returns the total norm (before clipping).
+ * torch.nn.utils.clip_grad_norm_: the L2 norm of the per-gradient L2 norms (each summed as torch's CPU kernel does, see
+ * the vectorNorm kernel); when it exceeds maxNorm, every gradient is scaled in place by maxNorm / (total + 1e-6).
+ * Parameters without a gradient are skipped. Returns the total norm (before clipping).
  */
 export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, options: ClipOptions = {}): number {
-  const grads: Float32Array[] = [];
-  for (const p of params) if (p.grad) grads.push(f32Storage(p.grad, 'a clipped gradient'));
+  const grads: Tensor[] = [];
+  for (const p of params) {
+    if (!p.grad) continue;
+    f32Storage(p.grad, 'a clipped gradient');
+    grads.push(p.grad);
+  }
   if (grads.length === 0) return 0;
-  const total = vectorNorm(Float32Array.from(grads, vectorNorm));
+  const kernels = kernelsFor('f32');
+  const norms = allocate('f32', grads.length);
+  grads.forEach((g, i) => {
+    kernels.vectorNorm(g.denseStorage(), norms, i);
+  });
+  const totalNorm = allocate('f32', 1);
+  kernels.vectorNorm(norms, totalNorm, 0);
+  const total = new Tensor(totalNorm, [], 'f32').item();
   if (!Number.isFinite(total) && options.errorIfNonfinite) {
     throw new OptimizerError(`the total gradient norm is ${total}`);
   }
   // torch: maxNorm / (total + 1e-6) as f32 tensor ops, where scalar / tensor is reciprocal then multiply.
   const coef = Math.min(fr(fr(1 / fr(total + fr(1e-6))) * fr(maxNorm)), 1);
-  if (coef < 1 || Number.isNaN(coef)) for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  if (coef < 1 || Number.isNaN(coef)) for (const g of grads) updateInPlace(g, 'mul', coef);
   return total;
 }

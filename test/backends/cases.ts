@@ -993,6 +993,60 @@ export const CASES: CaseTable = {
     },
     outputs: ([, , , , keep]) => [keep],
   })),
+  sgdUpdate: [1, 7, 1003].flatMap((n) =>
+    (
+      [
+        [false, 0, false, false],
+        [true, 0.9, false, true],
+        [true, 0.9, true, false],
+        [false, 0.5, false, false],
+      ] as const
+    ).map(([decay, momentum, nesterov, first]) => ({
+      label: `sgdUpdate n=${n} decay=${decay} momentum=${momentum} nesterov=${nesterov} first=${first}`,
+      dtypes: BOTH,
+      tol: [0, 0] as const,
+      args: (d: FloatDType) =>
+        [
+          values(d, n, 59),
+          values(d, n, 60, 0.01),
+          momentum === 0 ? null : values(d, n, 61, 0.01),
+          {
+            decay,
+            weightDecay: Math.fround(0.01),
+            momentum: Math.fround(momentum),
+            gradWeight: Math.fround(0.9),
+            negLr: Math.fround(-0.05),
+            nesterov,
+            first,
+          },
+        ] as Parameters<HostKernels['sgdUpdate']>,
+      outputs: ([param, , buffer]) => [param, buffer],
+    })),
+  ),
+  vectorNorm: [1, 8, 1003].map((n) => ({
+    label: `vectorNorm n=${n}`,
+    dtypes: BOTH,
+    tol: [0, 0] as const,
+    args: (d: FloatDType) => [values(d, n, 62), zeros(d, 3), 1] as Parameters<HostKernels['vectorNorm']>,
+    outputs: ([, out]) => [out],
+  })),
+  sampleSorted: (
+    [
+      [1, 1, 1, 0.5],
+      [50, 0.7, 1, 0.3],
+      [50, 1.3, 0.9, 0.99],
+      [1003, 1, 0.5, 0],
+    ] as const
+  ).map(([n, temperature, topP, uniform]) => ({
+    label: `sampleSorted n=${n} temperature ${temperature} topP ${topP}`,
+    dtypes: BOTH,
+    tol: [0, 0] as const,
+    args: (d: FloatDType) =>
+      [values(d, n, 63, 3).sort((a, b) => b - a), temperature, topP, uniform, new Int32Array(1)] as Parameters<
+        HostKernels['sampleSorted']
+      >,
+    outputs: ([, , , , out]) => [out],
+  })),
 };
 
 /**

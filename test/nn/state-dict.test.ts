@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { DType } from '../../src/engine/dtype.js';
 import { OperationAbortedError } from '../../src/engine/errors.js';
 import { Tensor } from '../../src/engine/tensor.js';
+import { rejectNonFinite } from '../../src/io/checkpoint.js';
 import { Linear } from '../../src/nn/linear.js';
 import { Module } from '../../src/nn/module.js';
 import {
@@ -78,7 +79,7 @@ describe('stateDict / loadStateDict', () => {
       [
         { ...full(), 'fc.bias': f32([1, Number.NaN]) },
         /fc\.bias holds 1 NaN \/ Inf values/,
-        { rejectNonFinite: true },
+        { check: rejectNonFinite },
         undefined,
       ],
     ];

@@ -20,7 +20,9 @@ import { obsPruneTs } from './obs.js';
 import { quantGemmTs } from './quant.js';
 import { reduceTs } from './reduce.js';
 import { ropeTs } from './rope.js';
+import { sampleSortedTs } from './sample.js';
 import { maskLowestTs } from './select.js';
+import { sgdUpdateTs } from './sgd.js';
 import {
   crossEntropyBackwardTs,
   crossEntropyForwardTs,
@@ -28,6 +30,7 @@ import {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './softmax.js';
+import { vectorNormTs } from './vector-norm.js';
 
 const all = 'all' as const;
 
@@ -83,5 +86,8 @@ export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteK
     accumulateColumns: { run: accumulateColumnsTs, dtypes: all },
     obsPrune: { run: (args, keep) => obsPruneTs(args, keep, gemmFor(args.w)), dtypes: all, uses: ['gemm'] },
     maskLowest: { run: maskLowestTs, dtypes: all },
+    sgdUpdate: { run: sgdUpdateTs, dtypes: all },
+    vectorNorm: { run: vectorNormTs, dtypes: all },
+    sampleSorted: { run: sampleSortedTs, dtypes: all },
   };
 }

@@ -1,12 +1,15 @@
-import { binaryFlat, hostKernelsFor } from '../../backends/registry.js';
-import type { Tensor } from '../../engine/tensor.js';
+import { allocate, kernelsFor, type StorageHandle } from '../../backends/kernels.js';
+import { zeros } from '../../engine/create.js';
+import { Tensor } from '../../engine/tensor.js';
 import {
+  f32Storage,
   type GroupHyper,
   Optimizer,
   OptimizerError,
   type ParamGroup,
   type ParamGroupSpec,
   type ParamsInput,
+  updateInPlace,
   withDefaults,
 } from './optimizer.js';
 
@@ -31,46 +34,60 @@ export const ADAMW_DEFAULTS: Readonly<AdamHyper> = Object.freeze({
 
 /** Adam's per-parameter state; the moments may be smaller than the parameter (GaLore keeps them projected). */
 export interface AdamState {
-  [key: string]: number | boolean | null | Float32Array;
+  [key: string]: number | boolean | null | Tensor;
   step: number;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
-  maxExpAvgSq: Float32Array | null;
+  /** Flat f32 [size] moments, updated in place. */
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+  maxExpAvgSq: Tensor | null;
 }
 
 export function initAdamState(size: number, amsgrad: boolean): AdamState {
   return {
     step: 0,
-    expAvg: new Float32Array(size),
-    expAvgSq: new Float32Array(size),
-    maxExpAvgSq: amsgrad ? new Float32Array(size) : null,
+    expAvg: zeros([size]),
+    expAvgSq: zeros([size]),
+    maxExpAvgSq: amsgrad ? zeros([size]) : null,
   };
 }
 
 /**
- * Advance Adam's moments by one gradient and write the update to add to the parameter,
- * -lr·m̂/(√v̂ + eps), into `delta`, rounding each op to f32 as torch's single-tensor path does.
+ * Advance Adam's moments by one gradient (f32, as many elements as the moments) and write the update to add to the
+ * parameter, -lr·m̂/(√v̂ + eps), into `delta` (a contiguous f32 tensor of that size), rounding each op to f32 as torch's
+ * single-tensor path does.
  */
-export function adamDelta(grad: Float32Array, state: AdamState, hyper: AdamHyper, delta: Float32Array): void {
+export function adamDelta(grad: Tensor, state: AdamState, hyper: AdamHyper, delta: Tensor): void {
+  const n = state.expAvg.size;
+  if (grad.size !== n || delta.size !== n) {
+    throw new OptimizerError(`Adam moments of ${n} values, a gradient of ${grad.size} and an update of ${delta.size}`);
+  }
+  if (grad.dtype !== 'f32') throw new OptimizerError(`Adam needs an f32 gradient, got ${grad.dtype}`);
   const [beta1, beta2] = hyper.betas;
   state.step += 1;
   // Bias corrections in f64, as torch computes them from the Python step count.
   const biasCorrection1 = 1 - beta1 ** state.step;
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
-  hostKernelsFor('f32').adamDelta(grad, state.expAvg, state.expAvgSq, state.maxExpAvgSq, delta, {
-    weight1: fr(1 - beta1),
-    decay2: fr(beta2),
-    weight2: fr(1 - beta2),
-    correction2: fr(biasCorrection2Sqrt),
-    eps: fr(hyper.eps),
-    negStepSize: fr(-(hyper.lr / biasCorrection1)),
-  });
+  kernelsFor('f32').adamDelta(
+    grad.denseStorage(),
+    f32Storage(state.expAvg, 'an Adam moment'),
+    f32Storage(state.expAvgSq, 'an Adam moment'),
+    state.maxExpAvgSq && f32Storage(state.maxExpAvgSq, 'an Adam moment'),
+    f32Storage(delta, 'an Adam update'),
+    {
+      weight1: fr(1 - beta1),
+      decay2: fr(beta2),
+      weight2: fr(1 - beta2),
+      correction2: fr(biasCorrection2Sqrt),
+      eps: fr(hyper.eps),
+      negStepSize: fr(-(hyper.lr / biasCorrection1)),
+    },
+  );
 }
 
-/** AdamW's decoupled weight decay, p ← p·(1 − lr·wd), applied before the Adam update. */
-export function decoupledDecay(data: Float32Array, lr: number, weightDecay: number): void {
+/** AdamW's decoupled weight decay of a parameter in place, p ← p·(1 − lr·wd), applied before the Adam update. */
+export function decoupledDecay(param: Tensor, lr: number, weightDecay: number): void {
   if (weightDecay === 0) return;
-  binaryFlat('mul', data, data, fr(1 - lr * weightDecay));
+  updateInPlace(param, 'mul', fr(1 - lr * weightDecay));
 }
 
 export function checkAdamHyper(hyper: AdamHyper): void {
@@ -84,8 +101,8 @@ export function checkAdamHyper(hyper: AdamHyper): void {
 
 /** torch.optim.AdamW (foreach=False, maximize=False), matching it to f32 rounding. */
 export class AdamW extends Optimizer<AdamHyper, AdamState> {
-  /** Reused buffer for one parameter's update. */
-  private scratch = new Float32Array(0);
+  /** Reused storage for one parameter's update (as long as the largest parameter so far). */
+  private scratch: StorageHandle = allocate('f32', 0);
 
   constructor(params: ParamsInput | ParamGroupSpec<AdamHyper>[], options: AdamWOptions = {}) {
     super(params, withDefaults<AdamHyper>(ADAMW_DEFAULTS, options));
@@ -99,16 +116,11 @@ export class AdamW extends Optimizer<AdamHyper, AdamState> {
     return initAdamState(param.size, group.amsgrad);
   }
 
-  protected override updateParam(
-    data: Float32Array,
-    grad: Float32Array,
-    state: AdamState,
-    group: ParamGroup<AdamHyper>,
-  ): void {
-    if (this.scratch.length < data.length) this.scratch = new Float32Array(data.length);
-    const delta = this.scratch.subarray(0, data.length);
-    decoupledDecay(data, group.lr, group.weightDecay);
+  protected override updateParam(param: Tensor, grad: Tensor, state: AdamState, group: ParamGroup<AdamHyper>): void {
+    if (this.scratch.length < param.size) this.scratch = allocate('f32', param.size);
+    const delta = new Tensor(this.scratch, [param.size], 'f32');
+    decoupledDecay(param, group.lr, group.weightDecay);
     adamDelta(grad, state, group, delta);
-    binaryFlat('add', data, data, delta);
+    updateInPlace(param, 'add', delta);
   }
 }

@@ -1,11 +1,13 @@
+import { type BinaryOp, kernelsFor, type StorageHandle, upload } from '../../backends/kernels.js';
 import { noGrad } from '../../engine/autograd.js';
 import { DTypeError, LitheError } from '../../engine/errors.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { Tensor } from '../../engine/tensor.js';
 import { type Module, parameterMask } from '../../nn/module.js';
 import type { TensorSpec } from '../../nn/state-dict.js';
-import { maskInPlace_ } from '../../ops/assign.js';
+import { assign_, maskInPlace_ } from '../../ops/assign.js';
 import { where } from '../../ops/elementwise.js';
+import { reshape } from '../../ops/views.js';
 
 /** Bad optimiser, schedule or clipping options, or a state dict that does not fit. */
 export class OptimizerError extends LitheError {}
@@ -31,8 +33,8 @@ export type ParamGroup<H extends GroupHyper> = H & {
   baseLr: number;
 };
 
-/** One value of a parameter's optimiser state: tensor-sized buffers are Float32Arrays, the rest is JSON. */
-export type StateValue = number | boolean | null | Float32Array;
+/** One value of a parameter's optimiser state: buffers are flat f32 tensors ([n], updated in place), the rest is JSON. */
+export type StateValue = number | boolean | null | Tensor;
 export type ParamState = Record<string, StateValue>;
 
 /**
@@ -44,14 +46,31 @@ export interface OptimizerStateDict {
   kind: string;
   groups: Record<string, unknown>[];
   state: (Record<string, number | boolean | null> | null)[];
-  buffers: Record<string, Float32Array>;
+  buffers: Record<string, Tensor>;
 }
 
-/** The contiguous f32 storage of a tensor, for updating it in place. */
-export function f32Storage(t: Tensor, what: string): Float32Array {
+/** The storage of a contiguous f32 tensor, which it shares: a kernel writing through it updates the tensor in place. */
+export function f32Storage(t: Tensor, what: string): StorageHandle {
   if (t.dtype !== 'f32') throw new DTypeError(`${what} must be f32, got ${t.dtype}`);
   if (!t.isContiguous()) throw new OptimizerError(`${what} must be contiguous to be updated in place`);
-  return t.dataSync() as Float32Array; // contiguous: a view of t's host storage
+  return t.denseStorage();
+}
+
+/**
+ * target ← target op operand elementwise, in place: target is a contiguous f32 tensor, operand an f32 tensor of as many
+ * elements (read in row-major order) or a scalar (rounded to f32).
+ */
+export function updateInPlace(target: Tensor, op: BinaryOp, operand: Tensor | number): void {
+  const data = f32Storage(target, 'an updated tensor');
+  const n = target.size;
+  if (typeof operand !== 'number' && operand.size !== n) {
+    throw new OptimizerError(`an update of ${operand.size} values for a tensor of ${n}`);
+  }
+  const other =
+    typeof operand === 'number'
+      ? { data: upload(Float32Array.of(operand)), strides: [0], offset: 0 }
+      : { data: operand.denseStorage(), strides: [1], offset: 0 };
+  kernelsFor('f32').binary(op, data, [n], { data, strides: [1], offset: 0 }, other);
 }
 
 /** The gradient with the entries a parameter's mask removes set to 0, as a new tensor (the gradient is left alone). */
@@ -79,8 +98,9 @@ function normaliseGroups<H extends GroupHyper>(
 
 /**
  * Base of every optimiser: parameter groups, lazily created per-parameter state, in-place f32 updates
- * and state dicts. A subclass supplies `initState` and `updateParam`, the math on one parameter's raw
- * arrays, so that wrappers (e.g. GaLore on projected gradients) can reuse it without copying it.
+ * and state dicts. A subclass supplies `initState` and `updateParam`, the math on one parameter as tensors
+ * (kernels writing into the parameter's and the state's storage), so that wrappers (e.g. GaLore on projected
+ * gradients) can reuse it without copying it.
  */
 export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
   readonly groups: ParamGroup<H>[];
@@ -107,14 +127,11 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
   /** Fresh state for a parameter, created at its first update. */
   protected abstract initState(param: Tensor, group: ParamGroup<H>): S;
 
-  /** Update one parameter's f32 data in place from its gradient (which must not be modified). */
-  protected abstract updateParam(
-    data: Float32Array,
-    grad: Float32Array,
-    state: S,
-    group: ParamGroup<H>,
-    param: Tensor,
-  ): void;
+  /**
+   * Update one parameter (contiguous f32, see f32Storage) in place from its gradient, an f32 tensor of its shape that
+   * must not be modified.
+   */
+  protected abstract updateParam(param: Tensor, grad: Tensor, state: S, group: ParamGroup<H>): void;
 
   /**
    * One update of every parameter that has a gradient; parameters without one (and their state) are left as they are.
@@ -137,13 +154,7 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
             this.state.set(p, state);
           }
           const mask = parameterMask(p);
-          this.updateParam(
-            f32Storage(p, 'an optimised parameter'),
-            (mask ? maskedGradient(p.grad, mask) : p.grad).floatData() as Float32Array,
-            state,
-            group,
-            p,
-          );
+          this.updateParam(p, mask ? maskedGradient(p.grad, mask) : p.grad, state, group);
           if (mask) maskInPlace_(p, mask);
         }
       }
@@ -162,7 +173,7 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
 
   /** A copy of the hyperparameters and state; later steps do not change it. */
   stateDict(): OptimizerStateDict {
-    const buffers: Record<string, Float32Array> = {};
+    const buffers: Record<string, Tensor> = {};
     const state: OptimizerStateDict['state'] = [];
     for (const p of this.groups.flatMap((g) => g.params)) {
       const s = this.state.get(p);
@@ -172,7 +183,7 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
       }
       const scalars: Record<string, number | boolean | null> = {};
       for (const [key, value] of Object.entries(s)) {
-        if (value instanceof Float32Array) buffers[`${state.length}.${key}`] = value.slice();
+        if (value instanceof Tensor) buffers[`${state.length}.${key}`] = value.clone();
         else scalars[key] = value;
       }
       state.push(scalars);
@@ -191,7 +202,7 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
     params.forEach(([p, group], index) => {
       if (!state[index]) return;
       for (const [key, template] of Object.entries(this.initState(p, group))) {
-        if (template instanceof Float32Array) specs.set(`${index}.${key}`, { shape: [template.length], dtype: 'f32' });
+        if (template instanceof Tensor) specs.set(`${index}.${key}`, { shape: template.shape, dtype: 'f32' });
       }
     });
     return specs;
@@ -245,18 +256,18 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
     group: ParamGroup<H>,
     index: number,
     scalars: Record<string, number | boolean | null>,
-    buffers: Record<string, Float32Array>,
+    buffers: Record<string, Tensor>,
   ): S {
-    // A fresh state is the template: the same keys, and buffers of the same lengths.
+    // A fresh state is the template: the same keys, and buffers of the same sizes.
     const fresh = this.initState(param, group);
     for (const [key, template] of Object.entries(fresh) as [string, StateValue][]) {
       const where = `state of parameter ${index}, '${key}'`;
-      if (template instanceof Float32Array) {
+      if (template instanceof Tensor) {
         const saved = buffers[`${index}.${key}`];
-        if (!(saved instanceof Float32Array) || saved.length !== template.length) {
-          throw new OptimizerError(`${where}: expected a buffer of ${template.length} values`);
+        if (!(saved instanceof Tensor) || saved.dtype !== 'f32' || saved.size !== template.size) {
+          throw new OptimizerError(`${where}: expected an f32 buffer of ${template.size} values`);
         }
-        template.set(saved);
+        assign_(template, reshape(saved, template.shape));
       } else {
         if (!(key in scalars)) throw new OptimizerError(`${where}: missing`);
         (fresh as ParamState)[key] = scalars[key];

@@ -1,5 +1,8 @@
+import { kernelsFor } from '../../backends/kernels.js';
+import { zeros } from '../../engine/create.js';
 import type { Tensor } from '../../engine/tensor.js';
 import {
+  f32Storage,
   type GroupHyper,
   Optimizer,
   OptimizerError,
@@ -29,32 +32,41 @@ export const SGD_DEFAULTS: Readonly<SgdHyper> = Object.freeze({
 });
 
 export interface SgdState {
-  [key: string]: number | boolean | null | Float32Array;
+  [key: string]: number | boolean | null | Tensor;
   /** Updates so far; the momentum buffer starts as a copy of the first gradient. */
   step: number;
-  momentumBuffer: Float32Array | null;
+  /** Flat f32 [size], updated in place; null without momentum. */
+  momentumBuffer: Tensor | null;
 }
 
 /**
- * One SGD update of a parameter in place: weight decay added to the gradient, then momentum
- * (optionally Nesterov). Rounds like torch's single-tensor path, whose `add(alpha=)` is a fused multiply-add.
+ * One SGD update of a parameter in place (contiguous f32) from an f32 gradient of as many elements: weight decay added
+ * to the gradient, then momentum (optionally Nesterov). Rounds like torch's single-tensor path, whose `add(alpha=)` is
+ * a fused multiply-add.
  */
-export function sgdUpdate(data: Float32Array, grad: Float32Array, state: SgdState, hyper: SgdHyper): void {
-  const weightDecay = fr(hyper.weightDecay);
-  const momentum = fr(hyper.momentum);
-  const gradWeight = fr(1 - hyper.dampening);
-  const negLr = fr(-hyper.lr);
+export function sgdUpdate(param: Tensor, grad: Tensor, state: SgdState, hyper: SgdHyper): void {
   const buffer = state.momentumBuffer;
+  if (grad.size !== param.size || (buffer && buffer.size !== param.size)) {
+    throw new OptimizerError(
+      `an SGD update of a parameter of ${param.size} values needs a gradient and buffer as long`,
+    );
+  }
   const first = state.step === 0;
   state.step += 1;
-  for (let i = 0; i < data.length; i++) {
-    let d = hyper.weightDecay !== 0 ? fr(data[i] * weightDecay + grad[i]) : grad[i];
-    if (buffer) {
-      buffer[i] = first ? d : fr(fr(buffer[i] * momentum) + d * gradWeight);
-      d = hyper.nesterov ? fr(buffer[i] * momentum + d) : buffer[i];
-    }
-    data[i] = d * negLr + data[i];
-  }
+  kernelsFor('f32').sgdUpdate(
+    f32Storage(param, 'an optimised parameter'),
+    grad.denseStorage(),
+    buffer && f32Storage(buffer, 'a momentum buffer'),
+    {
+      decay: hyper.weightDecay !== 0,
+      weightDecay: fr(hyper.weightDecay),
+      momentum: fr(hyper.momentum),
+      gradWeight: fr(1 - hyper.dampening),
+      negLr: fr(-hyper.lr),
+      nesterov: hyper.nesterov,
+      first,
+    },
+  );
 }
 
 /** torch.optim.SGD (foreach=False, maximize=False), matching it to f32 rounding. */
@@ -73,15 +85,10 @@ export class SGD extends Optimizer<SgdHyper, SgdState> {
   }
 
   protected override initState(param: Tensor, group: ParamGroup<SgdHyper>): SgdState {
-    return { step: 0, momentumBuffer: group.momentum !== 0 ? new Float32Array(param.size) : null };
+    return { step: 0, momentumBuffer: group.momentum !== 0 ? zeros([param.size]) : null };
   }
 
-  protected override updateParam(
-    data: Float32Array,
-    grad: Float32Array,
-    state: SgdState,
-    group: ParamGroup<SgdHyper>,
-  ): void {
-    sgdUpdate(data, grad, state, group);
+  protected override updateParam(param: Tensor, grad: Tensor, state: SgdState, group: ParamGroup<SgdHyper>): void {
+    sgdUpdate(param, grad, state, group);
   }
 }
