@@ -1,4 +1,4 @@
-import { allocUninit, type DType, type Storage } from '../engine/dtype.js';
+import { allocStorage, allocUninit, type DType, type Storage } from '../engine/dtype.js';
 import type { HostKernels, KernelName, Kernels } from './kernels.js';
 import { HostStorage, type StorageHandle } from './storage.js';
 
@@ -30,8 +30,10 @@ export type CompleteKernelTable = { [K in KernelName]: KernelEntry<K> };
 export interface Backend {
   readonly name: string;
   readonly storageKind: StorageHandle['kind'];
-  /** Storage for `length` elements of dtype (contents unspecified). */
-  allocate(dtype: DType, length: number): StorageHandle;
+  /** Storage for `length` elements of dtype: zeros when `zeroed`, else contents unspecified. */
+  allocate(dtype: DType, length: number, zeroed?: boolean): StorageHandle;
+  /** Storage holding values made on the host (a host backend wraps them without a copy). */
+  upload(host: Storage): StorageHandle;
   /** Copy host values into handle, starting at element offset. */
   write(handle: StorageHandle, host: Storage, offset?: number): void;
   /** The handle's elements on the host. */
@@ -53,7 +55,9 @@ export function hostBackend(name: string, kernels: KernelTable): Backend {
   return {
     name,
     storageKind: 'host',
-    allocate: (dtype, length) => new HostStorage(allocUninit(dtype, length)),
+    allocate: (dtype, length, zeroed = false) =>
+      new HostStorage(zeroed ? allocStorage(dtype, length) : allocUninit(dtype, length)),
+    upload: (host) => new HostStorage(host),
     write: (handle, host, offset = 0) => handle.array.set(host as never, offset),
     read: async (handle) => handle.array,
     readSync: (handle) => handle.array,
@@ -90,6 +94,9 @@ function wrapResult(value: unknown): unknown {
 
 type HostCall = (...args: unknown[]) => unknown;
 
+/** The most arguments a kernel takes: the adapter below and the chain's fallback pass exactly this many. */
+const MAX_KERNEL_ARGS = 10;
+
 /**
  * The kernels of a chain of host backends as ops call them: the handles they pass are unwrapped to the arrays the host
  * kernels take, and an array result comes back as a handle. Fixed parameters rather than rest and spread, as in the
@@ -98,6 +105,7 @@ type HostCall = (...args: unknown[]) => unknown;
 export function onHostStorage(table: HostKernels): Kernels {
   const entries = Object.entries(table).map(([name, run]) => {
     const call = run as HostCall;
+    if (call.length > MAX_KERNEL_ARGS) throw new Error(`kernel ${name} takes ${call.length} arguments, more than 10`);
     const u = unwrapArgument;
     const adapted = (
       a: unknown,

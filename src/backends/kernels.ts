@@ -1,7 +1,8 @@
-import { allocStorage, allocUninit, type DType, type Storage } from '../engine/dtype.js';
+import type { DType, Storage } from '../engine/dtype.js';
 import type { QuantWeight } from '../engine/quant/formats.js';
 import type { Tensor } from '../engine/tensor.js';
-import { HostStorage, type StorageHandle } from './storage.js';
+import { backendChain } from './registry.js';
+import type { StorageHandle } from './storage.js';
 import type { accumulateColumnsTs } from './ts/accumulate.js';
 import type { adamDeltaTs } from './ts/adam.js';
 import type { attentionBackwardTs, attentionForwardTs } from './ts/attention.js';
@@ -120,7 +121,6 @@ export type Kernels = {
 
 export { kernelsFor } from './registry.js';
 export type { StorageHandle } from './storage.js';
-export type { ColumnAccumulation } from './ts/accumulate.js';
 export type { AdamScalars } from './ts/adam.js';
 export type { AttentionArgs, AttentionMask } from './ts/attention.js';
 export {
@@ -134,12 +134,10 @@ export {
 } from './ts/conv.js';
 export { type BinaryOp, collapseAxes, type StridedOperand, type UnaryOp } from './ts/elementwise.js';
 export type { GemmArgs, GemmKernel } from './ts/gemm.js';
-export type { ObsPruneArgs } from './ts/obs.js';
 export type { QuantGemmArgs } from './ts/quant.js';
 export type { ReduceOp } from './ts/reduce.js';
 export type { RopeTable } from './ts/rope.js';
-export type { SgdScalars } from './ts/sgd.js';
-export type { CrossEntropyRows, RowStats } from './ts/softmax.js';
+export type { CrossEntropyRows } from './ts/softmax.js';
 
 /** A strided kernel operand as ops pass it: a storage handle, strides (broadcast to the output) and an offset. */
 export type StridedHandle = Handles<StridedOperand>;
@@ -151,15 +149,15 @@ export function stridedOperand(t: Tensor, strides: readonly number[] = t.strides
 
 /** Storage for n elements of dtype whose contents the kernel that fills it overwrites (outputs, scratch). */
 export function allocate(dtype: DType, n: number): StorageHandle {
-  return new HostStorage(allocUninit(dtype, n));
+  return backendChain()[0].allocate(dtype, n);
 }
 
-/** Storage for n zeros of dtype (outputs a kernel accumulates into). */
+/** Storage for n zeros of dtype (outputs a kernel accumulates into, or does not write everywhere). */
 export function allocateZeroed(dtype: DType, n: number): StorageHandle {
-  return new HostStorage(allocStorage(dtype, n));
+  return backendChain()[0].allocate(dtype, n, true);
 }
 
-/** Values made on the host (a table, an index list, a scalar operand) as storage a kernel can read. */
+/** Values made on the host (a table, an index list, a random mask) as storage a kernel can read. */
 export function upload(values: Storage): StorageHandle {
-  return new HostStorage(values);
+  return backendChain()[0].upload(values);
 }

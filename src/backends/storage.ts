@@ -2,8 +2,8 @@ import type { Storage } from '../engine/dtype.js';
 
 /**
  * The storage of a tensor on a backend that computes in host memory (the native addon and the TypeScript kernels share
- * it): a typed array behind an opaque handle, in the manner of tfjs's dataId or tinygrad's Buffer. Only src/backends/**
- * and src/io/** unwrap it (`hostArray`); everything else passes the handle on or reads values through the Tensor's
+ * it): a typed array behind an opaque handle, in the manner of tfjs's dataId or tinygrad's Buffer. Only src/backends/**,
+ * src/engine (the Tensor's host calls) and src/io/** unwrap it (`hostArray`); everything else passes the handle on or reads values through the Tensor's
  * explicit host calls (dataSync, floatData, toArray, item, toHost).
  *
  * A device backend (webgpu, cuda) adds its own handle class here, e.g. `class DeviceStorage { kind = 'webgpu';
@@ -22,11 +22,6 @@ export class HostStorage {
 
 /** Every kind of storage a tensor can hold; one kind today (host memory). */
 export type StorageHandle = HostStorage;
-
-/** A handle for a host typed array (no copy). */
-export function hostStorage(array: Storage): HostStorage {
-  return new HostStorage(array);
-}
 
 /** The typed array behind host storage: for backends and io only (the host-access test enforces it). */
 export function hostArray(handle: StorageHandle): Storage {

@@ -1,7 +1,8 @@
-import { asFloat, Tensor } from '../engine/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import { ConfigError } from '../models/llama/config.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
+import { countZeros } from '../ops/reduce.js';
 import { CheckpointError } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -35,14 +36,6 @@ export function setSparsityRecord(model: Module, record: SparsityRecord | null):
 
 export function sparsityRecordOf(model: Module): SparsityRecord | null {
   return records.get(model) ?? null;
-}
-
-/** How many of a tensor's values are exactly zero (one host pass). */
-export function countZeros(t: Tensor): number {
-  const data = asFloat(t).floatData();
-  let zeros = 0;
-  for (let i = 0; i < data.length; i++) if (data[i] === 0) zeros++;
-  return zeros;
 }
 
 /**

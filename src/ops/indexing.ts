@@ -49,7 +49,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   const flat = indexData(ids, 'embedding');
   const bad = outOfRange(flat, ids.size, weight.shape[0]);
   if (bad !== null) throw new ShapeError(`embedding: id ${bad} out of range for ${weight.shape[0]} rows`);
-  const rows = indexSelect(weight, 0, new Tensor(flat, [ids.size], 'i32'));
+  const rows = selectChecked(weight, 0, flat, ids.size);
   return reshape(rows, [...ids.shape, weight.shape[1]]);
 }
 
@@ -59,9 +59,14 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   if (index.rank > 1) throw new ShapeError(`indexSelect: index must be 1-D, got [${index.shape}]`);
   const idx = indexData(index, 'indexSelect');
   checkRange('indexSelect', idx, index.size, a, x.shape[a]);
+  return selectChecked(x, a, idx, index.size);
+}
+
+/** indexSelect once the n indices (i32 storage) are known to be in range for axis a. */
+function selectChecked(x: Tensor, a: number, idx: StorageHandle, n: number): Tensor {
   const [outer, dim, inner] = around(x.shape, a);
   const shape = [...x.shape];
-  shape[a] = index.size;
+  shape[a] = n;
   const out = allocate(x.dtype, numel(shape));
   kernelsFor(x.dtype).indexSelect(x.denseStorage(), outer, dim, inner, idx, out);
   const result = new Tensor(out, shape, x.dtype);

@@ -1,4 +1,4 @@
-import { kernelsFor } from '../backends/kernels.js';
+import { allocateZeroed, kernelsFor } from '../backends/kernels.js';
 import { record } from '../engine/autograd.js';
 import { ShapeError } from '../engine/errors.js';
 import { normAxes, numel, type Shape, shapesEqual } from '../engine/shape.js';
@@ -27,6 +27,17 @@ export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
   const data = kernelsFor(xf.dtype).reduce('sum', xf.denseStorage(), xf.shape, axes);
   const out = new Tensor(data, keptShape(xf.shape, axes, options.keepdim ?? false), xf.dtype);
   return record(out, 'sum', [xf], (g) => [expand(reshape(g, keepdimShape(xf.shape, axes)), xf.shape)]);
+}
+
+/**
+ * How many of x's values are exactly zero (false, for a bool tensor): counted in f64, so exactly at any size (an f32
+ * sum would stop counting at 2^24), and read back as the one scalar it is.
+ */
+export function countZeros(x: Tensor): number {
+  const flags = x.dtype === 'bool' ? x : eq(x, 0);
+  const trues = new Tensor(allocateZeroed('f64', 1), [1], 'f64');
+  kernelsFor('bool').accumulateColumns('sum', flags.denseStorage(), flags.size, 1, trues.denseStorage());
+  return x.dtype === 'bool' ? x.size - trues.item() : trues.item();
 }
 
 export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {

@@ -1,13 +1,10 @@
 import { allocate, kernelsFor } from '../../backends/kernels.js';
 import { noGrad } from '../../engine/autograd.js';
-import { ones, zeros } from '../../engine/create.js';
+import { ones } from '../../engine/create.js';
 import { Tensor } from '../../engine/tensor.js';
-import { countZeros } from '../../io/sparsity.js';
 import { maskInPlace_ } from '../../ops/assign.js';
-import { eq, ne } from '../../ops/elementwise.js';
-import { scatterAdd } from '../../ops/indexing.js';
-import { max } from '../../ops/reduce.js';
-import { topk } from '../../ops/sort.js';
+import { ne } from '../../ops/elementwise.js';
+import { countZeros, max } from '../../ops/reduce.js';
 import { reshape } from '../../ops/views.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
 import { readWeight } from './scores.js';
@@ -27,12 +24,6 @@ export interface UnstructuredMaskOptions {
    * lithe prunes exactly ⌊numel·s⌋.
    */
   group?: 'row' | 'layer';
-}
-
-/** Keep everything of [groups, len] but the positions `pruned` ([groups, k], i32, along the last axis): bool. */
-function keepAllBut(groups: number, len: number, pruned: Tensor): Tensor {
-  const hits = scatterAdd(zeros([groups, len]), 1, pruned, ones(pruned.shape));
-  return eq(hits, 0);
 }
 
 /** Keep everything but the `count` lowest of each of `groups` runs of scores (a stable ascending order): bool. */
@@ -66,11 +57,8 @@ export function unstructuredMask(scores: Tensor, sparsity: number, options: Unst
 export function nmMask(scores: Tensor, n: number, m: number): Tensor {
   const { values, rows, cols } = readWeight(scores, 'nmMask');
   checkNm(n, m, cols, 'nmMask');
-  const groups = (rows * cols) / m;
-  return noGrad(() => {
-    const lowest = topk(reshape(values, [groups, m]), n, { largest: false, sorted: false }).indices;
-    return reshape(keepAllBut(groups, m, lowest), [rows, cols]);
-  });
+  // Each row's runs of m columns are contiguous: the rows·cols/m groups of the flat matrix.
+  return noGrad(() => maskLowest(values, (rows * cols) / m, n));
 }
 
 /** Zero the pruned weights of w (contiguous, any dtype: zero is all-zero bits in each) in place; mask: bool. */

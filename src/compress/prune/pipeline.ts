@@ -1,8 +1,9 @@
 import { type OnProgress, throwIfAborted } from '../../engine/progress.js';
 import { Tensor } from '../../engine/tensor.js';
-import { countZeros, setSparsityRecord } from '../../io/sparsity.js';
+import { setSparsityRecord } from '../../io/sparsity.js';
 import type { BlockSequence, NamedLinear } from '../../models/blocks.js';
 import type { Module } from '../../nn/module.js';
+import { countZeros } from '../../ops/reduce.js';
 import { forEachBlock } from '../blockwise.js';
 import { checkNm, checkSparsity, PruneError } from './errors.js';
 import { outlierRatio, owlSparsities } from './owl.js';

@@ -51,22 +51,19 @@ export function sgdUpdate(param: Tensor, grad: Tensor, state: SgdState, hyper: S
       `an SGD update of a parameter of ${param.size} values needs a gradient and buffer as long`,
     );
   }
+  const target = f32Storage(param, 'an optimised parameter');
+  const momentum = buffer && f32Storage(buffer, 'a momentum buffer');
   const first = state.step === 0;
   state.step += 1;
-  kernelsFor('f32').sgdUpdate(
-    f32Storage(param, 'an optimised parameter'),
-    grad.denseStorage(),
-    buffer && f32Storage(buffer, 'a momentum buffer'),
-    {
-      decay: hyper.weightDecay !== 0,
-      weightDecay: fr(hyper.weightDecay),
-      momentum: fr(hyper.momentum),
-      gradWeight: fr(1 - hyper.dampening),
-      negLr: fr(-hyper.lr),
-      nesterov: hyper.nesterov,
-      first,
-    },
-  );
+  kernelsFor('f32').sgdUpdate(target, grad.denseStorage(), momentum, {
+    decay: hyper.weightDecay !== 0,
+    weightDecay: fr(hyper.weightDecay),
+    momentum: fr(hyper.momentum),
+    gradWeight: fr(1 - hyper.dampening),
+    negLr: fr(-hyper.lr),
+    nesterov: hyper.nesterov,
+    first,
+  });
 }
 
 /** torch.optim.SGD (foreach=False, maximize=False), matching it to f32 rounding. */
