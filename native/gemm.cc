@@ -1,7 +1,8 @@
 // BLIS-style f32 GEMM: op(A) is packed into MC x KC blocks of MR-tall row panels, op(B) into
 // KC x NC blocks of NR-wide column panels, and a register-blocked MR x NR micro-kernel multiplies
-// one A panel by one B panel. The micro-kernel (AVX-512, AVX2/FMA or portable) is chosen at run
-// time; each is compiled for its own target, so the binary runs on any x86-64.
+// one A panel by one B panel. The micro-kernel (AVX-512, AVX2/FMA or portable on x86-64; NEON or
+// portable on aarch64) is chosen at run time; each x86 one is compiled for its own target, so the
+// binary runs on any x86-64. NEON is baseline on aarch64, so its kernels need no target attribute.
 #include "gemm.h"
 
 #include <algorithm>
@@ -21,6 +22,9 @@
 #define LITHE_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define LITHE_AVX2 __attribute__((target("avx2,fma")))
 #define LITHE_AVX2_INLINE inline __attribute__((always_inline, target("avx2,fma")))
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 #define LITHE_INLINE inline __attribute__((always_inline))
@@ -547,6 +551,95 @@ const KernelSet kAvx512 = {"avx512",
 
 #endif  // __x86_64__
 
+#if defined(__aarch64__)
+
+// ---------------------------------------------------------------------------------------------
+// NEON: 8 x 12 (three q registers per row, 24 accumulators), the A column in two q registers and
+// each FMA taking its A value by lane: 24 + 3 + 2 of the 32 vector registers.
+
+constexpr int kNeonMr = 8;
+constexpr int kNeonNv = 3;
+constexpr int kNeonNr = kNeonNv * 4;
+
+// NV vectors of a panel whose packed rows are kNeonNr floats apart (narrow edge panels skip the rest).
+template <int NV>
+void micro_neon(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c,
+                int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+  float32x4_t acc[kNeonMr][NV];
+  for (int i = 0; i < kNeonMr; ++i) {
+    for (int v = 0; v < NV; ++v) acc[i][v] = vdupq_n_f32(0.0f);
+  }
+  for (int64_t p = 0; p < kc; ++p, ap += kNeonMr, bp += kNeonNr) {
+    float32x4_t bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = vld1q_f32(bp + v * 4);
+    const float32x4_t a0 = vld1q_f32(ap);
+    const float32x4_t a1 = vld1q_f32(ap + 4);
+    for (int v = 0; v < NV; ++v) {
+      acc[0][v] = vfmaq_laneq_f32(acc[0][v], bv[v], a0, 0);
+      acc[1][v] = vfmaq_laneq_f32(acc[1][v], bv[v], a0, 1);
+      acc[2][v] = vfmaq_laneq_f32(acc[2][v], bv[v], a0, 2);
+      acc[3][v] = vfmaq_laneq_f32(acc[3][v], bv[v], a0, 3);
+      acc[4][v] = vfmaq_laneq_f32(acc[4][v], bv[v], a1, 0);
+      acc[5][v] = vfmaq_laneq_f32(acc[5][v], bv[v], a1, 1);
+      acc[6][v] = vfmaq_laneq_f32(acc[6][v], bv[v], a1, 2);
+      acc[7][v] = vfmaq_laneq_f32(acc[7][v], bv[v], a1, 3);
+    }
+  }
+  if (rows < kNeonMr || cols < NV * 4) {
+    // Edge tile: go through a scratch tile so that nothing outside rows x cols is touched.
+    float tile[kNeonMr][NV * 4];
+    for (int i = 0; i < kNeonMr; ++i) {
+      for (int v = 0; v < NV; ++v) vst1q_f32(tile[i] + v * 4, acc[i][v]);
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = c + i * ldc;
+      for (int64_t j = 0; j < cols; ++j) {
+        row[j] = beta == 0.0f ? alpha * tile[i][j] : alpha * tile[i][j] + beta * row[j];
+      }
+    }
+    return;
+  }
+  const float32x4_t va = vdupq_n_f32(alpha);
+  const float32x4_t vb = vdupq_n_f32(beta);
+  for (int i = 0; i < kNeonMr; ++i) {
+    float* row = c + i * ldc;
+    for (int v = 0; v < NV; ++v) {
+      float32x4_t r = vmulq_f32(va, acc[i][v]);
+      if (beta != 0.0f) r = vfmaq_f32(r, vb, vld1q_f32(row + v * 4));
+      vst1q_f32(row + v * 4, r);
+    }
+  }
+}
+
+void pack_a_neon(bool trans, const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  for (int64_t i = 0; i < rows; i += kNeonMr, out += kNeonMr * kc) {
+    const int64_t height = std::min<int64_t>(kNeonMr, rows - i);
+    if (trans) {
+      copy_rows<kNeonMr>(a + i, lda, kc, height, out);
+    } else {
+      interleave_rows<kNeonMr>(a + i * lda, lda, height, kc, out);
+    }
+  }
+}
+
+void pack_b_neon(bool trans, const float* b, int64_t ldb, int64_t kc, int64_t cols, float* out) {
+  for (int64_t j = 0; j < cols; j += kNeonNr, out += kNeonNr * kc) {
+    const int64_t width = std::min<int64_t>(kNeonNr, cols - j);
+    if (trans) {
+      interleave_rows<kNeonNr>(b + j * ldb, ldb, width, kc, out);
+    } else {
+      copy_rows<kNeonNr>(b + j, ldb, kc, width, out);
+    }
+  }
+}
+
+// The small-m path is the portable one: -O3 vectorises its loops for NEON, the aarch64 baseline.
+const KernelSet kNeon = {"neon", kNeonMr, kNeonNr, 0, 0, 0, 4,
+                         {micro_neon<1>, micro_neon<2>, micro_neon<3>, nullptr}, pack_a_neon, pack_b_neon,
+                         small_portable};
+
+#endif  // __aarch64__
+
 // Block sizes measured to beat the derived ones on one kernel set and cache geometry.
 struct BlockOverride {
   const char* name;
@@ -593,6 +686,9 @@ std::vector<KernelSet> supported_kernels() {
     tables.push_back(&kAvx512);
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) tables.push_back(&kAvx2);
+#endif
+#if defined(__aarch64__)
+  tables.push_back(&kNeon);
 #endif
   tables.push_back(&kPortable);
   std::vector<KernelSet> sets;

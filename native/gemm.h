@@ -31,7 +31,7 @@ struct GemmArgs {
 // Callers validate the arguments; this never checks bounds. When beta == 0, C is never read.
 void sgemm(const GemmArgs& args);
 
-// "avx512", "avx2" or "portable": the micro-kernel in use (the fastest this CPU runs by default).
+// "avx512", "avx2", "neon" (aarch64) or "portable": the micro-kernel in use (the fastest this CPU runs by default).
 const char* simd_name();
 
 // Switches to another kernel set this CPU supports (tests use it to cover the slower ones);

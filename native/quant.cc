@@ -98,6 +98,10 @@ float dot_group(const QuantWeightView& w, const float* x, int64_t slot, int64_t 
   return total;
 }
 
+// One row's dequantisation and one row's dot product: the portable builds below, or the AVX2 ones on x86-64.
+using DequantizeRow = void (*)(const QuantWeightView&, int64_t, float*);
+using RowDot = float (*)(const QuantWeightView&, const float*, const float*, int64_t);
+
 #if defined(__x86_64__)
 LITHE_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -201,8 +205,6 @@ LITHE_AVX2 void dequantize_row_avx2(const QuantWeightView& w, int64_t r, float* 
   }
 }
 
-using DequantizeRow = void (*)(const QuantWeightView&, int64_t, float*);
-
 DequantizeRow dequantize_row_avx2_for(QuantFormat format) {
   switch (format) {
     case QuantFormat::kInt8:
@@ -213,8 +215,6 @@ DequantizeRow dequantize_row_avx2_for(QuantFormat format) {
       return dequantize_row_avx2<QuantFormat::kInt8Channel>;
   }
 }
-
-using RowDot = float (*)(const QuantWeightView&, const float*, const float*, int64_t);
 
 RowDot row_dot_avx2_for(QuantFormat format) {
   switch (format) {

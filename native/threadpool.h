@@ -16,6 +16,8 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define LITHE_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define LITHE_CPU_RELAX() __asm__ __volatile__("yield")
 #else
 #define LITHE_CPU_RELAX() std::this_thread::yield()
 #endif

@@ -143,22 +143,30 @@ export function requestedThreads(): number | null {
   return n;
 }
 
-/** The GEMM paths native/gemm.cc has, fastest first (arm64 has only 'portable'). */
-export const SIMD_PATHS = ['avx512', 'avx2', 'portable'] as const;
+/** The GEMM paths native/gemm.cc has, fastest first: x86-64 has 'avx512' and 'avx2', arm64 'neon', both 'portable'. */
+export const SIMD_PATHS = ['avx512', 'avx2', 'neon', 'portable'] as const;
 export type SimdPath = (typeof SIMD_PATHS)[number];
+
+/** The architecture (process.arch) each path is built for; null: every one. */
+const SIMD_ARCH: Record<SimdPath, string | null> = { avx512: 'x64', avx2: 'x64', neon: 'arm64', portable: null };
+
+/** The paths native/gemm.cc builds on an architecture (a CPU of it runs a subset: the addon's gemmInfo().supported). */
+export function simdPathsFor(arch: string = process.arch): SimdPath[] {
+  return SIMD_PATHS.filter((p) => SIMD_ARCH[p] === null || SIMD_ARCH[p] === arch);
+}
 
 /**
  * LITHE_SIMD as a GEMM path, or null when unset. A name not in SIMD_PATHS is an EnvError, and so is one not in
- * `runnable` (the paths this CPU runs) when that is given.
+ * `runnable`: the paths this CPU runs, by default those built for its architecture.
  */
-export function requestedSimd(runnable?: readonly string[]): SimdPath | null {
+export function requestedSimd(runnable: readonly string[] = simdPathsFor()): SimdPath | null {
   const value = envValue('LITHE_SIMD');
   if (value === undefined) return null;
   const path = SIMD_PATHS.find((p) => p === value);
   if (path === undefined) {
     throw new EnvError('LITHE_SIMD', value, `use ${SIMD_PATHS.map((p) => `'${p}'`).join(', ')} (or leave it unset)`);
   }
-  if (runnable && !runnable.includes(path)) {
+  if (!runnable.includes(path)) {
     throw new EnvError('LITHE_SIMD', value, `this CPU runs ${runnable.map((p) => `'${p}'`).join(', ')}`);
   }
   return path;

@@ -12,7 +12,7 @@ export const doctorSpec = {
   examples: ['lithe doctor', 'LITHE_BACKEND=ts lithe doctor --json'],
   notes: [
     'Environment: LITHE_BACKEND=native|ts forces a backend; LITHE_THREADS=N sets the native thread count; ' +
-      'LITHE_SIMD=avx512|avx2|portable forces the GEMM path (the row kernels pick theirs when the addon loads); ' +
+      'LITHE_SIMD=avx512|avx2|neon|portable forces the GEMM path (the row kernels pick theirs when the addon loads); ' +
       'LITHE_MEMORY_LIMIT=BYTES (or 8G) caps the memory lithe plans to use.',
   ],
 } as const satisfies CommandSpec;

@@ -79,7 +79,7 @@ Flags:
 Environment:
   LITHE_BACKEND=native|ts   force a backend (default: native when the addon loads)
   LITHE_THREADS=N           threads for the native kernels (1 to 4 x the CPUs, at most 256)
-  LITHE_SIMD=avx512|avx2|portable  force the GEMM path (one this CPU runs)
+  LITHE_SIMD=avx512|avx2|neon|portable  force the GEMM path (one this CPU runs)
   LITHE_MEMORY_LIMIT=BYTES  what lithe may plan to use (default 90% of RAM; suffixes K, M, G)
   LITHE_CACHE=DIR           cached token ids (default ~/.cache/lithe)
   HF_HOME, HF_HUB_CACHE     where --model org/name is looked up (nothing is downloaded)

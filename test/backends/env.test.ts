@@ -10,6 +10,7 @@ import {
   requestedSimd,
   requestedThreads,
   SIMD_PATHS,
+  simdPathsFor,
   threadLimit,
 } from '../../src/backends/registry.js';
 import { EnvError, UsageError } from '../../src/engine/errors.js';
@@ -83,12 +84,27 @@ describe('LITHE_THREADS and LITHE_BACKEND', () => {
   });
 
   it('LITHE_SIMD takes a path name this CPU runs, else an EnvError saying which it runs', () => {
-    for (const path of SIMD_PATHS) {
+    for (const path of simdPathsFor()) {
       assert.equal(
         withEnv('LITHE_SIMD', path, () => requestedSimd()),
         path,
       );
     }
+    assert.deepEqual(SIMD_PATHS, ['avx512', 'avx2', 'neon', 'portable']);
+    // 'neon' is an arm64 path only, the AVX ones x86-64 only.
+    assert.equal(
+      withEnv('LITHE_SIMD', 'neon', () => requestedSimd(simdPathsFor('arm64'))),
+      'neon',
+    );
+    assert.throws(
+      () => withEnv('LITHE_SIMD', 'neon', () => requestedSimd(simdPathsFor('x64'))),
+      (err: unknown) =>
+        err instanceof EnvError && /LITHE_SIMD="neon" .*this CPU runs 'avx512', 'avx2', 'portable'/.test(err.message),
+    );
+    assert.throws(
+      () => withEnv('LITHE_SIMD', 'avx2', () => requestedSimd(simdPathsFor('arm64'))),
+      (err: unknown) => err instanceof EnvError && /this CPU runs 'neon', 'portable'/.test(err.message),
+    );
     assert.equal(
       withEnv('LITHE_SIMD', '', () => requestedSimd(['portable'])),
       null,
@@ -101,7 +117,7 @@ describe('LITHE_THREADS and LITHE_BACKEND', () => {
     for (const value of ['AVX2', 'sse', 'neon ', 'auto']) {
       assert.throws(
         () => withEnv('LITHE_SIMD', value, () => requestedSimd()),
-        (err: unknown) => err instanceof EnvError && err.message.includes("use 'avx512', 'avx2', 'portable'"),
+        (err: unknown) => err instanceof EnvError && err.message.includes("use 'avx512', 'avx2', 'neon', 'portable'"),
         value,
       );
     }

@@ -66,7 +66,7 @@ export interface NativeAddon {
   ): void;
   threads(): number;
   setThreads(n: number): void;
-  /** The micro-kernel set in use: 'avx512', 'avx2' or 'portable'. */
+  /** The micro-kernel set in use: 'avx512', 'avx2', 'neon' (arm64) or 'portable'. */
   simd(): string;
   /** Switch to another kernel set this CPU supports (tests cover the slower ones); throws RangeError otherwise. */
   setSimd(level: string): void;
