@@ -92,34 +92,61 @@ function wrapResult(value: unknown): unknown {
   return ArrayBuffer.isView(value) ? new HostStorage(value as Storage) : value;
 }
 
-type HostCall = (...args: unknown[]) => unknown;
+/** A kernel call with its arguments as fixed parameters: MAX_KERNEL_ARGS of them, the most any kernel takes. */
+export type KernelCall<R = unknown> = (
+  a: unknown,
+  b: unknown,
+  c: unknown,
+  d: unknown,
+  e: unknown,
+  f: unknown,
+  g: unknown,
+  h: unknown,
+  i: unknown,
+  j: unknown,
+) => R;
 
-/** The most arguments a kernel takes: the adapter below and the chain's fallback pass exactly this many. */
-const MAX_KERNEL_ARGS = 10;
+export const MAX_KERNEL_ARGS = 10;
+
+const same = (value: unknown): unknown => value;
+
+/**
+ * A per-call wrapper of kernels: each argument mapped by `argument`, the kernel to run picked by `pick` from the mapped
+ * arguments, its result mapped by `result`. Fixed parameters rather than rest and spread, so that the wrapper
+ * allocates nothing of its own; the chain's per-call fallback and the handle adapter below are both one of these.
+ */
+export function kernelWrapper(
+  pick: KernelCall<KernelCall>,
+  argument: (value: unknown) => unknown = same,
+  result: (value: unknown) => unknown = same,
+): KernelCall {
+  const m = argument;
+  return (a, b, c, d, e, f, g, h, i, j) => {
+    a = m(a);
+    b = m(b);
+    c = m(c);
+    d = m(d);
+    e = m(e);
+    f = m(f);
+    g = m(g);
+    h = m(h);
+    i = m(i);
+    j = m(j);
+    return result(pick(a, b, c, d, e, f, g, h, i, j)(a, b, c, d, e, f, g, h, i, j));
+  };
+}
 
 /**
  * The kernels of a chain of host backends as ops call them: the handles they pass are unwrapped to the arrays the host
- * kernels take, and an array result comes back as a handle. Fixed parameters rather than rest and spread, as in the
- * chain's fallback (no kernel takes more than 10 arguments).
+ * kernels take, and an array result comes back as a handle.
  */
 export function onHostStorage(table: HostKernels): Kernels {
   const entries = Object.entries(table).map(([name, run]) => {
-    const call = run as HostCall;
-    if (call.length > MAX_KERNEL_ARGS) throw new Error(`kernel ${name} takes ${call.length} arguments, more than 10`);
-    const u = unwrapArgument;
-    const adapted = (
-      a: unknown,
-      b: unknown,
-      c: unknown,
-      d: unknown,
-      e: unknown,
-      f: unknown,
-      g: unknown,
-      h: unknown,
-      i: unknown,
-      j: unknown,
-    ) => wrapResult(call(u(a), u(b), u(c), u(d), u(e), u(f), u(g), u(h), u(i), u(j)));
-    return [name, adapted];
+    const call = run as KernelCall;
+    if (call.length > MAX_KERNEL_ARGS) {
+      throw new Error(`kernel ${name} takes ${call.length} arguments, more than ${MAX_KERNEL_ARGS}`);
+    }
+    return [name, kernelWrapper(() => call, unwrapArgument, wrapResult)];
   });
   return Object.fromEntries(entries) as unknown as Kernels;
 }

@@ -3,7 +3,7 @@ import { type DType, type FloatArray, floatArrayDType } from '../engine/dtype.js
 import { envValue } from '../engine/env.js';
 import { DTypeError, EnvError } from '../engine/errors.js';
 import type { Backend, KernelEntry } from './backend.js';
-import { entryServes, hostBackend, onHostStorage } from './backend.js';
+import { entryServes, hostBackend, type KernelCall, kernelWrapper, onHostStorage } from './backend.js';
 import type { HostKernels, KernelName, Kernels } from './kernels.js';
 import { type GemmInfo, loadNative, type NativeStatus } from './native/loader.js';
 import { nativeKernelEntries } from './native/table.js';
@@ -45,31 +45,14 @@ function resolveKernel<K extends KernelName>(chain: readonly Backend[], name: K,
   let fn = entries[entries.length - 1].run;
   for (let i = entries.length - 2; i >= 0; i--) {
     const { run, accepts } = entries[i];
-    fn = accepts ? fallback(accepts as Call<boolean>, run as Call, fn as Call) : run;
+    fn = accepts ? fallback(accepts as KernelCall<boolean>, run as KernelCall, fn as KernelCall) : run;
   }
   return fn;
 }
 
-type Call<R = unknown> = (...args: unknown[]) => R;
-
-/**
- * own(args) where take(args) holds, else next(args). Fixed parameters rather than rest and spread, so that a per-call
- * fallback allocates nothing (no kernel takes more than 10 arguments).
- */
-function fallback<F>(take: Call<boolean>, own: Call, next: Call): F {
-  return ((
-    a: unknown,
-    b: unknown,
-    c: unknown,
-    d: unknown,
-    e: unknown,
-    f: unknown,
-    g: unknown,
-    h: unknown,
-    i: unknown,
-    j: unknown,
-  ) =>
-    take(a, b, c, d, e, f, g, h, i, j) ? own(a, b, c, d, e, f, g, h, i, j) : next(a, b, c, d, e, f, g, h, i, j)) as F;
+/** own where take holds for this call's arguments, else next: the chain's per-call fallback. */
+function fallback<F>(take: KernelCall<boolean>, own: KernelCall, next: KernelCall): F {
+  return kernelWrapper((a, b, c, d, e, f, g, h, i, j) => (take(a, b, c, d, e, f, g, h, i, j) ? own : next)) as F;
 }
 
 /** Every kernel for dtype along chain. */
