@@ -1,3 +1,4 @@
+import { LowRankError } from '../compress/lowrank/errors.js';
 import { PruneError } from '../compress/prune/errors.js';
 import { RecipeError } from '../compress/prune/recipe.js';
 import { DataError } from '../data/corpora.js';
@@ -16,6 +17,7 @@ import { doctorCommand, doctorSpec } from './doctor.js';
 import { evalCommand, evalSpec } from './eval.js';
 import { type CommandSpec, closest, commandHelp, EXIT_CODES } from './flags.js';
 import { generateCommand, generateSpec } from './generate.js';
+import { lowrankCommand, lowrankSpec } from './lowrank.js';
 import { pruneCommand, pruneSpec } from './prune.js';
 import { tokenizerTrainCommand, tokenizerTrainSpec } from './tokenizer.js';
 import { trainCommand, trainSpec } from './train.js';
@@ -31,6 +33,7 @@ interface Command {
 export const COMMANDS: Record<string, Command | Record<string, Command>> = {
   demo: { spec: demoSpec, run: demo },
   prune: { spec: pruneSpec, run: pruneCommand },
+  lowrank: { spec: lowrankSpec, run: lowrankCommand },
   eval: { spec: evalSpec, run: evalCommand },
   generate: { spec: generateSpec, run: generateCommand },
   train: { spec: trainSpec, run: trainCommand, handlesSignals: true },
@@ -46,6 +49,7 @@ const USAGE_ERRORS = [
   UsageError,
   DataError,
   PruneError,
+  LowRankError,
   RecipeError,
   ConfigError,
   CheckpointError,

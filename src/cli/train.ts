@@ -18,6 +18,7 @@ import { AdamW } from '../train/optim/adamw.js';
 import { decayGroups } from '../train/optim/optimizer.js';
 import { SGD } from '../train/optim/sgd.js';
 import { cosineSchedule } from '../train/schedule.js';
+import { LRC_RECIPE, restrictTraining, type TrainableSet } from '../train/trainable.js';
 import { resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
@@ -83,10 +84,28 @@ export const trainSpec = {
     batch: { kind: 'int', default: 16, max: 1 << 16, help: 'sequences per micro-batch' },
     'grad-accum': { kind: 'int', default: 1, max: 1 << 16, help: 'micro-batches per optimiser step' },
     steps: { kind: 'int', default: 200, max: 1e9, help: 'optimiser steps in total (counting those before --resume)' },
-    lr: { kind: 'number', default: 1e-3, min: 0, max: 10, help: 'peak learning rate' },
+    trainable: {
+      kind: 'choice',
+      choices: ['all', 'lrc'],
+      default: 'all',
+      help: "all parameters, or lrc: only the U and V factors of a lithe lowrank checkpoint's factorised Linears (WeLore)",
+    },
+    lr: {
+      kind: 'number',
+      default: 1e-3,
+      min: 0,
+      max: 10,
+      help: 'peak learning rate (--trainable lrc: 5e-5 unless given)',
+    },
     'min-lr-ratio': { kind: 'number', default: 0.1, min: 0, max: 1, help: 'final LR of the cosine schedule / peak' },
     warmup: { kind: 'int', min: 0, defaultText: 'steps / 20', help: 'linear warmup steps (0: none)' },
-    'weight-decay': { kind: 'number', default: 0.1, min: 0, max: 10, help: 'decoupled weight decay (not on norms)' },
+    'weight-decay': {
+      kind: 'number',
+      default: 0.1,
+      min: 0,
+      max: 10,
+      help: 'decoupled weight decay, not on norms (--trainable lrc: 0 unless given)',
+    },
     clip: { kind: 'number', default: 1, min: 0, help: 'clip the global gradient norm to this (0: no clipping)' },
     optimizer: { kind: 'choice', choices: ['adamw', 'sgd'], default: 'adamw', help: 'AdamW (betas 0.9, 0.95) or SGD' },
     momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
@@ -112,6 +131,7 @@ export const trainSpec = {
     'lithe train --out runs/tiny --tokenizer models/lithe-tiny --preset tiny --steps 1200 --val sotu:val',
     'lithe train --out runs/tiny --tokenizer models/lithe-tiny --steps 1200 --resume',
     'lithe train --out runs/ft --model models/lithe-tiny --data moby:train --steps 100 --lr 3e-4',
+    'lithe train --out runs/lrc --model lowrank --trainable lrc --steps 200',
   ],
   notes: [
     'Ctrl-C or SIGTERM finishes the current step and writes a checkpoint; a second one quits at once without one.',
@@ -138,6 +158,7 @@ const RESUME_FLAGS = [
   'optimizer',
   'momentum',
   'clip',
+  'trainable',
 ] as const;
 
 /** Refuse --resume when the flags describe a different run than the one in --out, naming the first difference. */
@@ -222,11 +243,21 @@ export async function trainCommand(argv: string[]): Promise<number> {
     parameterBytes(config) + trainStepBytes(config, values.batch, seqlen),
     `train: one step at --batch ${values.batch} × --seqlen ${seqlen}`,
   );
+  if (values.trainable === 'lrc' && !modelDir)
+    throw new UsageError('train: --trainable lrc needs --model DIR (a lithe lowrank checkpoint)');
+  // WeLore's recipe for the Low-rank Components, where the flags leave it open.
+  const lrc = values.trainable === 'lrc';
+  const hyper = {
+    lr: lrc && !values.given.has('lr') ? LRC_RECIPE.lr : values.lr,
+    'weight-decay': lrc && !values.given.has('weight-decay') ? LRC_RECIPE.weightDecay : values['weight-decay'],
+  };
   const saveDtype = values['save-dtype'] ?? (modelDir ? (SAVE_DTYPES[config.dtype] ?? 'f32') : 'f32');
   const run: RunRecord = {
     format: 'lithe-train-run',
     config: toHfConfig(config),
-    flags: Object.fromEntries(RESUME_FLAGS.map((flag) => [flag, values[flag]])),
+    flags: Object.fromEntries(
+      RESUME_FLAGS.map((flag) => [flag, flag in hyper ? hyper[flag as keyof typeof hyper] : values[flag]]),
+    ),
   };
   if (values.resume) checkResumable(out, run);
 
@@ -257,11 +288,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const model = modelDir
       ? await loadDecoder(modelDir, { onProgress })
       : new DecoderForCausalLM(config, { seed: values.seed });
-    const weightDecay = values['weight-decay'];
+    const counts = restrictTraining(model, values.trainable as TrainableSet);
+    if (lrc)
+      process.stderr.write(`lithe: training ${counts.trained} parameters (the LRC factors); ${counts.frozen} frozen\n`);
+    const weightDecay = hyper['weight-decay'];
     const optimizer =
       values.optimizer === 'adamw'
-        ? new AdamW(decayGroups(model, { weightDecay }), { lr: values.lr, betas: [0.9, 0.95] })
-        : new SGD(decayGroups(model, { weightDecay }), { lr: values.lr, momentum: values.momentum });
+        ? new AdamW(decayGroups(model, { weightDecay }), { lr: hyper.lr, betas: [0.9, 0.95] })
+        : new SGD(decayGroups(model, { weightDecay }), { lr: hyper.lr, momentum: values.momentum });
     // Written once a checkpoint exists (also when the run then fails), so a failed start leaves nothing behind.
     const recordRun = () => {
       if (holdsTrainingRun(out)) outDir.writeFile(RUN_FILE, `${JSON.stringify(run, null, 2)}\n`);

@@ -7,6 +7,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { ConfigError, type DecoderConfig, parseDecoderConfig, toHfConfig } from '../models/llama/config.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
+import { LowRankLinear } from '../nn/low-rank-linear.js';
 import type { Module } from '../nn/module.js';
 import { FLOAT_DTYPES, loadNewModuleState, StateDictError, stateDict } from '../nn/state-dict.js';
 import { CheckpointError, checkpointErrorFrom, fileErrorReason, jsonErrorMessage } from './errors.js';
@@ -201,6 +202,13 @@ export interface SaveOptions {
   inputs?: string[];
 }
 
+/** config.json's `low_rank` map as the model is now: every factorised Linear's full name and rank. */
+export function lowRankRanks(model: Module): Record<string, number> {
+  const ranks: Record<string, number> = {};
+  for (const [name, m] of model.namedModules()) if (m instanceof LowRankLinear) ranks[name] = m.rank;
+  return ranks;
+}
+
 /** The weight files a save writes or supersedes: model.safetensors, its shards and index. */
 const WEIGHT_FILE = /^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$/;
 
@@ -236,7 +244,7 @@ export async function saveDecoder(
   const dtype = options.dtype ?? HF_DTYPE[model.config.dtype];
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of stateDict(model)) tensors.set(name, t.to(dtype));
-  const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype };
+  const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype, lowRank: lowRankRanks(model) };
   const sparsity = sparsityEntry(model, tensors);
   const configJson = sparsity ? { ...toHfConfig(config), sparsity } : toHfConfig(config);
   const write = (out: OutputDir) => {

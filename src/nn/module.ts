@@ -82,6 +82,25 @@ export abstract class Module {
     return m;
   }
 
+  /** A direct child; modules read swappable children (a Linear that may become a LowRankLinear) through this. */
+  protected child<M extends Module>(name: string): M {
+    const m = this.children.get(name);
+    if (!m) throw new ShapeError(`${this.constructor.name} has no child module '${name}'`);
+    return m as M;
+  }
+
+  /**
+   * Put `module` in place of the sub-module at a full dotted name (as torch's set_submodule), e.g. a Linear by its
+   * factorised form. The parent must read that child through child(), so that the swap takes effect.
+   */
+  replaceModule(fullName: string, module: Module): void {
+    const dot = fullName.lastIndexOf('.');
+    const parent = dot < 0 ? this : this.namedModules().get(fullName.slice(0, dot));
+    const name = fullName.slice(dot + 1);
+    if (!parent?.children.has(name)) throw new ShapeError(`no sub-module named '${fullName}'`);
+    parent.children.set(name, module);
+  }
+
   /** A local parameter; modules read parameters through this so that replacing one takes effect. */
   protected p(name: string): Tensor {
     const t = this.ownParams.get(name);

@@ -15,6 +15,7 @@ import { add, mul } from '../../src/ops/elementwise.js';
 import { linear } from '../../src/ops/matmul.js';
 import { applyRotary } from '../../src/ops/rope.js';
 import { reshape, transpose } from '../../src/ops/views.js';
+import { dense } from '../helpers/dense-linear.js';
 
 const modelDir = (name: string) => fileURLToPath(new URL(`../../../test/golden/models/${name}`, import.meta.url));
 const MODELS = ['llama', 'qwen2', 'mistral'];
@@ -40,13 +41,13 @@ function idsTensor(calibration: Int32Array[]): Tensor {
 function blockLinears(layer: DecoderLayer) {
   const { selfAttn: a, mlp } = layer;
   return {
-    'self_attn.q_proj': a.qProj,
-    'self_attn.k_proj': a.kProj,
-    'self_attn.v_proj': a.vProj,
-    'self_attn.o_proj': a.oProj,
-    'mlp.gate_proj': mlp.gateProj,
-    'mlp.up_proj': mlp.upProj,
-    'mlp.down_proj': mlp.downProj,
+    'self_attn.q_proj': dense(a.qProj),
+    'self_attn.k_proj': dense(a.kProj),
+    'self_attn.v_proj': dense(a.vProj),
+    'self_attn.o_proj': dense(a.oProj),
+    'mlp.gate_proj': dense(mlp.gateProj),
+    'mlp.up_proj': dense(mlp.upProj),
+    'mlp.down_proj': dense(mlp.downProj),
   };
 }
 
@@ -64,19 +65,27 @@ function columnSumsSq(x: Tensor): Float64Array {
  * Linear modules the pipeline hooks): x [B, T, C] -> short name -> [in].
  */
 function blockNormsSqByHand(layer: DecoderLayer, x: Tensor, rope: Rope): Record<string, Float64Array> {
-  const a = layer.selfAttn;
-  const { numHeads: h, numKvHeads: hkv, headDim: d, slidingWindow } = a.config;
+  const a = blockLinears(layer);
+  const { numHeads: h, numKvHeads: hkv, headDim: d, slidingWindow } = layer.selfAttn.config;
   const [b, t] = x.shape;
   const heads = (y: Tensor, n: number) => transpose(reshape(y, [b, t, n, d]), 1, 2);
   const attnIn = layer.inputLayernorm.forward(x);
-  const q = applyRotary(heads(linear(attnIn, a.qProj.weight, a.qProj.bias), h), rope.cos, rope.sin);
-  const k = applyRotary(heads(linear(attnIn, a.kProj.weight, a.kProj.bias), hkv), rope.cos, rope.sin);
-  const v = heads(linear(attnIn, a.vProj.weight, a.vProj.bias), hkv);
+  const q = applyRotary(
+    heads(linear(attnIn, a['self_attn.q_proj'].weight, a['self_attn.q_proj'].bias), h),
+    rope.cos,
+    rope.sin,
+  );
+  const k = applyRotary(
+    heads(linear(attnIn, a['self_attn.k_proj'].weight, a['self_attn.k_proj'].bias), hkv),
+    rope.cos,
+    rope.sin,
+  );
+  const v = heads(linear(attnIn, a['self_attn.v_proj'].weight, a['self_attn.v_proj'].bias), hkv);
   const attn = scaledDotProductAttention(q, k, v, { causal: true, slidingWindow: slidingWindow ?? undefined });
   const oIn = reshape(transpose(attn, 1, 2), [b, t, h * d]);
-  const residual = add(x, linear(oIn, a.oProj.weight, a.oProj.bias));
+  const residual = add(x, linear(oIn, a['self_attn.o_proj'].weight, a['self_attn.o_proj'].bias));
   const mlpIn = layer.postAttentionLayernorm.forward(residual);
-  const { gateProj: gate, upProj: up } = layer.mlp;
+  const { 'mlp.gate_proj': gate, 'mlp.up_proj': up } = a;
   const downIn = mul(silu(linear(mlpIn, gate.weight, gate.bias)), linear(mlpIn, up.weight, up.bias));
   const [attnSq, oSq, mlpSq, downSq] = [attnIn, oIn, mlpIn, downIn].map(columnSumsSq);
   return {
@@ -218,7 +227,7 @@ describe('pruneModel', () => {
   it('with skip, achievedSparsity counts the zeros of all block Linears, prunedSparsity those of the pruned', async () => {
     const model = await loadDecoder(modelDir('llama'));
     // A dense weight with zeros of its own: they count toward the model's sparsity, not the pruned figure.
-    const skippedWeight = model.model.layers[1].mlp.downProj.weight;
+    const skippedWeight = dense(model.model.layers[1].mlp.downProj).weight;
     skippedWeight.dataSync().fill(0, 0, 100);
     const result = await pruneModel(model, {
       calibration,
@@ -421,8 +430,16 @@ describe('pruneModel', () => {
     );
     assert.deepEqual(events, ['prune 1', 'abort', 'after prune 1', 'rejected']);
     // Aborted between blocks: block 0 is pruned, block 1 still dense.
-    assert.ok(model.model.layers[0].selfAttn.qProj.weight.floatData().some((v) => v === 0));
-    assert.ok(model.model.layers[1].selfAttn.qProj.weight.floatData().every((v) => v !== 0));
+    assert.ok(
+      dense(model.model.layers[0].selfAttn.qProj)
+        .weight.floatData()
+        .some((v) => v === 0),
+    );
+    assert.ok(
+      dense(model.model.layers[1].selfAttn.qProj)
+        .weight.floatData()
+        .every((v) => v !== 0),
+    );
 
     await assert.rejects(
       pruneModel(model, { calibration, method: 'wanda', sparsity: 0.5, signal: AbortSignal.abort() }),

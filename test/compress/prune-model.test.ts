@@ -17,6 +17,7 @@ import { Rng } from '../../src/engine/rng.js';
 import { loadDecoder } from '../../src/io/checkpoint.js';
 import type { Linear } from '../../src/nn/linear.js';
 import { assign_ } from '../../src/ops/assign.js';
+import { dense } from '../helpers/dense-linear.js';
 
 const llamaDir = fileURLToPath(new URL('../../../test/golden/models/llama', import.meta.url));
 
@@ -32,7 +33,7 @@ describe('pruning the Linears of a real decoder block', () => {
       mlp.gateProj,
       mlp.upProj,
       mlp.downProj,
-    ];
+    ].map(dense);
     // Stand-in calibration activations of each Linear's input width (the pipeline will record real ones).
     const rng = new Rng(5);
     const stats = linears.map((linear) => {

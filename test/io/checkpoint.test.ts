@@ -8,6 +8,7 @@ import { OperationAbortedError } from '../../src/engine/errors.js';
 import { loadDecoder, readDecoderConfig, saveDecoder } from '../../src/io/checkpoint.js';
 import { CheckpointError } from '../../src/io/errors.js';
 import { DecoderForCausalLM, expectedParameterShapes } from '../../src/models/llama/model.js';
+import { dense } from '../helpers/dense-linear.js';
 
 const golden = (name: string) => fileURLToPath(new URL(`../../../test/golden/models/${name}`, import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'lithe-checkpoint-'));
@@ -57,7 +58,7 @@ describe('loadDecoder', () => {
 
   it('names a tensor holding NaN or Inf values, with their count', async () => {
     const model = await loadDecoder(golden('llama'));
-    const down = model.model.layers[0].mlp.downProj.weight;
+    const down = dense(model.model.layers[0].mlp.downProj).weight;
     down.dataSync()[3] = Number.NaN;
     down.dataSync()[10] = Number.POSITIVE_INFINITY;
     down.dataSync()[11] = Number.NEGATIVE_INFINITY;

@@ -19,6 +19,7 @@ import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/train/
 import { AdamW } from '../../src/train/optim/adamw.js';
 import { decayGroups } from '../../src/train/optim/optimizer.js';
 import { SGD } from '../../src/train/optim/sgd.js';
+import { dense } from '../helpers/dense-linear.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lithe-masks-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -130,7 +131,7 @@ describe('masks through save, load and resume', () => {
 
     // A fresh process's view: the model from the checkpoint directory (masks rebuilt from the record), then resume.
     const resumed = await loadDecoder(join(out, 'checkpoint'));
-    const linear = resumed.model.layers[0].mlp.downProj;
+    const linear = dense(resumed.model.layers[0].mlp.downProj);
     assert.ok(linear.mask, 'the mask is rebuilt on load');
     const r = setUp(resumed);
     const loop = loadTrainingCheckpoint(join(out, 'checkpoint'), resumed, r.optimizer);

@@ -87,7 +87,7 @@ export interface PruneResult {
 }
 
 /** A glob over module names as an anchored regular expression: '*' any characters, '?' one. */
-function globToRegExp(glob: string): RegExp {
+export function globToRegExp(glob: string): RegExp {
   const escaped = glob
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
     .replace(/\*/g, '.*')

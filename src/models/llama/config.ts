@@ -40,6 +40,11 @@ export interface DecoderConfig {
   /** Storage dtype of the checkpoint ('float32', 'bfloat16' or 'float16'). */
   dtype: 'float32' | 'bfloat16' | 'float16';
   initializerRange: number;
+  /**
+   * The factorised block Linears (config.json's `low_rank`): full module name -> rank k, stored as U [out, k] and
+   * V [k, in]. Absent or empty for a dense model; a name not in it is a dense Linear.
+   */
+  lowRank?: Readonly<Record<string, number>>;
 }
 
 const ARCHS: Record<string, DecoderArchitecture> = {
@@ -95,6 +100,27 @@ function parseRope(raw: Json, file?: string): { theta: number; scaling: RopeScal
     default:
       throw new ConfigError(`unsupported rope type '${type}' (supported: default, linear, llama3)`, field, file);
   }
+}
+
+/** A block Linear's name in a `low_rank` map: layer index, module, projection. */
+const LOW_RANK_NAME = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/;
+
+/** config.json's `low_rank` map, checked: every key a block Linear of a layer the config has, every rank a positive integer. */
+function parseLowRank(raw: unknown, numLayers: number, file?: string): Record<string, number> {
+  const fail = (what: string): never => {
+    throw new ConfigError(`field 'low_rank' ${what}`, 'low_rank', file);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be an object (module -> rank)');
+  const out: Record<string, number> = {};
+  for (const [name, rank] of Object.entries(raw)) {
+    const layer = LOW_RANK_NAME.exec(name)?.[1];
+    if (layer === undefined || Number(layer) >= numLayers) {
+      fail(`names '${name}', which is not a block Linear of this ${numLayers}-layer decoder`);
+    }
+    if (!(Number.isInteger(rank) && (rank as number) > 0)) fail(`gives '${name}' rank ${JSON.stringify(rank)}`);
+    out[name] = rank as number;
+  }
+  return out;
 }
 
 /** Normalise a parsed config.json; unsupported architectures or fields raise a ConfigError naming them. */
@@ -179,6 +205,9 @@ export function parseDecoderConfig(raw: Json, file?: string): DecoderConfig {
     eosTokenId: (raw.eos_token_id as number | number[] | undefined) ?? null,
     dtype: dtypeRaw as DecoderConfig['dtype'],
     initializerRange: num(raw, 'initializer_range', 0.02, file),
+    ...(raw.low_rank === undefined
+      ? {}
+      : { lowRank: parseLowRank(raw.low_rank, positiveInt(raw, 'num_hidden_layers', undefined, file), file) }),
   };
 }
 
@@ -221,6 +250,7 @@ export function toHfConfig(c: DecoderConfig): Json {
     initializer_range: c.initializerRange,
     use_cache: true,
   };
+  if (c.lowRank && Object.keys(c.lowRank).length > 0) out.low_rank = { ...c.lowRank };
   if (c.architecture === 'LlamaForCausalLM') {
     out.attention_bias = c.oBias;
     out.mlp_bias = c.mlpBias;

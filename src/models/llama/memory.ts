@@ -1,5 +1,6 @@
 import type { PruneMethod } from '../../compress/prune/pipeline.js';
 import type { DecoderConfig } from './config.js';
+import { expectedParameterShapes } from './model.js';
 
 // Rough but conservative peak-memory estimates of the decoder's workloads, in bytes, for ensureFits: they count every
 // f32 tensor DecoderForCausalLM's forward creates as if all were alive at once, and exclude the weights themselves
@@ -8,15 +9,11 @@ import type { DecoderConfig } from './config.js';
 
 const F32 = 4;
 
-/** Parameters of the decoder, from its config (as DecoderForCausalLM creates them). */
+/** Parameters of the decoder, from its config (exactly the tensors DecoderForCausalLM creates, factorised ones too). */
 function parameterCount(config: DecoderConfig): number {
-  const { vocabSize: v, hiddenSize: c, intermediateSize: f, numHeads: h, numKvHeads: hkv, headDim: d } = config;
-  const q = h * d;
-  const k = hkv * d;
-  const attention = c * q + 2 * c * k + q * c + (config.qkvBias ? q + 2 * k : 0) + (config.oBias ? c : 0);
-  const mlp = 3 * c * f + (config.mlpBias ? 2 * f + c : 0);
-  const layer = attention + mlp + 2 * c; // + the two RMSNorm weights
-  return v * c + config.numLayers * layer + c + (config.tieWordEmbeddings ? 0 : v * c);
+  let count = 0;
+  for (const [, shape] of expectedParameterShapes(config)) count += shape.reduce((a, b) => a * b, 1);
+  return count;
 }
 
 /** The weights held for compute: P × 4 (f32, whatever the checkpoint's storage dtype). */

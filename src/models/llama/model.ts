@@ -1,10 +1,11 @@
 import { tensor } from '../../engine/create.js';
-import { ShapeError } from '../../engine/errors.js';
+import { ShapeError, UsageError } from '../../engine/errors.js';
 import { Rng } from '../../engine/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { ModuleList } from '../../nn/containers.js';
 import { Embedding } from '../../nn/embedding.js';
 import { Linear } from '../../nn/linear.js';
+import { type LinearLayer, LowRankLinear } from '../../nn/low-rank-linear.js';
 import { Module } from '../../nn/module.js';
 import { RMSNorm } from '../../nn/rmsnorm.js';
 import { silu } from '../../ops/activations.js';
@@ -89,9 +90,26 @@ function blockLinearDims(config: DecoderConfig) {
   };
 }
 
-/** A block Linear of these dimensions, drawn with the config's initializer range (or zeros, to be loaded). */
-function newLinear(dims: LinearDims, config: DecoderConfig, init: Init): Linear {
-  return new Linear(dims.inFeatures, dims.outFeatures, { bias: dims.bias, initStd: config.initializerRange, ...init });
+/**
+ * A block Linear of these dimensions, drawn with the config's initializer range (or zeros, to be loaded): factorised
+ * at the rank config.lowRank gives its full name, dense otherwise.
+ */
+function newLinear(name: string, dims: LinearDims, config: DecoderConfig, init: Init): LinearLayer {
+  const options = { bias: dims.bias, initStd: config.initializerRange, ...init };
+  const rank = config.lowRank?.[name];
+  return rank === undefined
+    ? new Linear(dims.inFeatures, dims.outFeatures, options)
+    : new LowRankLinear(dims.inFeatures, dims.outFeatures, rank, options);
+}
+
+/** The state tensors of a block Linear named `name`: its weight, or U and V at the rank config.lowRank gives. */
+function* linearStateShapes(name: string, dims: LinearDims, config: DecoderConfig): Generator<[string, number[]]> {
+  const { inFeatures, outFeatures, bias } = dims;
+  const rank = config.lowRank?.[name];
+  const out = rank === undefined ? name : `${name}.U`;
+  if (rank === undefined) yield [`${name}.weight`, [outFeatures, inFeatures]];
+  else yield* [[`${name}.V.weight`, [rank, inFeatures]] as [string, number[]], [`${out}.weight`, [outFeatures, rank]]];
+  if (bias) yield [`${out}.bias`, [outFeatures]];
 }
 
 /**
@@ -105,9 +123,8 @@ export function* expectedParameterShapes(config: DecoderConfig): Generator<[stri
   const blocks = Object.entries(blockLinearDims(config));
   for (let i = 0; i < config.numLayers; i++) {
     for (const [module, linears] of blocks) {
-      for (const [name, { inFeatures, outFeatures, bias }] of Object.entries(linears)) {
-        yield [`model.layers.${i}.${module}.${name}.weight`, [outFeatures, inFeatures]];
-        if (bias) yield [`model.layers.${i}.${module}.${name}.bias`, [outFeatures]];
+      for (const [name, dims] of Object.entries(linears)) {
+        yield* linearStateShapes(`model.layers.${i}.${module}.${name}`, dims, config);
       }
     }
     yield [`model.layers.${i}.input_layernorm.weight`, [c]];
@@ -119,11 +136,6 @@ export function* expectedParameterShapes(config: DecoderConfig): Generator<[stri
 
 /** Multi-head self-attention with grouped-query heads and RoPE; HF names q/k/v/o_proj. */
 export class Attention extends Module {
-  readonly qProj: Linear;
-  readonly kProj: Linear;
-  readonly vProj: Linear;
-  readonly oProj: Linear;
-
   constructor(
     readonly config: DecoderConfig,
     readonly layerIndex: number,
@@ -131,11 +143,23 @@ export class Attention extends Module {
   ) {
     super();
     const dims = blockLinearDims(config).self_attn;
-    const child = (name: keyof typeof dims) => this.addChild(name, newLinear(dims[name], config, init));
-    this.qProj = child('q_proj');
-    this.kProj = child('k_proj');
-    this.vProj = child('v_proj');
-    this.oProj = child('o_proj');
+    for (const [name, d] of Object.entries(dims)) {
+      this.addChild(name, newLinear(`model.layers.${layerIndex}.self_attn.${name}`, d, config, init));
+    }
+  }
+
+  // Read through child() so that a projection swapped for its factorised form (replaceModule) takes effect.
+  get qProj(): LinearLayer {
+    return this.child('q_proj');
+  }
+  get kProj(): LinearLayer {
+    return this.child('k_proj');
+  }
+  get vProj(): LinearLayer {
+    return this.child('v_proj');
+  }
+  get oProj(): LinearLayer {
+    return this.child('o_proj');
   }
 
   // x: [B, T, C] -> [B, T, C]
@@ -157,17 +181,22 @@ export class Attention extends Module {
 
 /** SwiGLU feed-forward: down(silu(gate(x)) · up(x)). */
 export class Mlp extends Module {
-  readonly gateProj: Linear;
-  readonly upProj: Linear;
-  readonly downProj: Linear;
-
-  constructor(config: DecoderConfig, init: Init) {
+  constructor(config: DecoderConfig, layerIndex: number, init: Init) {
     super();
     const dims = blockLinearDims(config).mlp;
-    const child = (name: keyof typeof dims) => this.addChild(name, newLinear(dims[name], config, init));
-    this.gateProj = child('gate_proj');
-    this.upProj = child('up_proj');
-    this.downProj = child('down_proj');
+    for (const [name, d] of Object.entries(dims)) {
+      this.addChild(name, newLinear(`model.layers.${layerIndex}.mlp.${name}`, d, config, init));
+    }
+  }
+
+  get gateProj(): LinearLayer {
+    return this.child('gate_proj');
+  }
+  get upProj(): LinearLayer {
+    return this.child('up_proj');
+  }
+  get downProj(): LinearLayer {
+    return this.child('down_proj');
   }
 
   forward(x: Tensor): Tensor {
@@ -185,7 +214,7 @@ export class DecoderLayer extends Module {
   constructor(config: DecoderConfig, index: number, init: Init) {
     super();
     this.selfAttn = this.addChild('self_attn', new Attention(config, index, init));
-    this.mlp = this.addChild('mlp', new Mlp(config, init));
+    this.mlp = this.addChild('mlp', new Mlp(config, index, init));
     this.inputLayernorm = this.addChild('input_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
     this.postAttentionLayernorm = this.addChild(
       'post_attention_layernorm',
@@ -290,11 +319,22 @@ export class DecoderForCausalLM extends Module implements BlockSequence {
     return this.head(h);
   }
 
-  /** The decoder layers as blocks, their Linears grouped by shared input: [q, k, v], [o], [gate, up], [down]. */
+  /**
+   * The decoder layers as blocks, their Linears grouped by shared input: [q, k, v], [o], [gate, up], [down]. A
+   * factorised projection is a UsageError: the block-wise methods score and update dense weights.
+   */
   blocks(): SequenceBlock[] {
     const names = new Map<Module, string>();
     for (const [name, module] of this.namedModules()) names.set(module, name);
-    const named = (linear: Linear) => ({ name: names.get(linear) as string, linear });
+    const named = (layer: LinearLayer) => {
+      const name = names.get(layer) as string;
+      if (layer instanceof LowRankLinear) {
+        throw new UsageError(
+          `${name} is factorised (rank ${layer.rank}); block-wise methods need dense Linears (merge it first: lithe lowrank --merge)`,
+        );
+      }
+      return { name, linear: layer };
+    };
     return this.model.layers.map((layer) => {
       const { selfAttn: a, mlp } = layer;
       const groups = [[a.qProj, a.kProj, a.vProj], [a.oProj], [mlp.gateProj, mlp.upProj], [mlp.downProj]];

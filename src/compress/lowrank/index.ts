@@ -1,0 +1,13 @@
+export { LowRankError } from './errors.js';
+export { balancedFactors, mergeLowRank, type Storage, storageFor } from './factorize.js';
+export {
+  checkLowRankOptions,
+  ERR_TOLERANCE,
+  type LowRankMethod,
+  type LowRankModel,
+  type LowRankModule,
+  type LowRankOptions,
+  type LowRankResult,
+  lowRankCompress,
+} from './pipeline.js';
+export { normalizeSpectrum, type RankPlan, type Spectrum, searchTau, thresholdPlan, uniformPlan } from './spectrum.js';

@@ -1,0 +1,152 @@
+import {
+  checkLowRankOptions,
+  type LowRankMethod,
+  type LowRankModule,
+  type LowRankResult,
+  lowRankCompress,
+  mergeLowRank,
+  type Spectrum,
+} from '../compress/lowrank/index.js';
+import type { OnProgress } from '../engine/progress.js';
+import { claimCheckpointFiles, loadDecoder, readCheckedConfig, roundToStorage, saveDecoder } from '../io/checkpoint.js';
+import { resolveModelPath } from '../io/hf-cache.js';
+import { withOutputDir } from '../io/output-dir.js';
+import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
+import type { PerplexityRecord } from '../report/prune-report.js';
+import { type RunInfo, runInfo } from '../report/run-info.js';
+import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
+
+export interface LowRankRunOptions {
+  /** A model directory, or org/name in the local Hugging Face cache. */
+  model: string;
+  revision?: string;
+  method: LowRankMethod;
+  /** Target effective rank reduction, in (0, 1). */
+  err: number;
+  /** Reduce only the matrices that drop more than this fraction of their rank (default 0). */
+  minRatio?: number;
+  /** WeLore: this τ instead of the one searched for err. */
+  tau?: number;
+  skip?: readonly string[];
+  /** Write a dense checkpoint (U·V merged back) that transformers loads, instead of the factorised one. */
+  merge?: boolean;
+  /** Perplexity before and after, measured as `lithe eval` does, the "after" on the checkpoint as written. */
+  evaluate?: { data: string; seqlen?: number; windows?: number };
+  outputDir: string;
+  overwrite?: boolean;
+  /** Storage dtype of the weights (default: the input's). */
+  saveDtype?: 'f32' | 'bf16' | 'f16';
+  /** Recorded in the report, e.g. the CLI's command line (default 'lowRank()'). */
+  command?: string;
+  warnings?: string[];
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+}
+
+/** The record `lithe lowrank` writes to report.json and prints with --json. */
+export interface LowRankReport {
+  run: RunInfo;
+  method: LowRankMethod;
+  targetErr: number;
+  achievedErr: number;
+  tau: number | null;
+  minRatio: number;
+  /** The checkpoint is dense (factors multiplied back); `modules` still says how each was reduced. */
+  merged: boolean;
+  modules: LowRankModule[];
+  skipped: string[];
+  /** All parameters before, and of the reduced model (factorised; a merged checkpoint holds `before` again). */
+  parameters: { before: number; after: number };
+  perplexity: PerplexityRecord | null;
+  seconds: { spectra: number; factorise: number; eval: number };
+}
+
+/** The report record of a low-rank run. */
+export function buildLowRankReport(
+  result: LowRankResult,
+  extras: { run: RunInfo; merged: boolean; perplexity: PerplexityRecord | null; evalSeconds: number },
+): LowRankReport {
+  return {
+    run: extras.run,
+    method: result.method,
+    targetErr: result.targetErr,
+    achievedErr: result.achievedErr,
+    tau: result.tau,
+    minRatio: result.minRatio,
+    merged: extras.merged,
+    modules: result.modules,
+    skipped: result.skipped,
+    parameters: result.parameters,
+    perplexity: extras.perplexity,
+    seconds: { ...result.seconds, eval: extras.evalSeconds },
+  };
+}
+
+/** A few spectra worth drawing: the most and the least reduced matrix, and the first and last block's first matrix. */
+export function spectraToDraw(result: LowRankResult): Spectrum[] {
+  const reduced = [...result.modules].sort((a, b) => a.droppedFraction - b.droppedFraction);
+  const names = [
+    result.modules[0]?.name,
+    reduced[reduced.length - 1]?.name,
+    reduced[0]?.name,
+    result.modules[result.modules.length - 1]?.name,
+  ];
+  const unique = [...new Set(names.filter((n): n is string => n !== undefined))];
+  return unique.map((n) => result.spectra.find((s) => s.name === n)).filter((s): s is Spectrum => s !== undefined);
+}
+
+/**
+ * Low-rank compression of a checkpoint, end to end: check everything (options, model, tokenizer, output directory,
+ * eval text) before the weights are loaded, reduce the block Linears (lowRankCompress), write the checkpoint
+ * (factorised, with config.json's `low_rank` ranks, or merged dense) with report.json and report.html, each file
+ * atomically, and measure perplexity before and after on the checkpoint as written. Returns the report.
+ */
+export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankReport> {
+  const { onProgress, signal } = options;
+  const settings = {
+    method: options.method,
+    err: options.err,
+    minRatio: options.minRatio,
+    tau: options.tau,
+    skip: options.skip,
+  };
+  checkLowRankOptions(settings);
+  const modelDir = resolveModelPath(options.model, { revision: options.revision });
+  const config = readCheckedConfig(modelDir);
+  const tokenizer = loadTokenizer(modelDir);
+  checkTokenizerFits(tokenizer, config, modelDir);
+  const outOptions = { inputs: [modelDir], overwrite: options.overwrite, what: 'output directory' };
+  return withOutputDir(options.outputDir, outOptions, async (out) => {
+    claimCheckpointFiles(out, modelDir);
+    for (const name of ['report.json', 'report.html']) out.claim(name);
+    const evalIds = options.evaluate ? evalTokens(tokenizer, options.evaluate.data, false) : null;
+    const protocol: EvalProtocol | null = options.evaluate
+      ? { data: options.evaluate.data, seqlen: options.evaluate.seqlen ?? 256, windows: options.evaluate.windows }
+      : null;
+    const model = await loadDecoder(modelDir, { onProgress, signal });
+    const before =
+      evalIds && protocol ? await evaluatePerplexity(model, evalIds, protocol, { onProgress, signal }) : null;
+    const result = await lowRankCompress(model, { ...settings, onProgress, signal });
+    if (options.merge) {
+      // Merge what the factorised checkpoint would hold, so that both files describe one model.
+      roundToStorage(model, options.saveDtype);
+      mergeLowRank(model);
+    }
+    await saveDecoder(model, out, { dtype: options.saveDtype, tokenizerFrom: modelDir });
+    const saved = evalIds && protocol ? await loadDecoder(out.path, { signal }) : null;
+    const after =
+      saved && evalIds && protocol ? await evaluatePerplexity(saved, evalIds, protocol, { onProgress, signal }) : null;
+    const report = buildLowRankReport(result, {
+      run: runInfo(options.command ?? 'lowRank()', options.model, modelDir, [
+        ...(options.warnings ?? []),
+        ...result.warnings,
+      ]),
+      merged: options.merge ?? false,
+      perplexity:
+        before && after ? { before: before.perplexity, after: after.perplexity, protocol: after.protocol } : null,
+      evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
+    });
+    out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
+    return report;
+  });
+}
