@@ -38,6 +38,11 @@ export interface BarChartOptions {
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#b07aa1'];
 
+/** The i-th default series colour (wrapping), so a caller can draw related marks in a series' colour. */
+export function paletteColor(i: number): string {
+  return PALETTE[i % PALETTE.length];
+}
+
 /** A round axis top at or above max with its tick step (about 5 ticks). */
 function niceScale(max: number): { top: number; step: number } {
   if (!(max > 0)) return { top: 1, step: 0.2 };
@@ -159,6 +164,280 @@ export function barChartSvg(options: BarChartOptions): string {
     parts.push(`<text x="${lx + 18}" y="${ly}">${escapeHtml(item.name)}</text>`);
     lx += 30 + item.name.length * 7;
   }
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
+}
+
+// Viridis, sampled at 9 even stops: perceptually uniform, readable in greyscale and by colour-blind readers.
+const VIRIDIS = [
+  [68, 1, 84],
+  [71, 45, 123],
+  [59, 82, 139],
+  [44, 114, 142],
+  [33, 145, 140],
+  [40, 174, 128],
+  [94, 201, 98],
+  [173, 220, 48],
+  [253, 231, 37],
+] as const;
+
+/** The viridis colour of t in [0, 1] (clamped), as #rrggbb. */
+export function viridis(t: number): string {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const channel = (c: number) => Math.round(VIRIDIS[i][c] + (VIRIDIS[i + 1][c] - VIRIDIS[i][c]) * f);
+  return `#${[0, 1, 2].map((c) => channel(c).toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** Black or white, whichever reads better on the given #rrggbb background (WCAG relative luminance). */
+function textColorOn(background: string): string {
+  const linear = [1, 3, 5].map((p) => {
+    const c = Number.parseInt(background.slice(p, p + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+  // Contrast with black (L + 0.05) / 0.05 against white 1.05 / (L + 0.05): equal at L ≈ 0.179.
+  return luminance > 0.179 ? '#000' : '#fff';
+}
+
+/** One cell of a heat map: its grid position, the value that colours it, and its text. */
+export interface HeatMapCell {
+  row: number;
+  column: number;
+  value: number;
+  label: string;
+  /** Hover text; default: the label. */
+  tooltip?: string;
+}
+
+export interface HeatMapOptions {
+  title: string;
+  rows: readonly string[];
+  columns: readonly string[];
+  /** Axis titles: left of the row labels and above the column labels. */
+  rowLabel: string;
+  columnLabel: string;
+  /** Cells left out of the grid stay blank. */
+  cells: readonly HeatMapCell[];
+  /** The value range spread over the colour scale; default [0, 1]. */
+  domain?: readonly [number, number];
+  /** Title of the colour bar in the legend. */
+  valueLabel: string;
+  /** Colour bar tick formatting; default: up to 3 significant digits. */
+  format?: (value: number) => string;
+  /** Lines of text next to the colour bar, e.g. what the marks in the labels mean. */
+  notes?: readonly string[];
+  cellWidth?: number;
+  cellHeight?: number;
+}
+
+/** An inline SVG heat map in viridis with a labelled colour bar; each cell carries a tooltip via <title>. */
+export function heatMapSvg(options: HeatMapOptions): string {
+  const {
+    title,
+    rows,
+    columns,
+    rowLabel,
+    columnLabel,
+    cells,
+    domain = [0, 1],
+    valueLabel,
+    format = defaultFormat,
+    notes = [],
+    cellWidth = 104,
+    cellHeight = 26,
+  } = options;
+  const margin = { top: 62, left: 80, right: 20 };
+  const gridW = columns.length * cellWidth;
+  const gridH = rows.length * cellHeight;
+  const legendTop = margin.top + gridH + 24;
+  const barW = 240;
+  const width = Math.max(margin.left + gridW + margin.right, margin.left + barW + 60 + 320);
+  const height = legendTop + Math.max(42, 8 + notes.length * 16);
+  const [lo, hi] = domain;
+  const scaled = (v: number) => (hi > lo ? (v - lo) / (hi - lo) : 0);
+  const parts: string[] = [];
+
+  parts.push(`<text x="${margin.left}" y="20" class="chart-title">${escapeHtml(title)}</text>`);
+  parts.push(
+    `<text x="${margin.left + gridW / 2}" y="${margin.top - 26}" text-anchor="middle" font-weight="bold">${escapeHtml(columnLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(18,${margin.top + gridH / 2}) rotate(-90)" text-anchor="middle" font-weight="bold">${escapeHtml(rowLabel)}</text>`,
+  );
+  columns.forEach((label, c) => {
+    const x = margin.left + (c + 0.5) * cellWidth;
+    parts.push(`<text x="${x}" y="${margin.top - 8}" text-anchor="middle">${escapeHtml(label)}</text>`);
+  });
+  rows.forEach((label, r) => {
+    const y = margin.top + (r + 0.5) * cellHeight + 4;
+    parts.push(`<text x="${margin.left - 8}" y="${y}" text-anchor="end">${escapeHtml(label)}</text>`);
+  });
+  for (const cell of cells) {
+    const x = margin.left + cell.column * cellWidth;
+    const y = margin.top + cell.row * cellHeight;
+    const fill = viridis(scaled(cell.value));
+    parts.push(
+      `<g><title>${escapeHtml(cell.tooltip ?? cell.label)}</title><rect x="${x}" y="${y}" width="${cellWidth}" height="${cellHeight}" fill="${fill}" stroke="#fff"/>` +
+        `<text x="${x + cellWidth / 2}" y="${y + cellHeight / 2 + 4}" text-anchor="middle" style="fill:${textColorOn(fill)}">${escapeHtml(cell.label)}</text></g>`,
+    );
+  }
+  // Legend: a colour bar from lo to hi with five ticks, then the notes.
+  const stops = Array.from({ length: 11 }, (_, i) => `<stop offset="${i * 10}%" stop-color="${viridis(i / 10)}"/>`);
+  parts.push(`<defs><linearGradient id="heat-map-scale">${stops.join('')}</linearGradient></defs>`);
+  parts.push(`<text x="${margin.left}" y="${legendTop}">${escapeHtml(valueLabel)}</text>`);
+  parts.push(
+    `<rect x="${margin.left}" y="${legendTop + 6}" width="${barW}" height="12" fill="url(#heat-map-scale)" stroke="#999"/>`,
+  );
+  for (let i = 0; i <= 4; i++) {
+    const x = margin.left + (barW * i) / 4;
+    parts.push(`<line x1="${x}" x2="${x}" y1="${legendTop + 18}" y2="${legendTop + 22}" stroke="#333"/>`);
+    parts.push(
+      `<text x="${x}" y="${legendTop + 34}" text-anchor="middle">${escapeHtml(format(lo + ((hi - lo) * i) / 4))}</text>`,
+    );
+  }
+  notes.forEach((note, i) => {
+    parts.push(`<text x="${margin.left + barW + 60}" y="${legendTop + i * 16}">${escapeHtml(note)}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
+}
+
+/** One line of a line chart: (x, y) points in drawing order; a non-finite point breaks the line. */
+export interface LineSeries {
+  name: string;
+  points: readonly (readonly [number, number])[];
+  /** CSS colour; defaults to a palette colour. */
+  color?: string;
+}
+
+/** A dashed line across the plot at a value of one axis (y: horizontal, x: vertical). */
+export interface ReferenceLine {
+  axis: 'x' | 'y';
+  value: number;
+  /** Legend and hover text (give the value in it where it matters). */
+  label: string;
+  /** CSS colour; default dark grey. */
+  color?: string;
+}
+
+export interface LineChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly LineSeries[];
+  references?: readonly ReferenceLine[];
+  /** Axis ranges; default: from 0 (or the smallest value, if negative) to a round number above the largest. */
+  xDomain?: readonly [number, number];
+  yDomain?: readonly [number, number];
+  /** Tick and tooltip formatting; default: up to 3 significant digits. */
+  format?: (value: number) => string;
+  width?: number;
+  /** Height of the plot with its axes; the legend adds rows below as it needs. */
+  height?: number;
+}
+
+/** Tick values: multiples of a round step within [lo, hi]. */
+function ticks(lo: number, hi: number): number[] {
+  const { step } = niceScale(hi - lo);
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+/** The default range of an axis over the given values. */
+function autoDomain(values: readonly number[]): [number, number] {
+  const lo = Math.min(0, ...values);
+  return [lo, lo + niceScale(Math.max(0, ...values) - lo).top];
+}
+
+/** An inline SVG line chart with dashed reference lines and a wrapping legend; tooltips via <title>. */
+export function lineChartSvg(options: LineChartOptions): string {
+  const { title, xLabel, yLabel, series, references = [], format = defaultFormat, width = 900 } = options;
+  const plotHeight = options.height ?? 380;
+  const margin = { top: 40, right: 24, bottom: 50, left: 70 };
+  const plotW = width - margin.left - margin.right;
+  const plotH = plotHeight - margin.top - margin.bottom;
+  const all = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const refs = (axis: 'x' | 'y') => references.filter((r) => r.axis === axis && Number.isFinite(r.value));
+  const [x0, x1] = options.xDomain ?? autoDomain([...all.map(([x]) => x), ...refs('x').map((r) => r.value)]);
+  const [y0, y1] = options.yDomain ?? autoDomain([...all.map(([, y]) => y), ...refs('y').map((r) => r.value)]);
+  const px = (x: number) => margin.left + ((x - x0) / (x1 - x0 || 1)) * plotW;
+  const py = (y: number) => margin.top + plotH - ((y - y0) / (y1 - y0 || 1)) * plotH;
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const colorOf = (s: LineSeries, i: number) => s.color ?? paletteColor(i);
+  const parts: string[] = [];
+
+  parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" class="chart-title">${escapeHtml(title)}</text>`);
+  for (const v of ticks(y0, y1)) {
+    const y = round(py(v));
+    parts.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end">${escapeHtml(format(v))}</text>`);
+  }
+  for (const v of ticks(x0, x1)) {
+    const x = round(px(v));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#f0f0f0"/>`);
+    parts.push(`<text x="${x}" y="${margin.top + plotH + 16}" text-anchor="middle">${escapeHtml(format(v))}</text>`);
+  }
+  parts.push(
+    `<text x="${margin.left + plotW / 2}" y="${margin.top + plotH + 38}" text-anchor="middle">${escapeHtml(xLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16,${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(yLabel)}</text>`,
+  );
+  parts.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
+  );
+  series.forEach((s, i) => {
+    // Finite runs of points become one polyline each, clipped to the plot by the domain check.
+    const runs: string[][] = [[]];
+    for (const [x, y] of s.points) {
+      const inside = Number.isFinite(x) && Number.isFinite(y) && x >= x0 && x <= x1 && y >= y0 && y <= y1;
+      if (inside) runs[runs.length - 1].push(`${round(px(x))},${round(py(y))}`);
+      else if (runs[runs.length - 1].length > 0) runs.push([]);
+    }
+    const color = escapeHtml(colorOf(s, i));
+    for (const run of runs.filter((r) => r.length > 0)) {
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.75" stroke-linejoin="round" points="${run.join(' ')}"><title>${escapeHtml(s.name)}</title></polyline>`,
+      );
+    }
+  });
+  for (const r of [...refs('x'), ...refs('y')]) {
+    const color = escapeHtml(r.color ?? '#333');
+    const tip = `<title>${escapeHtml(r.label)}</title>`;
+    if (r.axis === 'y') {
+      const y = round(py(r.value));
+      parts.push(
+        `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="1.5" stroke-dasharray="6 4">${tip}</line>`,
+      );
+    } else {
+      const x = round(px(r.value));
+      parts.push(
+        `<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="${color}" stroke-width="1.5" stroke-dasharray="6 4">${tip}</line>`,
+      );
+    }
+  }
+  // Legend below the plot, wrapped into rows that fit the width.
+  const legend = [
+    ...series.map((s, i) => ({ name: s.name, color: colorOf(s, i), dashed: false })),
+    ...[...refs('y'), ...refs('x')].map((r) => ({ name: r.label, color: r.color ?? '#333', dashed: true })),
+  ];
+  let lx = margin.left;
+  let ly = plotHeight + 6;
+  for (const item of legend) {
+    const itemW = 34 + item.name.length * 6.6;
+    if (lx > margin.left && lx + itemW > width - margin.right) {
+      lx = margin.left;
+      ly += 18;
+    }
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${escapeHtml(item.color)}" stroke-width="2"${item.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
+    parts.push(`<text x="${lx + 28}" y="${ly}">${escapeHtml(item.name)}</text>`);
+    lx += itemW;
+  }
+  const height = legend.length > 0 ? ly + 12 : plotHeight;
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
 }
 

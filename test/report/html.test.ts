@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PruneResult } from '../../src/compress/prune/pipeline.js';
 import { zeros } from '../../src/engine/create.js';
-import { barChartSvg, escapeHtml, htmlPage, htmlTable } from '../../src/report/html.js';
+import {
+  barChartSvg,
+  escapeHtml,
+  heatMapSvg,
+  htmlPage,
+  htmlTable,
+  lineChartSvg,
+  viridis,
+} from '../../src/report/html.js';
 import { buildPruneReport, pruneReportHtml } from '../../src/report/prune-report.js';
 import { runInfo } from '../../src/report/run-info.js';
 
@@ -114,5 +122,86 @@ describe('prune report', () => {
     );
     assert.equal((uniform.match(/<rect [^>]*><title>/g) ?? []).length, 2);
     assert.doesNotMatch(uniform, /Left dense|OWL block target/);
+  });
+});
+
+describe('heat map and line chart', () => {
+  it('maps viridis end to end, clamped', () => {
+    assert.equal(viridis(0), '#440154');
+    assert.equal(viridis(0.5), '#21918c');
+    assert.equal(viridis(1), '#fde725');
+    assert.equal(viridis(-3), '#440154');
+    assert.equal(viridis(7), '#fde725');
+  });
+
+  it('draws one cell per given cell, with text that contrasts with its colour', () => {
+    const svg = heatMapSvg({
+      title: 'ranks <x>',
+      rows: ['0', '1'],
+      columns: ['q', 'k'],
+      rowLabel: 'block',
+      columnLabel: 'module',
+      cells: [
+        { row: 0, column: 0, value: 0, label: 'dark', tooltip: 'a <b>' },
+        { row: 1, column: 1, value: 10, label: 'light' },
+      ],
+      domain: [0, 10],
+      valueLabel: 'kept',
+      notes: ['F: factors'],
+    });
+    assert.match(svg, /^<svg[^>]*>.*<\/svg>$/s);
+    assert.equal((svg.match(/<g><title>/g) ?? []).length, 2);
+    assert.match(svg, /fill="#440154"[^>]*\/><text[^>]*style="fill:#fff">dark</);
+    assert.match(svg, /fill="#fde725"[^>]*\/><text[^>]*style="fill:#000">light</);
+    assert.match(svg, /<title>a &#60;b&#62;<\/title>/);
+    assert.match(svg, /ranks &#60;x&#62;/);
+    assert.match(svg, />F: factors</);
+    assert.match(svg, /linearGradient/);
+    assert.doesNotMatch(svg, /NaN|undefined/);
+  });
+
+  it('breaks a line at non-finite points and draws reference lines on either axis', () => {
+    const svg = lineChartSvg({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 's',
+          points: [
+            [0, 1],
+            [0.5, Number.NaN],
+            [0.75, 0.5],
+            [1, 0],
+          ],
+        },
+      ],
+      references: [
+        { axis: 'y', value: 0.25, label: 'tau' },
+        { axis: 'x', value: 0.5, label: 'k' },
+      ],
+    });
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
+    const refs = [...svg.matchAll(/x1="([\d.]+)" x2="([\d.]+)" y1="([\d.]+)" y2="([\d.]+)"[^>]*><title>(\w+)</g)];
+    const byTitle = new Map(refs.map((m) => [m[5], m.slice(1, 5).map(Number)]));
+    const [tx1, tx2, ty1, ty2] = byTitle.get('tau')!;
+    const [kx1, kx2, ky1, ky2] = byTitle.get('k')!;
+    assert.ok(ty1 === ty2 && tx1 < tx2);
+    assert.ok(kx1 === kx2 && ky1 < ky2);
+    assert.doesNotMatch(svg, /NaN|undefined/);
+  });
+
+  it('wraps its legend into more rows as series are added, and handles no data', () => {
+    const heightOf = (svg: string) => Number(/height="([\d.]+)"/.exec(svg)![1]);
+    const chart = (n: number) =>
+      lineChartSvg({
+        title: 't',
+        xLabel: 'x',
+        yLabel: 'y',
+        series: Array.from({ length: n }, (_, i) => ({ name: `a fairly long series name ${i}`, points: [[0, i]] })),
+      });
+    assert.ok(heightOf(chart(12)) > heightOf(chart(1)));
+    const empty = lineChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', series: [] });
+    assert.doesNotMatch(empty, /NaN|Infinity|undefined/);
   });
 });
