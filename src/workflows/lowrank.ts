@@ -6,12 +6,16 @@ import {
   lowRankCompress,
   mergeLowRank,
   type Spectrum,
+  skipMatcher,
 } from '../compress/lowrank/index.js';
 import type { OnProgress } from '../engine/progress.js';
 import { claimCheckpointFiles, loadDecoder, readCheckedConfig, roundToStorage, saveDecoder } from '../io/checkpoint.js';
 import { resolveModelPath } from '../io/hf-cache.js';
 import { withOutputDir } from '../io/output-dir.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
+import type { DecoderConfig } from '../models/llama/config.js';
+import { expectedParameterShapes } from '../models/llama/model.js';
+import { lowRankReportHtml } from '../report/lowrank-report.js';
 import type { PerplexityRecord } from '../report/prune-report.js';
 import { type RunInfo, runInfo } from '../report/run-info.js';
 import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
@@ -59,6 +63,16 @@ export interface LowRankReport {
   parameters: { before: number; after: number };
   perplexity: PerplexityRecord | null;
   seconds: { spectra: number; factorise: number; eval: number };
+}
+
+/** The block Linears a decoder config implies (dense or factorised), from its state shapes alone. */
+function blockLinearNames(config: DecoderConfig): string[] {
+  const names = new Set<string>();
+  for (const [name] of expectedParameterShapes(config)) {
+    const match = /^(model\.layers\.\d+\.(?:self_attn|mlp)\.\w+_proj)\.(?:[UV]\.)?weight$/.exec(name);
+    if (match) names.add(match[1]);
+  }
+  return [...names];
 }
 
 /** The report record of a low-rank run. */
@@ -113,6 +127,7 @@ export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankRep
   checkLowRankOptions(settings);
   const modelDir = resolveModelPath(options.model, { revision: options.revision });
   const config = readCheckedConfig(modelDir);
+  skipMatcher(blockLinearNames(config), options.skip ?? []);
   const tokenizer = loadTokenizer(modelDir);
   checkTokenizerFits(tokenizer, config, modelDir);
   const outOptions = { inputs: [modelDir], overwrite: options.overwrite, what: 'output directory' };
@@ -147,6 +162,11 @@ export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankRep
       evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
     });
     out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
+    const spectra = spectraToDraw(result).map((sp) => ({
+      name: sp.name,
+      normalized: Array.from(sp.normalized.floatData()),
+    }));
+    out.writeFile('report.html', lowRankReportHtml({ ...report, spectra }));
     return report;
   });
 }

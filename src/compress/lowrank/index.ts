@@ -9,5 +9,6 @@ export {
   type LowRankOptions,
   type LowRankResult,
   lowRankCompress,
+  skipMatcher,
 } from './pipeline.js';
 export { normalizeSpectrum, type RankPlan, type Spectrum, searchTau, thresholdPlan, uniformPlan } from './spectrum.js';

@@ -81,6 +81,16 @@ export function checkLowRankOptions(options: Omit<LowRankOptions, 'onProgress' |
     throw new LowRankError(`lowrank: tau must be in [0, 1], got ${tau}`);
 }
 
+/** A test for the skipped module names; a glob that matches none of `names` is a LowRankError. */
+export function skipMatcher(names: readonly string[], globs: readonly string[]): (name: string) => boolean {
+  const res = globs.map((glob) => ({ glob, re: globToRegExp(glob) }));
+  for (const { glob, re } of res) {
+    if (!names.some((name) => re.test(name)))
+      throw new LowRankError(`lowrank: --skip '${glob}' matches no block Linear`);
+  }
+  return (name) => res.some(({ re }) => re.test(name));
+}
+
 const parameterCount = (model: Module) => model.parameters().reduce((n, p) => n + p.size, 0);
 
 /**
@@ -100,12 +110,10 @@ export async function lowRankCompress(model: LowRankModel, options: LowRankOptio
   const blocks = model.blocks();
   const all = blocks.flatMap((b) => b.linearGroups.flat());
   if (all.length === 0) throw new LowRankError('lowrank: the model has no decoder Linears to reduce');
-  const skipRes = (options.skip ?? []).map((glob) => ({ glob, re: globToRegExp(glob) }));
-  for (const { glob, re } of skipRes) {
-    if (!all.some(({ name }) => re.test(name)))
-      throw new LowRankError(`lowrank: --skip '${glob}' matches no block Linear`);
-  }
-  const skipped = (name: string) => skipRes.some(({ re }) => re.test(name));
+  const skipped = skipMatcher(
+    all.map(({ name }) => name),
+    options.skip ?? [],
+  );
   for (const { name, linear } of all) {
     if (linear.mask !== null) {
       throw new LowRankError(`lowrank: ${name} is pruned (it has a mask); its zeros would not survive a low-rank form`);
