@@ -8,10 +8,10 @@ import { matmul } from '../../ops/matmul.js';
 import { slice, unsqueeze } from '../../ops/views.js';
 
 /** How a reduced matrix is kept: two factors when that saves parameters, else its rank-k reconstruction, dense. */
-export type Storage = 'factors' | 'dense' | 'unchanged';
+export type LowRankStorage = 'factors' | 'dense' | 'unchanged';
 
 /** Factorising [out, in] at rank k saves parameters only when k·(out + in) < out·in. */
-export function storageFor(shape: readonly [number, number], rank: number): Exclude<Storage, 'unchanged'> {
+export function storageFor(shape: readonly [number, number], rank: number): Exclude<LowRankStorage, 'unchanged'> {
   const [out, inp] = shape;
   return rank * (out + inp) < out * inp ? 'factors' : 'dense';
 }
@@ -32,7 +32,7 @@ export function reduceLinear(
   linear: Linear,
   decomposition: SvdResult<Tensor>,
   rank: number,
-  storage: Exclude<Storage, 'unchanged'>,
+  storage: Exclude<LowRankStorage, 'unchanged'>,
 ): void {
   const { u, v } = balancedFactors(decomposition, rank);
   if (storage === 'dense') {

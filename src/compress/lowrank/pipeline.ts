@@ -5,7 +5,7 @@ import type { Linear } from '../../nn/linear.js';
 import type { Module } from '../../nn/module.js';
 import { globToRegExp } from '../prune/pipeline.js';
 import { LowRankError } from './errors.js';
-import { reduceLinear, type Storage, storageFor } from './factorize.js';
+import { reduceLinear, type LowRankStorage, storageFor } from './factorize.js';
 import { normalizeSpectrum, type RankPlan, type Spectrum, searchTau, thresholdPlan, uniformPlan } from './spectrum.js';
 
 export type LowRankMethod = 'svd' | 'welore';
@@ -40,7 +40,7 @@ export interface LowRankModule {
   rank: number;
   /** (min(out, in) − rank) / min(out, in). */
   droppedFraction: number;
-  stored: Storage;
+  stored: LowRankStorage;
 }
 
 export interface LowRankResult {
