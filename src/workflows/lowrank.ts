@@ -128,13 +128,14 @@ export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankRep
   const modelDir = resolveModelPath(options.model, { revision: options.revision });
   const config = readCheckedConfig(modelDir);
   skipMatcher(blockLinearNames(config), options.skip ?? []);
-  const tokenizer = loadTokenizer(modelDir);
-  checkTokenizerFits(tokenizer, config, modelDir);
+  // The tokenizer is needed only to encode the eval text (its files are copied when present).
+  const tokenizer = options.evaluate ? loadTokenizer(modelDir) : null;
+  if (tokenizer) checkTokenizerFits(tokenizer, config, modelDir);
   const outOptions = { inputs: [modelDir], overwrite: options.overwrite, what: 'output directory' };
   return withOutputDir(options.outputDir, outOptions, async (out) => {
     claimCheckpointFiles(out, modelDir);
     for (const name of ['report.json', 'report.html']) out.claim(name);
-    const evalIds = options.evaluate ? evalTokens(tokenizer, options.evaluate.data, false) : null;
+    const evalIds = options.evaluate && tokenizer ? evalTokens(tokenizer, options.evaluate.data, false) : null;
     const protocol: EvalProtocol | null = options.evaluate
       ? { data: options.evaluate.data, seqlen: options.evaluate.seqlen ?? 256, windows: options.evaluate.windows }
       : null;
