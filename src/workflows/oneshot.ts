@@ -150,6 +150,12 @@ export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
   const { onProgress, signal } = options;
   const modelDir = resolveModelPath(options.model, { revision: options.revision });
   const config = readCheckedConfig(modelDir);
+  const [factorised] = Object.keys(config.lowRank ?? {});
+  if (factorised !== undefined) {
+    throw new PruneError(
+      `${factorised} is factorised (a lithe lowrank checkpoint); pruning needs dense Linears (write one with lithe lowrank --merge)`,
+    );
+  }
   const tokenizer = loadTokenizer(modelDir);
   checkTokenizerFits(tokenizer, config, modelDir);
   const { settings, recipe, warnings } = resolveSettings(options, config);

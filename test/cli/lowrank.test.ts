@@ -154,4 +154,20 @@ describe('lithe lowrank', () => {
     assert.equal(denseRun.status, 2);
     assert.match(denseRun.stderr, /no factorised Linears/);
   });
+
+  it('lithe prune refuses a factorised checkpoint before loading it', () => {
+    const r = run(
+      'prune',
+      '--model',
+      join(work, 'welore'),
+      '--out',
+      join(work, 'pruned'),
+      '--method',
+      'magnitude',
+      '--sparsity',
+      '0.5',
+    );
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^lithe: .* is factorised .*lowrank --merge\)\n$/);
+  });
 });

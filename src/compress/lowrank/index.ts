@@ -1,5 +1,5 @@
 export { LowRankError } from './errors.js';
-export { balancedFactors, mergeLowRank, type LowRankStorage, storageFor } from './factorize.js';
+export { balancedFactors, type LowRankStorage, mergeLowRank, storageFor } from './factorize.js';
 export {
   checkLowRankOptions,
   ERR_TOLERANCE,

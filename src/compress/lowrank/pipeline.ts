@@ -5,7 +5,7 @@ import type { Linear } from '../../nn/linear.js';
 import type { Module } from '../../nn/module.js';
 import { globToRegExp } from '../prune/pipeline.js';
 import { LowRankError } from './errors.js';
-import { reduceLinear, type LowRankStorage, storageFor } from './factorize.js';
+import { type LowRankStorage, reduceLinear, storageFor } from './factorize.js';
 import { normalizeSpectrum, type RankPlan, type Spectrum, searchTau, thresholdPlan, uniformPlan } from './spectrum.js';
 
 export type LowRankMethod = 'svd' | 'welore';
