@@ -5,6 +5,8 @@ non-overlapping windows of seqlen (dropping the rest), and report exp(mean over 
 window's mean next-token loss). Prints one JSON object.
 
     .venv/bin/python tools/hf_perplexity.py --model ../shared/models/llama-ref --text sotu-test.txt --seqlen 256
+
+encode_text() and perplexity() are the protocol for the other tools (tools/lowrank_reference.py imports them).
 """
 import argparse
 import json
