@@ -6,14 +6,14 @@
  * - perplexity after within 0.5%; the uncompressed perplexity within 0.1% (as check:hf).
  * Then lithe alone, both methods at ERR 0.1/0.3/0.5/0.7: the README's table of parameters and perplexity.
  * Exits 0 with a note when ../shared or a Python with torch, transformers and safetensors is missing; 1 when a
- * check fails or `lithe lowrank` is not in this build.
+ * check fails.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LITHE, type LowrankReport, lowrankMissing, runJson } from './lowrank-data.js';
+import type { LowRankReport } from '../src/workflows/lowrank.js';
 import { MODEL_DIR, SEQLEN, writeEvalText } from './prune-data.js';
-import { findPython, repoRoot } from './python.js';
+import { findPython, LITHE, repoRoot, runJson } from './python.js';
 
 const CHECKED_ERRS = [0.1, 0.3, 0.5];
 const TABLE_ERRS = [0.1, 0.3, 0.5, 0.7];
@@ -32,20 +32,14 @@ function main(): number {
     console.log(`skipped: ${reason}`);
     return 0;
   }
-  const missing = lowrankMissing();
-  if (missing) {
-    console.log(missing);
-    console.log('check:lowrank FAILED');
-    return 1;
-  }
   const work = mkdtempSync(join(tmpdir(), 'lithe-check-lowrank-'));
   try {
     const evalText = writeEvalText(work);
     const out = join(work, 'compressed');
     const started = performance.now();
-    const lithe = (method: string, err: number): LowrankReport => {
+    const lithe = (method: string, err: number): LowRankReport => {
       const t0 = performance.now();
-      const report: LowrankReport = runJson(process.execPath, [
+      const report: LowRankReport = runJson(process.execPath, [
         LITHE,
         'lowrank',
         '--model',
@@ -74,13 +68,13 @@ function main(): number {
     let ok = true;
     let denseTorch: number | null = null;
     let denseLithe: number | null = null;
-    const welore = new Map<number, LowrankReport>();
+    const welore = new Map<number, LowRankReport>();
     for (const err of CHECKED_ERRS) {
       const mine = lithe('welore', err);
       welore.set(err, mine);
       if (mine.tau === null) throw new Error(`lithe lowrank --method welore --err ${err} reported no τ`);
       const t0 = performance.now();
-      const torch: LowrankReport = runJson(python, [
+      const torch: LowRankReport = runJson(python, [
         join(repoRoot, 'tools', 'lowrank_reference.py'),
         '--model',
         MODEL_DIR,
@@ -129,7 +123,7 @@ function main(): number {
     console.log(`limits: equal ranks, identical ERR, perplexity after ≤ ${PPL_TOLERANCE * 100}%`);
 
     console.log('\nlithe, uniform SVD against WeLore at equal ERR (perplexity on sotu:test, seqlen 256):\n');
-    const before = welore.get(CHECKED_ERRS[0]) as LowrankReport;
+    const before = welore.get(CHECKED_ERRS[0]) as LowRankReport;
     console.log('| ERR | method | parameters | perplexity |');
     console.log('| --- | --- | ---: | ---: |');
     console.log(`| 0 | dense | ${before.parameters.before.toLocaleString('en-US')} | ${denseLithe?.toFixed(2)} |`);

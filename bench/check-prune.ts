@@ -17,14 +17,13 @@
  * - perplexity after pruning: within 0.5% (SparseGPT 1%); the dense perplexities within 0.1% as check:hf.
  * Exits 0 with a note when ../shared or a Python with torch and transformers is missing.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import type { PruneReport } from '../src/report/prune-report.js';
 import { MODEL_DIR, NSAMPLES, SEQLEN, writeCalibration, writeEvalText } from './prune-data.js';
-import { findPython, repoRoot } from './python.js';
+import { findPython, repoRoot, runJson } from './python.js';
 
 const OWL_TOLERANCE = 1e-6;
 const TIE_MARGIN = 1e-4;
@@ -67,13 +66,6 @@ interface PruneJson {
   perplexity: { before: number | null; after: number } | null;
   seconds: Record<string, number>;
   comparison?: { mismatches: number; weights: number; maxMargin: number | null };
-}
-
-/** Run a command that prints one JSON object on stdout; stderr (progress) is dropped unless it fails. */
-function runJson<T>(command: string, args: string[]): T {
-  const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${run.stderr.slice(-4000)}`);
-  return JSON.parse(run.stdout) as T;
 }
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);

@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (benchmarks run from dist/bench/). */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/** The CLI entry point, run as `node LITHE ...` by the benchmarks and checks. */
+export const LITHE = `${repoRoot}bin/lithe.js`;
+
 /**
  * A Python that can import the given modules: $LITHE_PYTHON, else the repo's .venv, else python3.
  * Returns null (and the reason) when none can; the benchmark then skips its Python row.
@@ -18,4 +21,11 @@ export function findPython(modules: string[]): { python: string | null; reason: 
     if (r.status === 0) return { python, reason: '' };
   }
   return { python: null, reason: `no python with ${modules.join(', ')} (set LITHE_PYTHON)` };
+}
+
+/** Run a command that prints one JSON object on stdout; stderr (progress) is dropped unless it fails. */
+export function runJson<T>(command: string, args: string[]): T {
+  const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${run.stderr.slice(-4000)}`);
+  return JSON.parse(run.stdout) as T;
 }
