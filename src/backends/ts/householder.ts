@@ -82,3 +82,35 @@ export function reflectLeft(
     for (let j = c0; j < c1; j++) a[row + j] -= f * work[j];
   }
 }
+
+/** a[r0 : r1, c0 : c0+len] ← a[r0 : r1, c0 : c0+len] · H, with len = h.v.length. */
+export function reflectRight(a: Float64Array, ld: number, r0: number, r1: number, c0: number, h: Reflector): void {
+  const { v, tau } = h;
+  if (tau === 0) return;
+  const len = v.length;
+  // Each row x becomes x − τ·(x·v)·vᵀ; two rows at a time share the loads of v.
+  let i = r0;
+  for (; i + 2 <= r1; i += 2) {
+    const row0 = i * ld + c0;
+    const row1 = row0 + ld;
+    let s0 = 0;
+    let s1 = 0;
+    for (let j = 0; j < len; j++) {
+      s0 += a[row0 + j] * v[j];
+      s1 += a[row1 + j] * v[j];
+    }
+    s0 *= tau;
+    s1 *= tau;
+    for (let j = 0; j < len; j++) {
+      a[row0 + j] -= s0 * v[j];
+      a[row1 + j] -= s1 * v[j];
+    }
+  }
+  if (i < r1) {
+    const row = i * ld + c0;
+    let s = 0;
+    for (let j = 0; j < len; j++) s += a[row + j] * v[j];
+    s *= tau;
+    for (let j = 0; j < len; j++) a[row + j] -= s * v[j];
+  }
+}

@@ -1,10 +1,10 @@
 import { NumericalError } from '../../engine/errors.js';
-import { makeReflector } from './householder.js';
+import { makeReflector, reflectLeft, reflectRight } from './householder.js';
 
 /**
  * The SVD kernel in f64 (Golub-Kahan-Reinsch), the reference for native/svd.cc, which follows it step by step: the
  * tall orientation W (A, or Aᵀ when A is wide) is QR-factorised first when rows >= 1.6·cols (as LAPACK's dgesvd),
- * Householder-bidiagonalised with one pass over the trailing block per step, and diagonalised by implicit-shift
+ * Householder-bidiagonalised, and diagonalised by implicit-shift
  * bidiagonal QR whose rotations act on singular vectors stored as rows. Matrices are row-major.
  */
 
@@ -17,41 +17,6 @@ export interface SvdJob {
   s: Float64Array;
   u: Float64Array | null;
   vt: Float64Array | null;
-}
-
-/** For x: [len, 1 + width] at offset (leading dimension ld): Σ_{i≥1} x[i][0]² and g[j] = Σ_{i≥1} x[i][0]·x[i][1+j]. */
-function columnGram(x: Float64Array, offset: number, ld: number, len: number, width: number, g: Float64Array): number {
-  let tailSq = 0;
-  g.fill(0, 0, width);
-  for (let i = 1; i < len; i++) {
-    const row = offset + i * ld;
-    const x0 = x[row];
-    tailSq += x0 * x0;
-    for (let j = 0; j < width; j++) g[j] += x0 * x[row + 1 + j];
-  }
-  return tailSq;
-}
-
-/**
- * The reflector of column 0 of x: [len, 1 + width] at offset, from its columnGram: tau, beta, and the scale of
- * v[i] = x[i][0]·scale (i >= 1); w = tau·vᵀ·x[:, 1:] so that H·x[:, 1:] = x[:, 1:] − v·wᵀ.
- */
-function columnReflector(
-  x: Float64Array,
-  offset: number,
-  width: number,
-  g: Float64Array,
-  tailSq: number,
-  w: Float64Array,
-): { tau: number; beta: number; scale: number } {
-  const alpha = x[offset];
-  if (tailSq === 0) return { tau: 0, beta: alpha, scale: 0 };
-  const norm = Math.sqrt(alpha * alpha + tailSq);
-  const beta = alpha >= 0 ? -norm : norm;
-  const scale = 1 / (alpha - beta);
-  const tau = (beta - alpha) / beta;
-  for (let j = 0; j < width; j++) w[j] = tau * (x[offset + 1 + j] + scale * g[j]);
-  return { tau, beta, scale };
 }
 
 /** Householder vectors and taus of a sequence of reflectors: vector j at v[j·stride …]. */
@@ -74,7 +39,27 @@ function reflectRows(
   tau: number,
 ): void {
   if (tau === 0) return;
-  for (let i = r0; i < r1; i++) {
+  // Two rows at a time share the loads of v.
+  let i = r0;
+  for (; i + 2 <= r1; i += 2) {
+    const row0 = i * ld + c0;
+    const row1 = row0 + ld;
+    let s0 = 0;
+    let s1 = 0;
+    for (let j = 0; j < len; j++) {
+      const vj = vs[vOffset + j];
+      s0 += x[row0 + j] * vj;
+      s1 += x[row1 + j] * vj;
+    }
+    s0 *= tau;
+    s1 *= tau;
+    for (let j = 0; j < len; j++) {
+      const vj = vs[vOffset + j];
+      x[row0 + j] -= s0 * vj;
+      x[row1 + j] -= s1 * vj;
+    }
+  }
+  if (i < r1) {
     const row = i * ld + c0;
     let s = 0;
     for (let j = 0; j < len; j++) s += x[row + j] * vs[vOffset + j];
@@ -103,51 +88,24 @@ function reflectRowsAll(
   }
 }
 
-/** Householder QR of a: [rows, cols] in place (R in the upper triangle), one pass over the trailing block per column; keeps the reflectors in q when given. */
+/** Householder QR of a: [rows, cols] in place (R in the upper triangle); keeps the reflectors in q when given. */
 function householderQr(a: Float64Array, rows: number, cols: number, q: Reflectors | null): void {
-  let g = new Float64Array(cols);
-  let nextG = new Float64Array(cols);
-  const w = new Float64Array(cols);
-  let tailSq = columnGram(a, 0, cols, rows, cols - 1, g);
+  const work = new Float64Array(cols);
   for (let j = 0; j < cols; j++) {
-    const block = j * cols + j;
-    const len = rows - j;
-    const width = cols - j - 1;
-    const h = columnReflector(a, block, width, g, tailSq, w);
+    const h = makeReflector(a, j * cols + j, cols, rows - j);
+    a[j * cols + j] = h.beta;
+    reflectLeft(a, cols, j, j + 1, cols, h, work);
     if (q) {
-      const v = j * q.stride;
-      q.v[v] = 1;
-      for (let i = 1; i < len; i++) q.v[v + i] = a[block + i * cols] * h.scale;
+      q.v.set(h.v, j * q.stride);
       q.tau[j] = h.tau;
     }
-    a[block] = h.beta;
-    if (width === 0) break;
-    const apply = h.tau !== 0;
-    if (apply) for (let c = 0; c < width; c++) a[block + 1 + c] -= w[c];
-    let nextTail = 0;
-    nextG.fill(0, 0, width - 1);
-    for (let i = 1; i < len; i++) {
-      const row = block + i * cols + 1;
-      const vi = a[block + i * cols] * h.scale;
-      if (apply) a[row] -= vi * w[0];
-      // Row j+1 is the next column's alpha, not part of its tail.
-      const x0 = i >= 2 ? a[row] : 0;
-      nextTail += x0 * x0;
-      for (let c = 1; c < width; c++) {
-        const r = apply ? a[row + c] - vi * w[c] : a[row + c];
-        a[row + c] = r;
-        nextG[c - 1] += x0 * r;
-      }
-    }
-    tailSq = nextTail;
-    [g, nextG] = [nextG, g];
   }
 }
 
 /**
  * Golub-Kahan bidiagonalisation of a: [rows, cols], rows >= cols (overwritten), into the diagonal d and superdiagonal
- * e, keeping the left (vector k: rows − k entries) and right (cols − k − 1 entries) reflectors when asked. One pass per
- * step: each row of the trailing block gets its left update, its right update, and adds to the next step's gram.
+ * e, keeping the left (vector k: rows − k entries) and right (cols − k − 1 entries) reflectors when asked. (Native
+ * gives each row of the trailing block both updates in one pass; the arithmetic is the same.)
  */
 function bidiagonalize(
   a: Float64Array,
@@ -158,60 +116,27 @@ function bidiagonalize(
   left: Reflectors | null,
   right: Reflectors | null,
 ): void {
-  let g = new Float64Array(cols);
-  let nextG = new Float64Array(cols);
-  const w = new Float64Array(cols);
-  let tailSq = columnGram(a, 0, cols, rows, cols - 1, g);
+  const work = new Float64Array(cols);
   for (let k = 0; k < cols; k++) {
-    const corner = k * cols + k;
-    const len = rows - k;
-    const width = cols - k - 1;
-    const h = columnReflector(a, corner, width, g, tailSq, w);
+    const h = makeReflector(a, k * cols + k, cols, rows - k);
     d[k] = h.beta;
+    reflectLeft(a, cols, k, k + 1, cols, h, work);
     if (left) {
-      const v = k * left.stride;
-      left.v[v] = 1;
-      for (let i = 1; i < len; i++) left.v[v + i] = a[corner + i * cols] * h.scale;
+      left.v.set(h.v, k * left.stride);
       left.tau[k] = h.tau;
     }
     e[k] = 0;
-    if (width === 0) break;
-    const block = corner + 1;
-    const applyLeft = h.tau !== 0;
-    if (applyLeft) for (let c = 0; c < width; c++) a[block + c] -= w[c];
-    const g2 = makeReflector(a, block, 1, width);
-    const vr = g2.v;
-    e[k] = g2.beta;
+    if (k === cols - 1) break;
+    const g = makeReflector(a, k * cols + k + 1, 1, cols - k - 1);
+    e[k] = g.beta;
+    reflectRight(a, cols, k + 1, rows, k + 1, g);
     if (right) {
-      right.v.set(vr, k * right.stride);
-      right.tau[k] = g2.tau;
+      right.v.set(g.v, k * right.stride);
+      right.tau[k] = g.tau;
     }
-    let nextTail = 0;
-    nextG.fill(0, 0, width - 1);
-    for (let i = 1; i < len; i++) {
-      const row = block + i * cols;
-      const vi = a[corner + i * cols] * h.scale;
-      let s = 0;
-      for (let c = 0; c < width; c++) {
-        const r = applyLeft ? a[row + c] - vi * w[c] : a[row + c];
-        a[row + c] = r;
-        s += r * vr[c];
-      }
-      s *= g2.tau;
-      a[row] -= s; // vr[0] = 1
-      // Row k+1 is the next step's alpha, not part of its tail.
-      const x0 = i >= 2 ? a[row] : 0;
-      nextTail += x0 * x0;
-      for (let c = 1; c < width; c++) {
-        const r = a[row + c] - s * vr[c];
-        a[row + c] = r;
-        nextG[c - 1] += x0 * r;
-      }
-    }
-    tailSq = nextTail;
-    [g, nextG] = [nextG, g];
   }
 }
+
 /** Plane rotation of rows i and j of a: [*, len] (a no-op without vectors). */
 function rotateRows(a: Float64Array | null, len: number, i: number, j: number, cs: number, sn: number): void {
   if (a === null) return;
