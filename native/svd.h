@@ -1,8 +1,10 @@
 // Singular value decomposition in f64 (Golub-Kahan-Reinsch), the native twin of
 // src/backends/ts/svd.ts: Householder QR first for tall matrices (rows >= 1.6 cols, as LAPACK's
-// dgesvd), Householder bidiagonalisation, implicit-shift bidiagonal QR with the rotations applied
-// four at a time to singular vectors stored as rows. Batches run one matrix per pool thread, so a
-// matrix's result does not depend on the thread count.
+// dgesvd; in panels of 32 columns with a compact-WY trailing update), Householder bidiagonalisation
+// with one pass over the trailing block per step, the reflectors applied to the singular vectors 32
+// at a time (compact WY), and implicit-shift bidiagonal QR with the rotations applied four at a
+// time to singular vectors stored as rows. Batches run one matrix per pool thread, so a matrix's
+// result does not depend on the thread count.
 #pragma once
 
 #include <cstdint>
