@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "lithe_native",
-      "sources": ["native/binding.cc", "native/gemm.cc", "native/cache.cc", "native/elementwise.cc", "native/copy.cc", "native/optim.cc", "native/quant.cc", "native/attention.cc"],
+      "sources": ["native/binding.cc", "native/gemm.cc", "native/cache.cc", "native/elementwise.cc", "native/copy.cc", "native/optim.cc", "native/quant.cc", "native/attention.cc", "native/svd.cc"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=fast"],

@@ -22,6 +22,7 @@
 #include "gemm.h"
 #include "optim.h"
 #include "quant.h"
+#include "svd.h"
 
 namespace {
 
@@ -801,6 +802,57 @@ napi_value attention_backward(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value named(napi_env env, napi_value object, const char* key) {
+  napi_value value;
+  check(env, napi_get_named_property(env, object, key, &value));
+  return value;
+}
+
+// svdBatch(jobs: {a, m, n, full, s, u | null, vt | null}[]): see native/svd.h. Returns the index of
+// the first job that did not converge, or -1.
+napi_value svd_batch(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value argv[1];
+    args(env, info, argv, "svdBatch");
+    bool is_array = false;
+    check(env, napi_is_array(env, argv[0], &is_array));
+    if (!is_array) throw JsError{false, "svdBatch: jobs must be an array"};
+    uint32_t count = 0;
+    check(env, napi_get_array_length(env, argv[0], &count));
+    std::vector<lithe::SvdJob> jobs(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      napi_value job;
+      check(env, napi_get_element(env, argv[0], i, &job));
+      if (type_of(env, job) != napi_object) throw JsError{false, "svdBatch: each job must be an object"};
+      const View<double> a = f64_arg(env, named(env, job, "a"), "svdBatch: a");
+      const int64_t m = get_index(env, named(env, job, "m"), "svdBatch: m");
+      const int64_t n = get_index(env, named(env, job, "n"), "svdBatch: n");
+      const bool full = get_bool(env, named(env, job, "full"), "svdBatch: full");
+      const View<double> s = f64_arg(env, named(env, job, "s"), "svdBatch: s");
+      const int64_t k = std::min(m, n);
+      need(a.length, safe_product(m, n), "svdBatch: a");
+      need(s.length, k, "svdBatch: s");
+      const napi_value u_value = named(env, job, "u");
+      const napi_value vt_value = named(env, job, "vt");
+      const bool vectors = type_of(env, u_value) != napi_null;
+      if (vectors != (type_of(env, vt_value) != napi_null)) throw JsError{false, "svdBatch: u and vt must both be null or both arrays"};
+      lithe::SvdJob& out = jobs[i];
+      out = {a.data, m, n, full, s.data, nullptr, nullptr};
+      if (vectors) {
+        const View<double> u = f64_arg(env, u_value, "svdBatch: u");
+        const View<double> vt = f64_arg(env, vt_value, "svdBatch: vt");
+        need(u.length, safe_product(m, full ? m : k), "svdBatch: u");
+        need(vt.length, safe_product(full ? n : k, n), "svdBatch: vt");
+        out.u = u.data;
+        out.vt = vt.data;
+      }
+    }
+    napi_value result;
+    check(env, napi_create_double(env, static_cast<double>(lithe::svd_f64_batch(jobs)), &result));
+    return result;
+  });
+}
+
 // Tensors allocate and drop large buffers every step. By default glibc maps each large one fresh
 // from the OS (a page fault per 4 KB on first touch) and trims freed memory right back. Serving
 // them from the heap and keeping freed memory for reuse makes a forward pass about 20% faster.
@@ -838,6 +890,7 @@ napi_value init(napi_env env, napi_value exports) {
         {"quantGemm", nullptr, quant_gemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"attentionForward", nullptr, attention_forward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
         {"attentionBackward", nullptr, attention_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+        {"svdBatch", nullptr, svd_batch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
     };
     check(env, napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
     return exports;

@@ -33,6 +33,7 @@ import type {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './ts/softmax.js';
+import type { svdBatchTs } from './ts/svd.js';
 import type { vectorNormTs } from './ts/vector-norm.js';
 
 /**
@@ -93,6 +94,8 @@ export interface HostKernels {
   vectorNorm: typeof vectorNormTs;
   /** A position drawn from sorted scores with temperature and top-p (see backends/ts/sample.ts). */
   sampleSorted: typeof sampleSortedTs;
+  /** f64 SVDs (or singular values alone) of a batch of matrices; native runs one matrix per thread (see backends/ts/svd.ts). */
+  svdBatch: typeof svdBatchTs;
 }
 
 /** A tuple without its last element (the composite TS kernels take the chain's GEMM last). */

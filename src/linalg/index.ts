@@ -10,5 +10,5 @@ export {
 export type { OutputOptions } from './matrix.js';
 export { type QrOptions, type QrResult, qr } from './qr.js';
 export { type RandomizedSvdOptions, randomizedSvd } from './randomized-svd.js';
-export { type SvdOptions, type SvdResult, singularValues, svd } from './svd.js';
+export { type SvdOptions, type SvdResult, singularValues, singularValuesMany, svd, svdMany } from './svd.js';
 export { type SolveTriangularOptions, solveTriangular } from './triangular.js';

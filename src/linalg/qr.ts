@@ -1,5 +1,5 @@
+import { makeReflector, type Reflector, reflectLeft } from '../backends/ts/householder.js';
 import type { Tensor } from '../engine/tensor.js';
-import { makeReflector, type Reflector, reflectLeft } from './householder.js';
 import { eye64, type OutputOptions, outputDType, readMatrix, toTensor } from './matrix.js';
 
 export interface QrOptions extends OutputOptions {

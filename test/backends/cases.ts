@@ -1047,6 +1047,84 @@ export const CASES: CaseTable = {
       >,
     outputs: ([, , , , out]) => [out],
   })),
+  // Shapes through every path of the kernel: tiny, wide (transposed), tall with QR first (rows >= 1.6 cols), square,
+  // full and thin vectors, singular values alone, and a batch that spreads over the native threads.
+  svdBatch: (
+    [
+      ['1 x 1', [[1, 1]], true, false],
+      [
+        '7x3 and 3x7 full',
+        [
+          [7, 3],
+          [3, 7],
+        ],
+        true,
+        true,
+      ],
+      [
+        '40x9 qr first, 9x40 wide',
+        [
+          [40, 9],
+          [9, 40],
+        ],
+        true,
+        false,
+      ],
+      [
+        '40x9 and 9x40 full',
+        [
+          [40, 9],
+          [9, 40],
+        ],
+        true,
+        true,
+      ],
+      ['37x37', [[37, 37]], true, false],
+      [
+        'values only',
+        [
+          [40, 9],
+          [9, 40],
+          [37, 37],
+        ],
+        false,
+        false,
+      ],
+      [
+        'batch of 6',
+        [
+          [70, 33],
+          [33, 70],
+          [50, 50],
+          [12, 90],
+          [64, 40],
+          [5, 5],
+        ],
+        true,
+        false,
+      ],
+    ] as const
+  ).map(([label, shapes, vectors, full]) => ({
+    label: `svdBatch ${label}`,
+    dtypes: ['f64'] as const,
+    tol: [1e-11, 0] as const,
+    args: () =>
+      [
+        shapes.map(([m, n], i) => {
+          const k = Math.min(m, n);
+          return {
+            a: values('f64', m * n, 64 + i) as Float64Array,
+            m,
+            n,
+            full,
+            s: new Float64Array(k),
+            u: vectors ? new Float64Array(m * (full ? m : k)) : null,
+            vt: vectors ? new Float64Array((full ? n : k) * n) : null,
+          };
+        }),
+      ] as Parameters<HostKernels['svdBatch']>,
+    outputs: ([jobs], failed) => [failed, ...jobs.flatMap((j) => [j.s, j.u, j.vt])],
+  })),
 };
 
 /**

@@ -37,10 +37,13 @@ describe('lithe CLI', () => {
     const info = JSON.parse(r.stdout);
     assert.ok(['native', 'ts'].includes(info.backend));
     assert.ok(info.threads >= 1);
-    // Every kernel is served, f32 by native first when it loaded; f64 always by ts (native is f32 only).
+    // Every kernel is served, f32 by native first when it loaded; f64 by ts but svdBatch (native's one f64 kernel).
     assert.equal(info.kernels.adamDelta, info.backend === 'native' ? 'native' : 'ts');
     assert.equal(info.kernels.reduce, 'ts');
-    assert.ok(Object.values(info.kernelsF64).every((who) => String(who).startsWith('ts')));
+    assert.equal(info.kernelsF64.svdBatch, info.backend === 'native' ? 'native' : 'ts');
+    assert.ok(
+      Object.entries(info.kernelsF64).every(([name, who]) => name === 'svdBatch' || String(who).startsWith('ts')),
+    );
   });
   it('LITHE_BACKEND=ts forces the TypeScript kernels without a warning', () => {
     const r = spawnSync(process.execPath, [bin, 'doctor', '--json'], {

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { zeros } from '../../src/engine/create.js';
 import { NumericalError, ShapeError } from '../../src/engine/errors.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { singularValues, svd } from '../../src/linalg/index.js';
+import { singularValues, singularValuesMany, svd, svdMany } from '../../src/linalg/index.js';
+import { sub } from '../../src/ops/elementwise.js';
 import { transpose } from '../../src/ops/views.js';
 import { assertClose } from '../helpers/gradcheck.js';
 import {
@@ -100,6 +101,54 @@ describe('svd', () => {
     for (let i = values.length; i < 80; i++) assert.ok(s[i] < 1e-13 * values[0], `s[${i}] = ${s[i]} should be ~0`);
   });
 
+  it('is accurate on rank-deficient and ill-conditioned matrices, tall and wide, with and without QR first', () => {
+    const frobenius = (t: Tensor) => Math.hypot(...t.toArray());
+    // 90x30 and 30x90 take the QR-first path (rows >= 1.6 cols), 50x40 and 40x50 do not.
+    const shapes: [number, number][] = [
+      [90, 30],
+      [30, 90],
+      [50, 40],
+      [40, 50],
+      [64, 64],
+    ];
+    for (const [m, n] of shapes) {
+      const k = Math.min(m, n);
+      const spectra: [string, number[]][] = [
+        ['rank-deficient', Array.from({ length: Math.floor(k / 2) }, (_, i) => 3 - i / k)],
+        ['ill-conditioned', Array.from({ length: k }, (_, i) => 10 ** ((-12 * i) / (k - 1)))],
+      ];
+      for (const [name, values] of spectra) {
+        const label = `${name} ${m}x${n}`;
+        const a = withSpectrum(m, n, values, m + n);
+        const { u, s, vt } = svd(a);
+        const want = [...values, ...Array(k - values.length).fill(0)];
+        const got = s.toArray();
+        for (let i = 0; i < k; i++) {
+          assert.ok(Math.abs(got[i] - want[i]) <= 1e-12 * want[0], `${label}: s[${i}] = ${got[i]} vs ${want[i]}`);
+        }
+        assertClose(singularValues(a).toArray(), got, 1e-12 * want[0], 0);
+        const residual = frobenius(sub(reconstruct(u, s, vt), a)) / frobenius(a);
+        assert.ok(residual <= 1e-12, `${label}: ‖A − U·S·Vᵀ‖ / ‖A‖ = ${residual}`);
+        assertOrthonormalColumns(u, 1e-12);
+        assertOrthonormalColumns(transpose(vt), 1e-12);
+      }
+    }
+  });
+
+  it('svdMany and singularValuesMany give exactly what the single forms give', () => {
+    const as = [randomMatrix(40, 12, 21), randomMatrix(12, 40, 22), randomMatrix(30, 30, 23), randomMatrix(1, 1, 24)];
+    const many = svdMany(as, { fullMatrices: true });
+    const values = singularValuesMany(as);
+    as.forEach((a, i) => {
+      const one = svd(a, { fullMatrices: true });
+      assert.deepEqual(many[i].u.toArray(), one.u.toArray());
+      assert.deepEqual(many[i].s.toArray(), one.s.toArray());
+      assert.deepEqual(many[i].vt.toArray(), one.vt.toArray());
+      assert.deepEqual(values[i].toArray(), singularValues(a).toArray());
+    });
+    assert.deepEqual(svdMany([]), []);
+  });
+
   it('handles repeated singular values', () => {
     const a = withSpectrum(12, 10, [2, 2, 2, 1, 1], 13);
     assertValidSvd(a, false, 1e-13);
@@ -117,5 +166,7 @@ describe('svd', () => {
     assert.throws(() => svd(f64([[1, Number.NaN]])), NumericalError);
     assert.throws(() => singularValues(f64([[Number.POSITIVE_INFINITY]])), NumericalError);
     assert.throws(() => svd(f64([1, 2, 3])), ShapeError);
+    assert.throws(() => svdMany([randomMatrix(3, 3, 1), f64([[Number.NaN]])]), NumericalError);
+    assert.throws(() => singularValuesMany([f64([1, 2])]), ShapeError);
   });
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FloatArray } from '../../engine/dtype.js';
+import type { SvdJob } from '../ts/svd.js';
 
 /** The GEMM path in use, the paths this CPU runs (fastest first), the blocking, and the cache sizes it came from. */
 export interface GemmInfo {
@@ -169,6 +170,8 @@ export interface NativeAddon {
   ): void;
   /** dst = the strided view of src (shape, strides as integer Float64Arrays, offset). */
   copyStrided(src: Float32Array, dst: Float32Array, shape: Float64Array, strides: Float64Array, offset: number): void;
+  /** f64 SVDs of a batch, one matrix per pool thread (native/svd.h); the first job that did not converge, or −1. */
+  svdBatch(jobs: readonly SvdJob[]): number;
   /** Quantised GEMM (see QuantGemmArgs); format is an index into QUANT_FORMATS, zeros null for int8-channel. */
   quantGemm(
     transW: boolean,

@@ -65,7 +65,7 @@ function attentionShapeArgs(a: AttentionArgs): AttentionShapeArgs {
 const isF32OrNull = (x: FloatArray | null) => x === null || isF32(x);
 
 /**
- * The native addon's kernels: f32 only (f64, used by gradient checks, resolves to the TypeScript twin), each with the
+ * The native addon's kernels: f32 only but svdBatch (f64 elsewhere, used by gradient checks, resolves to the TypeScript twin), each with the
  * per-call limits of its C++ loop in `accepts`. Kernels it lacks are absent and resolve to TypeScript.
  */
 export function nativeKernelEntries(addon: NativeAddon): KernelTable {
@@ -264,6 +264,10 @@ export function nativeKernelEntries(addon: NativeAddon): KernelTable {
           dv as Float32Array | null,
           ...attentionShapeArgs(a),
         ),
+    },
+    svdBatch: {
+      dtypes: ['f64'] as const,
+      run: (jobs) => addon.svdBatch(jobs),
     },
     quantGemm: {
       dtypes: f32,

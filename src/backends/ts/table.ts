@@ -30,6 +30,7 @@ import {
   softmaxBandsTs,
   softmaxForwardTs,
 } from './softmax.js';
+import { svdBatchTs } from './svd.js';
 import { vectorNormTs } from './vector-norm.js';
 
 const all = 'all' as const;
@@ -89,5 +90,6 @@ export function tsKernelTable(gemmFor: (x: FloatArray) => GemmKernel): CompleteK
     sgdUpdate: { run: sgdUpdateTs, dtypes: all },
     vectorNorm: { run: vectorNormTs, dtypes: all },
     sampleSorted: { run: sampleSortedTs, dtypes: all },
+    svdBatch: { run: svdBatchTs, dtypes: all },
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Householder reflectors H = I − τ·v·vᵀ (v[0] = 1), the building block of QR and of the
- * bidiagonalisation inside the SVD. Matrices are row-major Float64Arrays with leading dimension ld.
+ * bidiagonalisation inside the SVD (backends/ts/svd.ts). Matrices are row-major Float64Arrays with leading dimension ld.
  */
 export interface Reflector {
   v: Float64Array;
