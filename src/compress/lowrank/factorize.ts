@@ -36,7 +36,8 @@ export function reduceLinear(
 ): void {
   const { u, v } = balancedFactors(decomposition, rank);
   if (storage === 'dense') {
-    model.setParameter(`${name}.weight`, matmul(u, v).to('f32'));
+    // The product in f32 (the native GEMM), as PyTorch reconstructs it: the factors are exact to f32 already.
+    model.setParameter(`${name}.weight`, matmul(u.to('f32'), v.to('f32')));
     return;
   }
   const bias = linear.bias;
@@ -51,7 +52,7 @@ export function reduceLinear(
 }
 
 /**
- * Turn every LowRankLinear of `model` back into a dense Linear holding U·V (computed in f64, rounded once to f32),
+ * Turn every LowRankLinear of `model` back into a dense Linear holding U·V (an f32 GEMM of the stored factors),
  * so that the model is a plain checkpoint again (what transformers loads). Returns the merged modules' names.
  */
 export function mergeLowRank(model: Module): string[] {
@@ -60,7 +61,7 @@ export function mergeLowRank(model: Module): string[] {
     if (!(m instanceof LowRankLinear)) continue;
     const bias = m.bias;
     const linear = new Linear(m.inFeatures, m.outFeatures, { bias: bias !== null, init: false });
-    linear.setParameter('weight', matmul(m.u.weight.to('f64'), m.v.weight.to('f64')).to('f32'));
+    linear.setParameter('weight', matmul(m.u.weight, m.v.weight));
     if (bias) linear.setParameter('bias', bias);
     model.replaceModule(name, linear);
     merged.push(name);

@@ -1,5 +1,5 @@
 import { type OnProgress, progressReporter, throwIfAborted, yieldOrAbort } from '../../engine/progress.js';
-import { singularValues, svd } from '../../linalg/index.js';
+import { singularValuesMany, svdMany } from '../../linalg/index.js';
 import type { BlockSequence, NamedLinear } from '../../models/blocks.js';
 import type { Linear } from '../../nn/linear.js';
 import type { Module } from '../../nn/module.js';
@@ -128,9 +128,12 @@ export async function lowRankCompress(model: LowRankModel, options: LowRankOptio
   const reportSpectra = progressReporter(onProgress, 'spectra', blocks.length, 'blocks');
   for (const [i, block] of blocks.entries()) {
     const kept = block.linearGroups.flat().filter(({ name }) => !skipped(name));
-    for (const { name, linear } of kept) {
-      const values = singularValues(linear.weight, { dtype: 'f64' });
-      spectra.push({ name, shape: shapeOf(linear), values, normalized: normalizeSpectrum(values) });
+    const values = singularValuesMany(
+      kept.map(({ linear }) => linear.weight),
+      { dtype: 'f64' },
+    );
+    for (const [j, { name, linear }] of kept.entries()) {
+      spectra.push({ name, shape: shapeOf(linear), values: values[j], normalized: normalizeSpectrum(values[j]) });
     }
     reportSpectra(i + 1);
     await yieldOrAbort(signal);
@@ -155,9 +158,21 @@ export async function lowRankCompress(model: LowRankModel, options: LowRankOptio
   const modules: LowRankModule[] = [];
   const reportFactorise = progressReporter(onProgress, 'factorise', blocks.length, 'blocks');
   for (const [i, block] of blocks.entries()) {
-    for (const entry of block.linearGroups.flat()) {
-      if (!skipped(entry.name)) modules.push(reduce(model, entry, plan.ranks.get(entry.name) as number, minRatio));
+    const entries = block.linearGroups.flat().filter(({ name }) => !skipped(name));
+    const targets = entries.map((entry) => reduction(entry, plan.ranks.get(entry.name) as number, minRatio));
+    // One batch per block: the SVDs of its reduced matrices run side by side on the native pool.
+    const reduced = entries.flatMap((entry, j) => {
+      const { rank, stored } = targets[j];
+      return stored === 'unchanged' ? [] : [{ ...entry, rank, stored }];
+    });
+    const decompositions = svdMany(
+      reduced.map(({ linear }) => linear.weight),
+      { dtype: 'f64' },
+    );
+    for (const [j, { name, linear, rank, stored }] of reduced.entries()) {
+      reduceLinear(model, name, linear, decompositions[j], rank, stored);
     }
+    modules.push(...targets);
     reportFactorise(i + 1);
     await yieldOrAbort(signal);
   }
@@ -178,15 +193,13 @@ export async function lowRankCompress(model: LowRankModel, options: LowRankOptio
 
 const shapeOf = (linear: Linear): [number, number] => [linear.outFeatures, linear.inFeatures];
 
-/** Reduce one block Linear to `rank` components when that drops more than minRatio of its rank. */
-function reduce(model: Module, { name, linear }: NamedLinear, rank: number, minRatio: number): LowRankModule {
+/** What becomes of one block Linear planned to keep `rank` components: reduced when that drops more than minRatio. */
+function reduction({ name, linear }: NamedLinear, rank: number, minRatio: number): LowRankModule {
   const shape = shapeOf(linear);
   const width = Math.min(...shape);
   const droppedFraction = (width - rank) / width;
   if (!(droppedFraction > minRatio) || rank >= width) {
     return { name, shape, rank: width, droppedFraction: 0, stored: 'unchanged' };
   }
-  const stored = storageFor(shape, rank);
-  reduceLinear(model, name, linear, svd(linear.weight, { dtype: 'f64' }), rank, stored);
-  return { name, shape, rank, droppedFraction, stored };
+  return { name, shape, rank, droppedFraction, stored: storageFor(shape, rank) };
 }
