@@ -8,12 +8,12 @@
  * Exits 0 with a note when ../shared or a Python with torch, transformers and safetensors is missing; 1 when a
  * check fails.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LowRankReport } from '../src/workflows/lowrank.js';
 import { MODEL_DIR, SEQLEN, writeEvalText } from './prune-data.js';
-import { findPython, LITHE, repoRoot, runJson } from './python.js';
+import { LITHE, referencePython, repoRoot, runJson } from './python.js';
 
 const CHECKED_ERRS = [0.1, 0.3, 0.5];
 const TABLE_ERRS = [0.1, 0.3, 0.5, 0.7];
@@ -23,15 +23,8 @@ const DENSE_TOLERANCE = 1e-3;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 function main(): number {
-  if (!existsSync(join(MODEL_DIR, 'config.json'))) {
-    console.log(`skipped: ${MODEL_DIR} is not here`);
-    return 0;
-  }
-  const { python, reason } = findPython(['torch', 'transformers', 'safetensors']);
-  if (!python) {
-    console.log(`skipped: ${reason}`);
-    return 0;
-  }
+  const python = referencePython(MODEL_DIR);
+  if (!python) return 0;
   const work = mkdtempSync(join(tmpdir(), 'lithe-check-lowrank-'));
   try {
     const evalText = writeEvalText(work);

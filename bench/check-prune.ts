@@ -17,13 +17,13 @@
  * - perplexity after pruning: within 0.5% (SparseGPT 1%); the dense perplexities within 0.1% as check:hf.
  * Exits 0 with a note when ../shared or a Python with torch and transformers is missing.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../src/io/tokenizer.js';
 import type { PruneReport } from '../src/report/prune-report.js';
 import { MODEL_DIR, NSAMPLES, SEQLEN, writeCalibration, writeEvalText } from './prune-data.js';
-import { findPython, repoRoot, runJson } from './python.js';
+import { referencePython, repoRoot, runJson } from './python.js';
 
 const OWL_TOLERANCE = 1e-6;
 const TIE_MARGIN = 1e-4;
@@ -71,15 +71,8 @@ interface PruneJson {
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 function main(): number {
-  if (!existsSync(join(MODEL_DIR, 'config.json'))) {
-    console.log(`skipped: ${MODEL_DIR} is not here`);
-    return 0;
-  }
-  const { python, reason } = findPython(['torch', 'transformers', 'safetensors']);
-  if (!python) {
-    console.log(`skipped: ${reason}`);
-    return 0;
-  }
+  const python = referencePython(MODEL_DIR);
+  if (!python) return 0;
   const work = mkdtempSync(join(tmpdir(), 'lithe-check-prune-'));
   try {
     const calib = join(work, 'calib.jsonl');

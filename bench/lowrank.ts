@@ -7,11 +7,11 @@
  * wall time over PyTorch's.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL_DIR } from './prune-data.js';
-import { findPython, LITHE, repoRoot } from './python.js';
+import { LITHE, referencePython, repoRoot } from './python.js';
 
 const RUNS = Number(process.env.LITHE_BENCH_RUNS ?? 3);
 const FLAGS = ['--method', 'welore', '--err', '0.5'];
@@ -38,14 +38,8 @@ const median = (xs: number[]) => {
 };
 
 function main(): number {
-  if (!existsSync(join(MODEL_DIR, 'config.json'))) {
-    console.log(`skipped: ${MODEL_DIR} is not here`);
-    console.log('lowrank ratio vs pytorch: n/a');
-    return 0;
-  }
-  const { python, reason } = findPython(['torch', 'transformers', 'safetensors']);
+  const python = referencePython(MODEL_DIR);
   if (!python) {
-    console.log(`skipped: ${reason}`);
     console.log('lowrank ratio vs pytorch: n/a');
     return 0;
   }

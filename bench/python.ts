@@ -29,3 +29,17 @@ export function runJson<T>(command: string, args: string[]): T {
   if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${run.stderr.slice(-4000)}`);
   return JSON.parse(run.stdout) as T;
 }
+
+/**
+ * The Python a check against PyTorch runs (torch, transformers, safetensors), or null, after printing why the check
+ * is skipped, when the model directory (../shared) or such a Python is missing.
+ */
+export function referencePython(modelDir: string): string | null {
+  if (!existsSync(`${modelDir}/config.json`)) {
+    console.log(`skipped: ${modelDir} is not here`);
+    return null;
+  }
+  const { python, reason } = findPython(['torch', 'transformers', 'safetensors']);
+  if (!python) console.log(`skipped: ${reason}`);
+  return python;
+}

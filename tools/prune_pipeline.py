@@ -42,6 +42,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402 (after the OpenMP setting, which is read when torch loads)
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from hf_perplexity import perplexity  # noqa: E402 (tools/ is on sys.path when a tool runs as a script)
 from transformers.masking_utils import create_causal_mask  # noqa: E402
 
 # A block's Linears grouped by their common input, in forward order (a group shares one set of statistics).
@@ -222,21 +224,6 @@ def sparsegpt(w, h, sparsity, nm, blocksize=128, percdamp=0.01):
     return w
 
 
-@torch.inference_mode()
-def perplexity(model, ids, seqlen, batch=4):
-    windows = ids.numel() // seqlen
-    data = ids[: windows * seqlen].view(windows, seqlen)
-    losses = []
-    for i in range(0, windows, batch):
-        b = data[i : i + batch]
-        logits = model(b).logits.float()
-        loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="none"
-        ).view(b.shape[0], -1)
-        losses.extend(loss.mean(dim=1).tolist())
-    return math.exp(sum(losses) / len(losses))
-
-
 def parse_nm(value):
     n, m = (int(v) for v in value.split(":"))
     if not 0 < n < m:
@@ -394,7 +381,7 @@ def main():
     def measure():
         nonlocal eval_seconds
         t = time.perf_counter()
-        ppl = perplexity(model, eval_ids, args.seqlen)
+        ppl, _ = perplexity(model, eval_ids, args.seqlen)
         eval_seconds += time.perf_counter() - t
         return ppl
 

@@ -323,6 +323,20 @@ export const MODEL_FLAGS = {
 } as const satisfies FlagTable;
 
 /** How a perplexity after compression is measured: `lithe eval`'s protocol. */
+/** --out and --overwrite of the commands that write a checkpoint beside their reports (prune, lowrank). */
+export const CHECKPOINT_OUTPUT_FLAGS = {
+  out: {
+    kind: 'string',
+    value: 'DIR',
+    required: true,
+    help: 'output directory: new, empty, or a previous lithe output (never the model directory or one holding it)',
+  },
+  overwrite: {
+    kind: 'boolean',
+    help: 'write into a non-empty directory lithe did not write (deletes and replaces nothing lithe did not write)',
+  },
+} as const satisfies FlagTable;
+
 export const EVAL_PROTOCOL_FLAGS = {
   'eval-seqlen': {
     kind: 'int',

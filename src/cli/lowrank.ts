@@ -2,7 +2,7 @@ import { UsageError } from '../engine/errors.js';
 import { readCheckedConfig } from '../io/checkpoint.js';
 import { lowRankRun } from '../workflows/lowrank.js';
 import { commandLine, resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
+import { CHECKPOINT_OUTPUT_FLAGS, type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 export const lowrankSpec = {
@@ -12,16 +12,7 @@ export const lowrankSpec = {
   usage: '--model DIR --out DIR --method svd|welore --err E [flags]',
   flags: {
     ...MODEL_FLAGS,
-    out: {
-      kind: 'string',
-      value: 'DIR',
-      required: true,
-      help: 'output directory: new, empty, or a previous lithe output (never the model directory or one holding it)',
-    },
-    overwrite: {
-      kind: 'boolean',
-      help: 'write into a non-empty directory lithe did not write (deletes and replaces nothing lithe did not write)',
-    },
+    ...CHECKPOINT_OUTPUT_FLAGS,
     method: {
       kind: 'choice',
       choices: ['svd', 'welore'],

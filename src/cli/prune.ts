@@ -3,7 +3,7 @@ import { UsageError } from '../engine/errors.js';
 import { readCheckedConfig } from '../io/checkpoint.js';
 import { oneshot, type PruneSettings } from '../workflows/oneshot.js';
 import { commandLine, resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, EVAL_PROTOCOL_FLAGS, MODEL_FLAGS, parseCommand } from './flags.js';
+import { CHECKPOINT_OUTPUT_FLAGS, type CommandSpec, EVAL_PROTOCOL_FLAGS, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 const RECIPE_FLAGS = ['method', 'sparsity', 'nm', 'allocation', 'owl-m', 'owl-lambda', 'group', 'skip'] as const;
@@ -14,16 +14,7 @@ export const pruneSpec = {
   usage: '--model DIR --out DIR (--method M --sparsity S | --nm N:M | --recipe FILE.yaml) [flags]',
   flags: {
     ...MODEL_FLAGS,
-    out: {
-      kind: 'string',
-      value: 'DIR',
-      required: true,
-      help: 'output directory: new, empty, or a previous lithe output (never the model directory or one holding it)',
-    },
-    overwrite: {
-      kind: 'boolean',
-      help: 'write into a non-empty directory lithe did not write (deletes and replaces nothing lithe did not write)',
-    },
+    ...CHECKPOINT_OUTPUT_FLAGS,
     recipe: {
       kind: 'string',
       value: 'FILE',

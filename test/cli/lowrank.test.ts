@@ -106,27 +106,26 @@ describe('lithe lowrank', () => {
 
   it('lithe train --trainable lrc trains only the factors of the factorised Linears', async () => {
     const lrcModel = join(work, 'welore');
-    const r = run(
-      'train',
-      '--model',
-      lrcModel,
-      '--out',
-      join(work, 'ft'),
-      '--trainable',
-      'lrc',
-      '--data',
-      trainText,
-      '--steps',
-      '2',
-      '--batch',
-      '2',
-      '--seqlen',
-      '16',
-      '--lr',
-      '1e-2',
-      '--save-dtype',
-      'f32',
-    );
+    const trainLrc = (model: string, out: string, ...flags: string[]) =>
+      run(
+        'train',
+        '--model',
+        model,
+        '--out',
+        join(work, out),
+        '--trainable',
+        'lrc',
+        '--data',
+        trainText,
+        '--steps',
+        '2',
+        '--batch',
+        '2',
+        '--seqlen',
+        '16',
+        ...flags,
+      );
+    const r = trainLrc(lrcModel, 'ft', '--lr', '1e-2', '--save-dtype', 'f32');
     assert.equal(r.status, 0, r.stderr);
     const [before, after] = await Promise.all([loadDecoder(lrcModel), loadDecoder(join(work, 'ft', 'model'))]);
     const lowRank = new Set(
@@ -138,19 +137,7 @@ describe('lithe lowrank', () => {
       const isFactor = lowRank.has(name.replace(/\.[UV]\.(weight|bias)$/, ''));
       assert.equal(changed, isFactor && !name.endsWith('bias'), name);
     }
-    const denseRun = run(
-      'train',
-      '--model',
-      modelDir,
-      '--out',
-      join(work, 'ft-dense'),
-      '--trainable',
-      'lrc',
-      '--data',
-      trainText,
-      '--steps',
-      '2',
-    );
+    const denseRun = trainLrc(modelDir, 'ft-dense');
     assert.equal(denseRun.status, 2);
     assert.match(denseRun.stderr, /no factorised Linears/);
   });

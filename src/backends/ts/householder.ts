@@ -83,12 +83,20 @@ export function reflectLeft(
   }
 }
 
-/** a[r0 : r1, c0 : c0+len] ← a[r0 : r1, c0 : c0+len] · H, with len = h.v.length. */
-export function reflectRight(a: Float64Array, ld: number, r0: number, r1: number, c0: number, h: Reflector): void {
-  const { v, tau } = h;
+/** Rows r0 … r1−1 of x (columns c0 … c0+len−1) ← x·H for H = I − tau·v·vᵀ, v = vs[vOffset …]. */
+export function reflectRows(
+  x: Float64Array,
+  ld: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  len: number,
+  vs: Float64Array,
+  vOffset: number,
+  tau: number,
+): void {
   if (tau === 0) return;
-  const len = v.length;
-  // Each row x becomes x − τ·(x·v)·vᵀ; two rows at a time share the loads of v.
+  // Two rows at a time share the loads of v.
   let i = r0;
   for (; i + 2 <= r1; i += 2) {
     const row0 = i * ld + c0;
@@ -96,21 +104,28 @@ export function reflectRight(a: Float64Array, ld: number, r0: number, r1: number
     let s0 = 0;
     let s1 = 0;
     for (let j = 0; j < len; j++) {
-      s0 += a[row0 + j] * v[j];
-      s1 += a[row1 + j] * v[j];
+      const vj = vs[vOffset + j];
+      s0 += x[row0 + j] * vj;
+      s1 += x[row1 + j] * vj;
     }
     s0 *= tau;
     s1 *= tau;
     for (let j = 0; j < len; j++) {
-      a[row0 + j] -= s0 * v[j];
-      a[row1 + j] -= s1 * v[j];
+      const vj = vs[vOffset + j];
+      x[row0 + j] -= s0 * vj;
+      x[row1 + j] -= s1 * vj;
     }
   }
   if (i < r1) {
     const row = i * ld + c0;
     let s = 0;
-    for (let j = 0; j < len; j++) s += a[row + j] * v[j];
+    for (let j = 0; j < len; j++) s += x[row + j] * vs[vOffset + j];
     s *= tau;
-    for (let j = 0; j < len; j++) a[row + j] -= s * v[j];
+    for (let j = 0; j < len; j++) x[row + j] -= s * vs[vOffset + j];
   }
+}
+
+/** a[r0 : r1, c0 : c0+len] ← a[r0 : r1, c0 : c0+len] · H, with len = h.v.length. */
+export function reflectRight(a: Float64Array, ld: number, r0: number, r1: number, c0: number, h: Reflector): void {
+  reflectRows(a, ld, r0, r1, c0, h.v.length, h.v, 0, h.tau);
 }

@@ -1,5 +1,5 @@
 import { NumericalError } from '../../engine/errors.js';
-import { makeReflector, reflectLeft, reflectRight } from './householder.js';
+import { makeReflector, reflectLeft, reflectRight, reflectRows } from './householder.js';
 
 /**
  * The SVD kernel in f64 (Golub-Kahan-Reinsch), the reference for native/svd.cc, which follows it step by step: the
@@ -24,48 +24,6 @@ interface Reflectors {
   v: Float64Array;
   stride: number;
   tau: Float64Array;
-}
-
-/** Rows r0 … r1−1 of x (columns c0 … c0+len−1) ← x·H for H = I − tau·v·vᵀ, v = vs[vOffset …]. */
-function reflectRows(
-  x: Float64Array,
-  ld: number,
-  r0: number,
-  r1: number,
-  c0: number,
-  len: number,
-  vs: Float64Array,
-  vOffset: number,
-  tau: number,
-): void {
-  if (tau === 0) return;
-  // Two rows at a time share the loads of v.
-  let i = r0;
-  for (; i + 2 <= r1; i += 2) {
-    const row0 = i * ld + c0;
-    const row1 = row0 + ld;
-    let s0 = 0;
-    let s1 = 0;
-    for (let j = 0; j < len; j++) {
-      const vj = vs[vOffset + j];
-      s0 += x[row0 + j] * vj;
-      s1 += x[row1 + j] * vj;
-    }
-    s0 *= tau;
-    s1 *= tau;
-    for (let j = 0; j < len; j++) {
-      const vj = vs[vOffset + j];
-      x[row0 + j] -= s0 * vj;
-      x[row1 + j] -= s1 * vj;
-    }
-  }
-  if (i < r1) {
-    const row = i * ld + c0;
-    let s = 0;
-    for (let j = 0; j < len; j++) s += x[row + j] * vs[vOffset + j];
-    s *= tau;
-    for (let j = 0; j < len; j++) x[row + j] -= s * vs[vOffset + j];
-  }
 }
 
 /**
