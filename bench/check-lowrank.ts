@@ -4,10 +4,12 @@
  * is given lithe's τ (--tau), so the check is of everything that follows from it. Per ERR:
  * - every module's rank equal (same modules, same order) and the achieved ERR identical;
  * - perplexity after within 0.5%; the uncompressed perplexity within 0.1% (as check:hf).
- * Then lithe alone, both methods at ERR 0.1/0.3/0.5/0.7: the README's table of parameters and perplexity.
+ * Then lithe alone, both methods at ERR 0.1/0.3/0.5/0.7: the README's table of parameters and perplexity; and
+ * tools/check_lowrank_merge.py: transformers loads `--merge` output with the factorised model's logits.
  * Exits 0 with a note when ../shared or a Python with torch, transformers and safetensors is missing; 1 when a
  * check fails.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +130,10 @@ function main(): number {
         );
       }
     }
+    // --merge output in transformers against lithe's factorised model, on the tiny LLaMA, Qwen2 and Mistral.
+    const merge = spawnSync(python, [join(repoRoot, 'tools', 'check_lowrank_merge.py')], { encoding: 'utf8' });
+    console.log(`\n${merge.stdout.trim()}`);
+    ok &&= merge.status === 0;
     console.log(`\ntotal ${((performance.now() - started) / 60000).toFixed(1)} min`);
     console.log(ok ? 'check:lowrank OK' : 'check:lowrank FAILED');
     return ok ? 0 : 1;

@@ -43,6 +43,22 @@ describe('the README', () => {
     }
   });
 
+  it('runs its low-rank example as written', () => {
+    const [block] = jsBlocks('Low-rank compression');
+    assert.ok(block, 'the Low-rank compression section has a js block');
+    const script = join(root, 'dist', `readme-lowrank-${process.pid}.mjs`);
+    writeFileSync(script, block);
+    try {
+      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /τ 0\.\d{4}: ERR 0\.50\d, parameters 2410176 -> \d+/);
+      assert.match(r.stdout, /merged \d+ modules back to dense/);
+      assert.ok(JSON.parse(readFileSync(join(work, 'lithe-tiny-welore-50', 'config.json'), 'utf8')).low_rank);
+    } finally {
+      rmSync(script, { force: true });
+    }
+  });
+
   it('says nothing is built that is only planned', () => {
     const status = readme.slice(readme.indexOf('**Status.**'), readme.indexOf('`lithe demo` prunes'));
     for (const planned of ['GaLore', 'DPO', 'RigL']) {
