@@ -145,12 +145,12 @@ export function adamWUpdate(param: Tensor, grad: Tensor, state: AdamState, hyper
 
 /** Reused f32 storage for per-parameter temporaries, grown to the largest size asked for. */
 export class Scratch {
-  private storage: StorageHandle = allocate('f32', 0);
+  private buffer: StorageHandle = allocate('f32', 0);
 
   /** A contiguous f32 tensor of `size` values over the shared storage; valid until the next call. */
   tensor(size: number): Tensor {
-    if (this.storage.length < size) this.storage = allocate('f32', size);
-    return new Tensor(this.storage, [size], 'f32');
+    if (this.buffer.length < size) this.buffer = allocate('f32', size);
+    return new Tensor(this.buffer, [size], 'f32');
   }
 }
 
