@@ -79,6 +79,7 @@ export * from './train/checkpoint.js';
 export * from './train/clip.js';
 export * from './train/loop.js';
 export * from './train/optim/adamw.js';
+export * from './train/optim/galore.js';
 export * from './train/optim/optimizer.js';
 export * from './train/optim/sgd.js';
 export * from './train/schedule.js';

@@ -15,7 +15,8 @@ import { TokenBatcher } from '../train/batches.js';
 import { causalLmLoss, causalLmTokens } from '../train/causal-lm.js';
 import { CHECKPOINT_DIR, holdsTrainingRun, METRICS_FILE, train } from '../train/loop.js';
 import { AdamW } from '../train/optim/adamw.js';
-import { decayGroups } from '../train/optim/optimizer.js';
+import { DEFAULT_GALORE_TARGETS, GaLoreAdamW, type GaLoreGroupsOptions, galoreGroups } from '../train/optim/galore.js';
+import { decayGroups, OptimizerError } from '../train/optim/optimizer.js';
 import { SGD } from '../train/optim/sgd.js';
 import { cosineSchedule } from '../train/schedule.js';
 import { LRC_RECIPE, restrictTraining, type TrainableSet } from '../train/trainable.js';
@@ -107,7 +108,27 @@ export const trainSpec = {
       help: 'decoupled weight decay, not on norms (--trainable lrc: 0 unless given)',
     },
     clip: { kind: 'number', default: 1, min: 0, help: 'clip the global gradient norm to this (0: no clipping)' },
-    optimizer: { kind: 'choice', choices: ['adamw', 'sgd'], default: 'adamw', help: 'AdamW (betas 0.9, 0.95) or SGD' },
+    optimizer: {
+      kind: 'choice',
+      choices: ['adamw', 'sgd', 'galore'],
+      default: 'adamw',
+      help: 'AdamW (betas 0.9, 0.95), SGD, or GaLore: AdamW with low-rank projected moments on --galore-targets',
+    },
+    'galore-rank': { kind: 'int', default: 128, min: 1, max: 1 << 16, help: 'GaLore projection rank' },
+    'galore-gap': {
+      kind: 'int',
+      default: 200,
+      min: 1,
+      max: 1e9,
+      help: 'steps between GaLore subspace refreshes (an SVD of the gradient)',
+    },
+    'galore-scale': { kind: 'number', default: 0.25, min: 0, max: 100, help: 'GaLore scale α of the projected update' },
+    'galore-targets': {
+      kind: 'string',
+      value: 'GLOB',
+      default: DEFAULT_GALORE_TARGETS,
+      help: "parameters GaLore projects ('*' any characters, comma-separated); the rest use AdamW",
+    },
     momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
     seed: { kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the initialisation and the batch order' },
     'log-every': { kind: 'int', default: 10, help: 'log (stderr and metrics.jsonl) every N steps' },
@@ -132,6 +153,7 @@ export const trainSpec = {
     'lithe train --out runs/tiny --tokenizer models/lithe-tiny --steps 1200 --resume',
     'lithe train --out runs/ft --model models/lithe-tiny --data moby:train --steps 100 --lr 3e-4',
     'lithe train --out runs/lrc --model lowrank --trainable lrc --steps 200',
+    'lithe train --out runs/galore --tokenizer models/lithe-tiny --preset small --optimizer galore --galore-rank 128 --lr 1e-2',
   ],
   notes: [
     'Ctrl-C or SIGTERM finishes the current step and writes a checkpoint; a second one quits at once without one.',
@@ -159,6 +181,10 @@ const RESUME_FLAGS = [
   'momentum',
   'clip',
   'trainable',
+  'galore-rank',
+  'galore-gap',
+  'galore-scale',
+  'galore-targets',
 ] as const;
 
 /** Refuse --resume when the flags describe a different run than the one in --out, naming the first difference. */
@@ -178,6 +204,28 @@ function checkResumable(outDir: string, run: RunRecord): void {
         `train: --resume with a different architecture: ${key} is ${JSON.stringify(run.config[key])}, the run in ${outDir} has ${JSON.stringify(before.config[key])}`,
       );
     }
+  }
+}
+
+const GALORE_FLAGS = ['galore-rank', 'galore-gap', 'galore-scale', 'galore-targets'] as const;
+
+interface OptimizerFlags {
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  galore: Required<Pick<GaLoreGroupsOptions, 'targets' | 'rank' | 'updateProjGap' | 'scale'>>;
+}
+
+/** The --optimizer over the model's trainable parameters (no decay on norms, biases and embeddings). */
+function makeOptimizer(kind: string, model: DecoderForCausalLM, flags: OptimizerFlags): AdamW | SGD | GaLoreAdamW {
+  const { lr, weightDecay } = flags;
+  if (kind === 'sgd') return new SGD(decayGroups(model, { weightDecay }), { lr, momentum: flags.momentum });
+  if (kind === 'adamw') return new AdamW(decayGroups(model, { weightDecay }), { lr, betas: [0.9, 0.95] });
+  try {
+    return new GaLoreAdamW(galoreGroups(model, { ...flags.galore, weightDecay }), { lr, betas: [0.9, 0.95] });
+  } catch (err) {
+    if (err instanceof OptimizerError) throw new UsageError(`train: --galore-targets: ${err.message}`);
+    throw err;
   }
 }
 
@@ -260,6 +308,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
     ),
   };
   if (values.resume) checkResumable(out, run);
+  const galoreFlag = GALORE_FLAGS.find((flag) => values.given.has(flag));
+  if (galoreFlag && values.optimizer !== 'galore') {
+    throw new UsageError(`train: --${galoreFlag} needs --optimizer galore`);
+  }
 
   if (!values.resume && !values.overwrite && holdsTrainingRun(out)) {
     throw new UsageError(
@@ -292,10 +344,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (lrc)
       process.stderr.write(`lithe: training ${counts.trained} parameters (the LRC factors); ${counts.frozen} frozen\n`);
     const weightDecay = hyper['weight-decay'];
-    const optimizer =
-      values.optimizer === 'adamw'
-        ? new AdamW(decayGroups(model, { weightDecay }), { lr: hyper.lr, betas: [0.9, 0.95] })
-        : new SGD(decayGroups(model, { weightDecay }), { lr: hyper.lr, momentum: values.momentum });
+    const optimizer = makeOptimizer(values.optimizer, model, {
+      lr: hyper.lr,
+      weightDecay,
+      momentum: values.momentum,
+      galore: {
+        targets: values['galore-targets'],
+        rank: values['galore-rank'],
+        updateProjGap: values['galore-gap'],
+        scale: values['galore-scale'],
+      },
+    });
     // Written once a checkpoint exists (also when the run then fails), so a failed start leaves nothing behind.
     const recordRun = () => {
       if (holdsTrainingRun(out)) outDir.writeFile(RUN_FILE, `${JSON.stringify(run, null, 2)}\n`);

@@ -184,6 +184,71 @@ describe('lithe train', () => {
     assert.match(arch.stderr, /different architecture: hidden_size is 64, the run in .* has 32/);
   });
 
+  it('--optimizer galore: 3 steps + --resume to 6 equals 6 straight, bit for bit, across a refresh (every 2 steps)', async () => {
+    const galore = ['--optimizer', 'galore', '--galore-rank', '4', '--galore-gap', '2', '--galore-scale', '0.5'];
+    // A constant LR, so that the schedule does not depend on --steps.
+    const constant = ['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'];
+    const args = (out: string) => [
+      '--out',
+      out,
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      text,
+      ...small,
+      ...galore,
+      ...constant,
+    ];
+    const straight = join(work, 'galore-straight');
+    assert.equal(run(...args(straight), '--steps', '6').status, 0);
+    const resumed = join(work, 'galore-resumed');
+    assert.equal(run(...args(resumed), '--steps', '3').status, 0);
+    const state = JSON.parse(readFileSync(join(resumed, 'checkpoint', 'trainer-state.json'), 'utf8'));
+    assert.equal(state.optimizer.kind, 'GaLoreAdamW');
+    assert.equal(state.optimizer.groups[0].rank, 4);
+    const r = run(...args(resumed), '--steps', '6', '--resume');
+    assert.equal(r.status, 0, r.stderr);
+    const weights = async (dir: string) =>
+      [...(await loadDecoder(join(dir, 'model'))).namedParameters()].map(([name, t]) => [name, t.toArray()]);
+    assert.deepEqual(await weights(resumed), await weights(straight));
+
+    const rank = run(
+      ...args(resumed).map((a, i, all) => (all[i - 1] === '--galore-rank' ? '8' : a)),
+      '--steps',
+      '8',
+      '--resume',
+    );
+    assert.equal(rank.status, 2);
+    assert.match(rank.stderr, /--resume with --galore-rank 8, but the run in .* used 4/);
+    const adamw = run(
+      '--out',
+      join(work, 'galore-flag'),
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      text,
+      ...small,
+      '--galore-rank',
+      '4',
+    );
+    assert.equal(adamw.status, 2);
+    assert.match(adamw.stderr, /--galore-rank needs --optimizer galore/);
+    const none = run(
+      '--out',
+      join(work, 'galore-none'),
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      text,
+      ...small,
+      ...galore,
+      '--galore-targets',
+      'nothing.*',
+    );
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /no trainable 2-D parameter matches the GaLore targets 'nothing\.\*'/);
+  });
+
   it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {
     const out = join(work, 'sigterm');
     const { code, stderr } = await interruptWhen(
