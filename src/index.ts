@@ -85,6 +85,7 @@ export * from './train/optim/sgd.js';
 export * from './train/schedule.js';
 export * from './train/trainable.js';
 export * from './version.js';
+export * from './workflows/checkpoint-job.js';
 export * from './workflows/evaluate.js';
 export * from './workflows/lowrank.js';
 export * from './workflows/oneshot.js';

@@ -8,7 +8,6 @@ import {
   type Spectrum,
   skipMatcher,
 } from '../compress/lowrank/index.js';
-import type { OnProgress } from '../engine/progress.js';
 import { claimCheckpointFiles, loadDecoder, readCheckedConfig, roundToStorage, saveDecoder } from '../io/checkpoint.js';
 import { resolveModelPath } from '../io/hf-cache.js';
 import { withOutputDir } from '../io/output-dir.js';
@@ -18,12 +17,10 @@ import { expectedParameterShapes } from '../models/llama/model.js';
 import { lowRankReportHtml } from '../report/lowrank-report.js';
 import type { PerplexityRecord } from '../report/prune-report.js';
 import { type RunInfo, runInfo } from '../report/run-info.js';
+import type { CheckpointJobOptions } from './checkpoint-job.js';
 import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
 
-export interface LowRankRunOptions {
-  /** A model directory, or org/name in the local Hugging Face cache. */
-  model: string;
-  revision?: string;
+export interface LowRankRunOptions extends CheckpointJobOptions {
   method: LowRankMethod;
   /** Target effective rank reduction, in (0, 1). */
   err: number;
@@ -34,17 +31,6 @@ export interface LowRankRunOptions {
   skip?: readonly string[];
   /** Write a dense checkpoint (U·V merged back) that transformers loads, instead of the factorised one. */
   merge?: boolean;
-  /** Perplexity before and after, measured as `lithe eval` does, the "after" on the checkpoint as written. */
-  evaluate?: { data: string; seqlen?: number; windows?: number };
-  outputDir: string;
-  overwrite?: boolean;
-  /** Storage dtype of the weights (default: the input's). */
-  saveDtype?: 'f32' | 'bf16' | 'f16';
-  /** Recorded in the report, e.g. the CLI's command line (default 'lowRank()'). */
-  command?: string;
-  warnings?: string[];
-  onProgress?: OnProgress;
-  signal?: AbortSignal;
 }
 
 /** The record `lithe lowrank` writes to report.json and prints with --json. */

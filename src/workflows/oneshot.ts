@@ -5,7 +5,6 @@ import { parseRecipe, recipeFromOptions, recipeToPruneOptions } from '../compres
 import { calibrationExamples, readTaskTemplate, type TaskFormat, taskCalibration } from '../data/tasks.js';
 import { loadTextSource, readSource } from '../data/text-source.js';
 import { ensureFits } from '../engine/memory.js';
-import type { OnProgress } from '../engine/progress.js';
 import { claimCheckpointFiles, loadDecoder, readCheckedConfig, saveDecoder } from '../io/checkpoint.js';
 import { resolveModelPath } from '../io/hf-cache.js';
 import { withOutputDir } from '../io/output-dir.js';
@@ -15,6 +14,7 @@ import { calibrationBytes, parameterBytes } from '../models/llama/memory.js';
 import { expectedParameterShapes } from '../models/llama/model.js';
 import { buildPruneReport, type CalibrationInfo, type PruneReport, pruneReportHtml } from '../report/prune-report.js';
 import { runInfo } from '../report/run-info.js';
+import type { CheckpointJobOptions } from './checkpoint-job.js';
 import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
 
 /** The papers' calibration length, capped by what the model can attend to. */
@@ -40,11 +40,7 @@ export interface CalibrationSettings {
   template?: string;
 }
 
-export interface OneshotOptions {
-  /** A model directory, or org/name in the local Hugging Face cache. */
-  model: string;
-  /** Hugging Face cache revision (default main). */
-  revision?: string;
+export interface OneshotOptions extends CheckpointJobOptions {
   /** Calibration source (default sotu:train): a corpus, .txt, .jsonl of {text} or {question, answer}, or arithmetic. */
   dataset?: string;
   /** An llm-compressor recipe: YAML text, or the path of a .yaml/.yml file. Give this or `options`. */
@@ -52,20 +48,6 @@ export interface OneshotOptions {
   /** Pruning settings, when no recipe is given. */
   options?: PruneSettings;
   calibration?: CalibrationSettings;
-  /** Perplexity before and after, measured as `lithe eval` does, the "after" on the model as saved. */
-  evaluate?: { data: string; seqlen?: number; windows?: number };
-  /** Where the pruned checkpoint, report.json, report.html and recipe.yaml go. */
-  outputDir: string;
-  /** Write into a non-empty directory that lithe did not write (still deleting nothing lithe did not write). */
-  overwrite?: boolean;
-  /** Storage dtype of the pruned weights (default: the input's). */
-  saveDtype?: 'f32' | 'bf16' | 'f16';
-  /** Recorded in the report, e.g. the CLI's command line (default 'oneshot()'). */
-  command?: string;
-  /** Warnings the caller already gave (e.g. a length past the model's context), recorded in the report first. */
-  warnings?: string[];
-  onProgress?: OnProgress;
-  signal?: AbortSignal;
 }
 
 /** True when a .jsonl file's first row is a task example ({question, answer}) rather than {text}. */
