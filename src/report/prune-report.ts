@@ -1,6 +1,6 @@
 import type { ModuleSparsity, PruneResult } from '../compress/prune/pipeline.js';
 import type { TaskFormat } from '../data/tasks.js';
-import type { MeasuredPerplexity } from '../workflows/evaluate.js';
+import type { PerplexityRecord } from '../workflows/evaluate.js';
 import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
 import { type RunInfo, runFacts } from './run-info.js';
 
@@ -34,13 +34,6 @@ export interface PruneReport {
   calibration: CalibrationInfo | null;
   perplexity: PerplexityRecord | null;
   seconds: { calibration: number; pruning: number; eval: number };
-}
-
-/** Perplexity before and after pruning, with how it was measured ("after" on the checkpoint as written). */
-export interface PerplexityRecord {
-  before: number;
-  after: number;
-  protocol: MeasuredPerplexity['protocol'];
 }
 
 export interface PruneReportExtras {

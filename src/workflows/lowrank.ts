@@ -15,10 +15,9 @@ import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import type { DecoderConfig } from '../models/llama/config.js';
 import { expectedParameterShapes } from '../models/llama/model.js';
 import { lowRankReportHtml } from '../report/lowrank-report.js';
-import type { PerplexityRecord } from '../report/prune-report.js';
 import { type RunInfo, runInfo } from '../report/run-info.js';
 import type { CheckpointJobOptions } from './checkpoint-job.js';
-import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
+import { jobEvaluation, type PerplexityRecord, perplexityAfterSave, perplexityBefore } from './evaluate.js';
 
 export interface LowRankRunOptions extends CheckpointJobOptions {
   method: LowRankMethod;
@@ -121,13 +120,9 @@ export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankRep
   return withOutputDir(options.outputDir, outOptions, async (out) => {
     claimCheckpointFiles(out, modelDir);
     for (const name of ['report.json', 'report.html']) out.claim(name);
-    const evalIds = options.evaluate && tokenizer ? evalTokens(tokenizer, options.evaluate.data, false) : null;
-    const protocol: EvalProtocol | null = options.evaluate
-      ? { data: options.evaluate.data, seqlen: options.evaluate.seqlen ?? 256, windows: options.evaluate.windows }
-      : null;
+    const evaluation = jobEvaluation(tokenizer, options.evaluate);
     const model = await loadDecoder(modelDir, { onProgress, signal });
-    const before =
-      evalIds && protocol ? await evaluatePerplexity(model, evalIds, protocol, { onProgress, signal }) : null;
+    const before = await perplexityBefore(evaluation, model, { onProgress, signal });
     const result = await lowRankCompress(model, { ...settings, onProgress, signal });
     if (options.merge) {
       // Merge what the factorised checkpoint would hold, so that both files describe one model.
@@ -135,18 +130,15 @@ export async function lowRankRun(options: LowRankRunOptions): Promise<LowRankRep
       mergeLowRank(model);
     }
     await saveDecoder(model, out, { dtype: options.saveDtype, tokenizerFrom: modelDir });
-    const saved = evalIds && protocol ? await loadDecoder(out.path, { signal }) : null;
-    const after =
-      saved && evalIds && protocol ? await evaluatePerplexity(saved, evalIds, protocol, { onProgress, signal }) : null;
+    const after = await perplexityAfterSave(evaluation, out.path, before, { onProgress, signal });
     const report = buildLowRankReport(result, {
       run: runInfo(options.command ?? 'lowRank()', options.model, modelDir, [
         ...(options.warnings ?? []),
         ...result.warnings,
       ]),
       merged: options.merge ?? false,
-      perplexity:
-        before && after ? { before: before.perplexity, after: after.perplexity, protocol: after.protocol } : null,
-      evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
+      perplexity: after.record,
+      evalSeconds: after.seconds,
     });
     out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
     const spectra = spectraToDraw(result).map((sp) => ({

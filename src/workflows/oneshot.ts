@@ -15,7 +15,7 @@ import { expectedParameterShapes } from '../models/llama/model.js';
 import { buildPruneReport, type CalibrationInfo, type PruneReport, pruneReportHtml } from '../report/prune-report.js';
 import { runInfo } from '../report/run-info.js';
 import type { CheckpointJobOptions } from './checkpoint-job.js';
-import { type EvalProtocol, evalTokens, evaluatePerplexity } from './evaluate.js';
+import { jobEvaluation, perplexityAfterSave, perplexityBefore } from './evaluate.js';
 
 /** The papers' calibration length, capped by what the model can attend to. */
 const MAX_DEFAULT_SEQLEN = 2048;
@@ -167,27 +167,19 @@ export async function oneshot(options: OneshotOptions): Promise<PruneReport> {
     const samples = calibration ? calibrationSamples(tokenizer, calibration, c) : [];
     if (calibration) calibration.nsamples = samples.length;
     const samplingSeconds = (performance.now() - samplingStart) / 1000;
-    const evalIds = options.evaluate ? evalTokens(tokenizer, options.evaluate.data, false) : null;
-    const protocol: EvalProtocol | null = options.evaluate
-      ? { data: options.evaluate.data, seqlen: options.evaluate.seqlen ?? 256, windows: options.evaluate.windows }
-      : null;
+    const evaluation = jobEvaluation(tokenizer, options.evaluate);
 
     const model = await loadDecoder(modelDir, { onProgress, signal });
-    const before =
-      evalIds && protocol ? await evaluatePerplexity(model, evalIds, protocol, { onProgress, signal }) : null;
+    const before = await perplexityBefore(evaluation, model, { onProgress, signal });
     const result = await pruneModel(model, { ...settings, calibration: samples, onProgress, signal });
     const dtype = options.saveDtype;
     await saveDecoder(model, out, { dtype, tokenizerFrom: modelDir });
-    // "After" is measured on the checkpoint as written (bf16 weights for a bf16 save), not on the f32 copy in memory.
-    const saved = evalIds && protocol ? await loadDecoder(out.path, { signal }) : null;
-    const after =
-      saved && evalIds && protocol ? await evaluatePerplexity(saved, evalIds, protocol, { onProgress, signal }) : null;
+    const after = await perplexityAfterSave(evaluation, out.path, before, { onProgress, signal });
     const report = buildPruneReport(result, {
       calibration,
-      perplexity:
-        before && after ? { before: before.perplexity, after: after.perplexity, protocol: after.protocol } : null,
+      perplexity: after.record,
       samplingSeconds,
-      evalSeconds: (before?.seconds ?? 0) + (after?.seconds ?? 0),
+      evalSeconds: after.seconds,
       run: runInfo(options.command ?? 'oneshot()', options.model, modelDir, [...(options.warnings ?? []), ...warnings]),
     });
     out.writeFile('report.json', `${JSON.stringify(report, null, 2)}\n`);
