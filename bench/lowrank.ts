@@ -6,12 +6,11 @@
  * LITHE_BENCH_RUNS times each (default 3). The last line is `lowrank ratio vs pytorch: X.XX`: lithe's median
  * wall time over PyTorch's.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL_DIR } from './prune-data.js';
-import { LITHE, referencePython, repoRoot } from './python.js';
+import { LITHE, median, referencePython, repoRoot, runJson } from './python.js';
 
 const RUNS = Number(process.env.LITHE_BENCH_RUNS ?? 3);
 const FLAGS = ['--method', 'welore', '--err', '0.5'];
@@ -24,18 +23,9 @@ interface Run {
 
 function timedRun(command: string, args: string[]): Run {
   const start = performance.now();
-  const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const wall = (performance.now() - start) / 1000;
-  if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${run.stderr.slice(-4000)}`);
-  const { seconds } = JSON.parse(run.stdout) as { seconds: Record<string, number> };
-  return { wall, inner: seconds.spectra + seconds.factorise };
+  const { seconds } = runJson<{ seconds: Record<string, number> }>(command, args);
+  return { wall: (performance.now() - start) / 1000, inner: seconds.spectra + seconds.factorise };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 function main(): number {
   const python = referencePython(MODEL_DIR);

@@ -23,6 +23,13 @@ export function findPython(modules: string[]): { python: string | null; reason: 
   return { python: null, reason: `no python with ${modules.join(', ')} (set LITHE_PYTHON)` };
 }
 
+/** The median of a list (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
 /** Run a command that prints one JSON object on stdout; stderr (progress) is dropped unless it fails. */
 export function runJson<T>(command: string, args: string[]): T {
   const run = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 28 });

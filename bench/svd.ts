@@ -18,7 +18,7 @@ import { randn } from '../src/engine/create.js';
 import { Rng } from '../src/engine/rng.js';
 import type { Tensor } from '../src/engine/tensor.js';
 import { singularValuesMany, svdMany } from '../src/linalg/index.js';
-import { findPython } from './python.js';
+import { findPython, median } from './python.js';
 
 const BLOCKS = 8;
 const SHAPES: [string, number, number][] = [
@@ -44,7 +44,6 @@ interface Run {
 }
 
 const total = (r: Run) => r.values + r.svd;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /** One run of lithe's workload, and the singular values it found (f64). */

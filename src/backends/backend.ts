@@ -106,7 +106,7 @@ export type KernelCall<R = unknown> = (
   j: unknown,
 ) => R;
 
-export const MAX_KERNEL_ARGS = 10;
+const MAX_KERNEL_ARGS = 10;
 
 const same = (value: unknown): unknown => value;
 

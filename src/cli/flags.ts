@@ -322,7 +322,6 @@ export const MODEL_FLAGS = {
   },
 } as const satisfies FlagTable;
 
-/** How a perplexity after compression is measured: `lithe eval`'s protocol. */
 /** --out and --overwrite of the commands that write a checkpoint beside their reports (prune, lowrank). */
 export const CHECKPOINT_OUTPUT_FLAGS = {
   out: {
@@ -337,6 +336,7 @@ export const CHECKPOINT_OUTPUT_FLAGS = {
   },
 } as const satisfies FlagTable;
 
+/** How a perplexity after compression is measured: `lithe eval`'s protocol. */
 export const EVAL_PROTOCOL_FLAGS = {
   'eval-seqlen': {
     kind: 'int',

@@ -291,10 +291,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     parameterBytes(config) + trainStepBytes(config, values.batch, seqlen),
     `train: one step at --batch ${values.batch} × --seqlen ${seqlen}`,
   );
-  if (values.trainable === 'lrc' && !modelDir)
-    throw new UsageError('train: --trainable lrc needs --model DIR (a lithe lowrank checkpoint)');
-  // WeLore's recipe for the Low-rank Components, where the flags leave it open.
   const lrc = values.trainable === 'lrc';
+  if (lrc && !modelDir) throw new UsageError('train: --trainable lrc needs --model DIR (a lithe lowrank checkpoint)');
+  // WeLore's recipe for the Low-rank Components, where the flags leave it open.
   const hyper = {
     lr: lrc && !values.given.has('lr') ? LRC_RECIPE.lr : values.lr,
     'weight-decay': lrc && !values.given.has('weight-decay') ? LRC_RECIPE.weightDecay : values['weight-decay'],
@@ -303,9 +302,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const run: RunRecord = {
     format: 'lithe-train-run',
     config: toHfConfig(config),
-    flags: Object.fromEntries(
-      RESUME_FLAGS.map((flag) => [flag, flag in hyper ? hyper[flag as keyof typeof hyper] : values[flag]]),
-    ),
+    // The effective lr and weight decay replace the flags' values in place (same keys, same order).
+    flags: { ...Object.fromEntries(RESUME_FLAGS.map((flag) => [flag, values[flag]])), ...hyper },
   };
   if (values.resume) checkResumable(out, run);
   const galoreFlag = GALORE_FLAGS.find((flag) => values.given.has(flag));

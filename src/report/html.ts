@@ -39,6 +39,12 @@ export interface BarChartOptions {
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#b07aa1'];
 
 /** The i-th default series colour (wrapping), so a caller can draw related marks in a series' colour. */
+/** A fraction as a percentage with two decimals, e.g. 0.5 -> '50.00%'. */
+export const formatPercent = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+/** Seconds with two decimals, e.g. '1.25 s'. */
+export const formatSeconds = (s: number) => `${s.toFixed(2)} s`;
+
 export function paletteColor(i: number): string {
   return PALETTE[i % PALETTE.length];
 }
@@ -102,7 +108,7 @@ export function barChartSvg(options: BarChartOptions): string {
   );
   // Bars.
   bars.forEach((series, s) => {
-    const color = series.color ?? PALETTE[s % PALETTE.length];
+    const color = series.color ?? paletteColor(s);
     series.values.forEach((v, i) => {
       if (v === null || !Number.isFinite(v)) return;
       const x = xCenter(i) - (barW * bars.length) / 2 + s * barW;
@@ -121,7 +127,7 @@ export function barChartSvg(options: BarChartOptions): string {
   }
   // Line series against the right axis.
   if (right && line) {
-    const color = line.color ?? PALETTE[bars.length % PALETTE.length];
+    const color = line.color ?? paletteColor(bars.length);
     const points = line.values.flatMap((v, i) =>
       v === null || !Number.isFinite(v) ? [] : [{ x: xCenter(i), y: yOf(v, right.top), v, i }],
     );
@@ -148,8 +154,8 @@ export function barChartSvg(options: BarChartOptions): string {
   });
   // Legend.
   const legend = [
-    ...bars.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], kind: 'bar' })),
-    ...(line ? [{ name: line.name, color: line.color ?? PALETTE[bars.length % PALETTE.length], kind: 'line' }] : []),
+    ...bars.map((s, i) => ({ name: s.name, color: s.color ?? paletteColor(i), kind: 'bar' })),
+    ...(line ? [{ name: line.name, color: line.color ?? paletteColor(bars.length), kind: 'line' }] : []),
     ...(reference ? [{ name: reference.label, color: '#333', kind: 'dash' }] : []),
   ];
   let lx = margin.left;

@@ -1,5 +1,7 @@
 import {
   escapeHtml,
+  formatPercent,
+  formatSeconds,
   heatMapSvg,
   htmlFacts,
   htmlPage,
@@ -41,10 +43,8 @@ const STORED_MARKS: Record<Stored, { mark: string; meaning: string }> = {
 /** Heat-map columns in a decoder block's order; other module types follow in the order they appear. */
 const MODULE_ORDER = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
 
-const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
 const signedPercent = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v * 100).toFixed(1)}%`;
 const count = (n: number) => n.toLocaleString('en-US');
-const seconds = (s: number) => `${s.toFixed(2)} s`;
 const fullRank = (m: Module) => Math.min(m.shape[0], m.shape[1]);
 
 const keptFraction = (m: Module) => m.rank / fullRank(m);
@@ -87,7 +87,7 @@ function rankHeatMap(modules: readonly Module[]): string {
       column: columnKeys.indexOf(positions[i].columnKey),
       value: kept,
       label: `${m.rank} ${STORED_MARKS[m.stored].mark}`,
-      tooltip: `${m.name}: rank ${m.rank} of ${fullRank(m)} (${m.shape[0]} × ${m.shape[1]}), ${percent(kept)} kept, ${m.stored}`,
+      tooltip: `${m.name}: rank ${m.rank} of ${fullRank(m)} (${m.shape[0]} × ${m.shape[1]}), ${formatPercent(kept)} kept, ${m.stored}`,
     };
   });
   return heatMapSvg({
@@ -153,8 +153,8 @@ export function lowRankReportHtml(input: LowRankHtmlInput): string {
   const summary = htmlFacts([
     ['model', run.model === run.modelDir ? run.model : `${run.model} (${run.modelDir})`],
     ['method', input.method],
-    ['target ERR', percent(input.targetErr)],
-    ['achieved ERR', percent(input.achievedErr)],
+    ['target ERR', formatPercent(input.targetErr)],
+    ['achieved ERR', formatPercent(input.achievedErr)],
     ['τ', input.tau === null ? 'none (svd keeps the same fraction of every matrix)' : String(input.tau)],
     ['min-ratio', String(input.minRatio)],
     [
@@ -164,7 +164,7 @@ export function lowRankReportHtml(input: LowRankHtmlInput): string {
     ['parameters before', count(parameters.before)],
     [
       'parameters after',
-      `${count(parameters.after)} (${percent(parameters.after / parameters.before)} of before, ${(parameters.before / parameters.after).toFixed(2)}× fewer)`,
+      `${count(parameters.after)} (${formatPercent(parameters.after / parameters.before)} of before, ${(parameters.before / parameters.after).toFixed(2)}× fewer)`,
     ],
     ...(perplexity
       ? ([
@@ -177,7 +177,7 @@ export function lowRankReportHtml(input: LowRankHtmlInput): string {
       : ([['perplexity', 'not measured (run with --eval FILE|corpus:split)']] as [string, string][])),
     [
       'seconds',
-      `spectra ${seconds(input.seconds.spectra)}, factorise ${seconds(input.seconds.factorise)}, eval ${seconds(input.seconds.eval)}`,
+      `spectra ${formatSeconds(input.seconds.spectra)}, factorise ${formatSeconds(input.seconds.factorise)}, eval ${formatSeconds(input.seconds.eval)}`,
     ],
     ...runFacts(run),
   ]);
@@ -192,14 +192,14 @@ export function lowRankReportHtml(input: LowRankHtmlInput): string {
       `${m.shape[0]} × ${m.shape[1]}`,
       fullRank(m),
       m.rank,
-      percent(keptFraction(m)),
-      percent(m.droppedFraction),
+      formatPercent(keptFraction(m)),
+      formatPercent(m.droppedFraction),
       m.stored,
       storedWeights(m),
     ]),
   );
   return htmlPage(
-    `lithe lowrank: ${input.method}, target ERR ${percent(input.targetErr)}`,
+    `lithe lowrank: ${input.method}, target ERR ${formatPercent(input.targetErr)}`,
     [
       htmlSection('Summary', summary),
       ...warnings,

@@ -1,7 +1,7 @@
 import type { ModuleSparsity, PruneResult } from '../compress/prune/pipeline.js';
 import type { TaskFormat } from '../data/tasks.js';
 import type { PerplexityRecord } from '../workflows/evaluate.js';
-import { barChartSvg, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
+import { barChartSvg, formatPercent, formatSeconds, htmlFacts, htmlPage, htmlSection, htmlTable } from './html.js';
 import { type RunInfo, runFacts } from './run-info.js';
 
 /** Where the calibration samples came from; null in a report when the method needed none. */
@@ -79,9 +79,6 @@ export function buildPruneReport(result: PruneResult, extras: PruneReportExtras)
   };
 }
 
-const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
-const seconds = (s: number) => `${s.toFixed(2)} s`;
-
 /**
  * report.html: summary, per-block measured sparsity against the target (with OWL's per-block targets and outlier
  * ratios), perplexity, timings, and tables of the pruned and the dense-left modules.
@@ -97,9 +94,9 @@ export function pruneReportHtml(report: PruneReport): string {
     ['method', report.method],
     ['allocation', report.allocation],
     ['pattern', pattern],
-    ['target sparsity', percent(report.targetSparsity)],
-    ['achieved sparsity (all block Linears)', percent(report.achievedSparsity)],
-    ['sparsity of the pruned modules', percent(report.prunedSparsity)],
+    ['target sparsity', formatPercent(report.targetSparsity)],
+    ['achieved sparsity (all block Linears)', formatPercent(report.achievedSparsity)],
+    ['sparsity of the pruned modules', formatPercent(report.prunedSparsity)],
     ['pruned modules', String(report.modules.length)],
     ['left dense', String(report.skipped.length)],
     [
@@ -142,17 +139,17 @@ export function pruneReportHtml(report: PruneReport): string {
       ])
     : '<p>Not measured (run with --eval FILE|corpus:split).</p>';
   const timings = htmlFacts([
-    ['calibration', seconds(report.seconds.calibration)],
-    ['pruning', seconds(report.seconds.pruning)],
-    ['eval', seconds(report.seconds.eval)],
+    ['calibration', formatSeconds(report.seconds.calibration)],
+    ['pruning', formatSeconds(report.seconds.pruning)],
+    ['eval', formatSeconds(report.seconds.eval)],
   ]);
   const moduleTable = (modules: ModuleSparsity[]) =>
     htmlTable(
       ['module', 'shape', 'sparsity'],
-      modules.map((m) => [m.name, `${m.shape[0]} × ${m.shape[1]}`, percent(m.sparsity)]),
+      modules.map((m) => [m.name, `${m.shape[0]} × ${m.shape[1]}`, formatPercent(m.sparsity)]),
     );
   return htmlPage(
-    `lithe prune: ${report.method}, ${pattern === 'unstructured' ? percent(report.targetSparsity) : pattern} ${report.allocation}`,
+    `lithe prune: ${report.method}, ${pattern === 'unstructured' ? formatPercent(report.targetSparsity) : pattern} ${report.allocation}`,
     [
       htmlSection('Summary', summary),
       htmlSection('Blocks', chart),

@@ -6,7 +6,15 @@ import type { Module } from '../../nn/module.js';
 import { globToRegExp } from '../prune/pipeline.js';
 import { LowRankError } from './errors.js';
 import { type LowRankStorage, reduceLinear, storageFor } from './factorize.js';
-import { normalizeSpectrum, type RankPlan, type Spectrum, searchTau, thresholdPlan, uniformPlan } from './spectrum.js';
+import {
+  isReduced,
+  normalizeSpectrum,
+  type RankPlan,
+  type Spectrum,
+  searchTau,
+  thresholdPlan,
+  uniformPlan,
+} from './spectrum.js';
 
 export type LowRankMethod = 'svd' | 'welore';
 
@@ -198,7 +206,7 @@ function reduction({ name, linear }: NamedLinear, rank: number, minRatio: number
   const shape = shapeOf(linear);
   const width = Math.min(...shape);
   const droppedFraction = (width - rank) / width;
-  if (!(droppedFraction > minRatio) || rank >= width) {
+  if (!isReduced(width, rank, minRatio)) {
     return { name, shape, rank: width, droppedFraction: 0, stored: 'unchanged' };
   }
   return { name, shape, rank, droppedFraction, stored: storageFor(shape, rank) };

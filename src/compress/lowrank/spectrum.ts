@@ -38,17 +38,22 @@ export function normalizeSpectrum(values: Tensor): Tensor {
 }
 
 /** Components of s that a matrix keeps at threshold τ: those with ŝ >= τ. */
-export function keptAt(spectrum: Spectrum, tau: number): number {
+function keptAt(spectrum: Spectrum, tau: number): number {
   return countZeros(lt(spectrum.normalized, tau));
 }
 
 const width = (s: Spectrum) => Math.min(...s.shape);
 
+/** A matrix of `width` components kept at `rank` is reduced only when it drops more than minRatio of them. */
+export function isReduced(width: number, rank: number, minRatio: number): boolean {
+  return (width - rank) / width > minRatio;
+}
+
 /**
  * The ERR that ranks give, counting only the matrices that are reduced: a matrix whose dropped fraction is at most
  * minRatio stays unchanged and drops nothing. `total` is Σ min(out, in) over every decoder Linear (skipped included).
  */
-export function achievedErr(
+function achievedErr(
   spectra: readonly Spectrum[],
   ranks: (s: Spectrum) => number,
   minRatio: number,
@@ -56,8 +61,7 @@ export function achievedErr(
 ): number {
   let dropped = 0;
   for (const s of spectra) {
-    const d = width(s) - ranks(s);
-    if (d / width(s) > minRatio) dropped += d;
+    if (isReduced(width(s), ranks(s), minRatio)) dropped += width(s) - ranks(s);
   }
   return total === 0 ? 0 : dropped / total;
 }
@@ -98,7 +102,14 @@ export function searchTau(spectra: readonly Spectrum[], targetErr: number, minRa
     const next = n - countZeros(le(sorted, c));
     return next >= n ? 1 : (c + Math.min(at(next), 1)) / 2;
   };
-  const errAbove = (j: number) => thresholdPlan(spectra, tauAbove(j), minRatio, total).achievedErr;
+  // Each cut's plan is computed once: the search and the final comparison revisit the same cuts.
+  const plans = new Map<number, RankPlan>();
+  const planAbove = (j: number): RankPlan => {
+    let plan = plans.get(j);
+    if (!plan) plans.set(j, (plan = thresholdPlan(spectra, tauAbove(j), minRatio, total)));
+    return plan;
+  };
+  const errAbove = (j: number) => planAbove(j).achievedErr;
   // Cuts j = −1 (nothing dropped) … last, the largest index whose value is below 1.
   const last = countZeros(ge(sorted, 1)) - 1;
   let lo = -1;
@@ -112,5 +123,5 @@ export function searchTau(spectra: readonly Spectrum[], targetErr: number, minRa
     }
   }
   const best = hi > -1 && Math.abs(errAbove(hi - 1) - targetErr) <= Math.abs(errAbove(hi) - targetErr) ? hi - 1 : hi;
-  return thresholdPlan(spectra, tauAbove(best), minRatio, total);
+  return planAbove(best);
 }

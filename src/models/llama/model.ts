@@ -106,10 +106,14 @@ function newLinear(name: string, dims: LinearDims, config: DecoderConfig, init: 
 function* linearStateShapes(name: string, dims: LinearDims, config: DecoderConfig): Generator<[string, number[]]> {
   const { inFeatures, outFeatures, bias } = dims;
   const rank = config.lowRank?.[name];
-  const out = rank === undefined ? name : `${name}.U`;
-  if (rank === undefined) yield [`${name}.weight`, [outFeatures, inFeatures]];
-  else yield* [[`${name}.V.weight`, [rank, inFeatures]] as [string, number[]], [`${out}.weight`, [outFeatures, rank]]];
-  if (bias) yield [`${out}.bias`, [outFeatures]];
+  if (rank === undefined) {
+    yield [`${name}.weight`, [outFeatures, inFeatures]];
+    if (bias) yield [`${name}.bias`, [outFeatures]];
+    return;
+  }
+  yield [`${name}.V.weight`, [rank, inFeatures]];
+  yield [`${name}.U.weight`, [outFeatures, rank]];
+  if (bias) yield [`${name}.U.bias`, [outFeatures]];
 }
 
 /**
