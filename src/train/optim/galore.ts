@@ -157,8 +157,11 @@ export class GaLoreAdamW extends Optimizer<GaLoreHyper, GaLoreState> {
     const low = project(grad, state);
     const direction = this.scratch.tensor(low.size);
     const stepSize = adamDirection(low, state, group, direction);
-    const back = mul(projectBack(reshape(direction, low.shape), state), group.scale);
-    updateInPlace(param, 'add', mul(back, -stepSize));
+    // projectBack's product is a fresh tensor: scale it in place rather than allocate two more of the parameter's size.
+    const back = projectBack(reshape(direction, low.shape), state);
+    updateInPlace(back, 'mul', group.scale);
+    updateInPlace(back, 'mul', -stepSize);
+    updateInPlace(param, 'add', back);
     decoupledDecay(param, group.lr, group.weightDecay);
   }
 }
