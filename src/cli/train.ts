@@ -79,7 +79,12 @@ export const trainSpec = {
       defaultText: "the tokenizer's",
       help: 'embedding rows (at least the tokenizer size)',
     },
-    data: { kind: 'string', value: 'SOURCE', default: 'sotu:train', help: 'training text: a corpus, .txt or .jsonl' },
+    data: {
+      kind: 'string',
+      value: 'SOURCE',
+      default: 'sotu:train',
+      help: 'training text: a corpus, .txt or .jsonl; several joined by commas',
+    },
     val: { kind: 'string', value: 'SOURCE', help: 'validation text for perplexity during training (e.g. sotu:val)' },
     seqlen: { kind: 'int', default: 256, max: 1 << 16, help: 'tokens per training sequence' },
     batch: { kind: 'int', default: 16, max: 1 << 16, help: 'sequences per micro-batch' },

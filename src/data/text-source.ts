@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileErrorReason, jsonErrorMessage } from '../io/errors.js';
 import { CORPUS_NAMES, type Corpus, DataError, loadCorpus } from './corpora.js';
@@ -10,9 +10,15 @@ import { CORPUS_NAMES, type Corpus, DataError, loadCorpus } from './corpora.js';
  *   dropped. `formatDocuments` writes this format, and its output reads back as the same documents when each ends
  *   in a newline and none holds a blank line, as with the addresses.
  * - `.jsonl`: one `{"text": "..."}` object per line, one document per line, taken as is; blank lines are skipped.
- * The corpus's name is the spec as given.
+ * Several sources joined by commas (`sotu:train,moby:train`) are one corpus, their documents in the order given, unless
+ * the whole spec names an existing file. The corpus's name is the spec as given.
  */
 export function loadTextSource(spec: string): Corpus {
+  if (spec.includes(',') && !existsSync(spec)) {
+    const parts = spec.split(',').map((part) => part.trim());
+    if (parts.some((part) => part === '')) throw new DataError(`'${spec}' has an empty source between its commas`);
+    return { name: spec, documents: parts.flatMap((part) => loadTextSource(part).documents) };
+  }
   const ext = extname(spec).toLowerCase();
   if (ext === '.txt') return { name: spec, documents: splitDocuments(readSource(spec)) };
   if (ext === '.jsonl') return { name: spec, documents: parseJsonl(spec, readSource(spec)) };

@@ -88,3 +88,22 @@ describe('loadTextSource', () => {
     assert.throws(() => loadTextSource(join(scratch, 'data.csv')), /neither a corpus .* nor a \.txt or \.jsonl file/);
   });
 });
+
+describe('several sources', () => {
+  it('joins comma-separated sources into one corpus, in order', () => {
+    const path = file('extra.txt', 'One more.\n');
+    const joined = loadTextSource(`sotu:val, ${path}`);
+    assert.equal(joined.name, `sotu:val, ${path}`);
+    assert.deepEqual(joined.documents, [...loadCorpus('sotu:val').documents, 'One more.\n']);
+  });
+
+  it('reads a file whose name holds a comma as that file', () => {
+    const path = file('a,b.txt', 'Comma.\n');
+    assert.deepEqual(loadTextSource(path).documents, ['Comma.\n']);
+  });
+
+  it('refuses an empty part and names a bad one', () => {
+    assert.throws(() => loadTextSource('sotu:val,,moby:test'), /empty source between its commas/);
+    assert.throws(() => loadTextSource('sotu:val,wiki:test'), /unknown corpus 'wiki:test'/);
+  });
+});
