@@ -129,3 +129,20 @@ export function zerosLike(t: Tensor): Tensor {
 export function onesLike(t: Tensor): Tensor {
   return ones(t.shape, { dtype: t.dtype });
 }
+
+/**
+ * A leaf of `shape` that holds no values of its own (one f32 zero seen through zero strides), standing on the tape for
+ * a weight kept in another form (a QuantizedTensor's codes): an op records it as an input, and backward leaves the
+ * weight's f32 gradient in its `.grad`. Never read its values.
+ */
+export function gradientSink(shape: Shape): Tensor {
+  checkShape(shape);
+  return new Tensor(
+    new Float32Array(1),
+    shape,
+    'f32',
+    shape.map(() => 0),
+    0,
+    true,
+  );
+}

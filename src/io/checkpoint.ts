@@ -9,7 +9,7 @@ import { DecoderForCausalLM } from '../models/llama/model.js';
 import { DECODER_FAMILY, familyFor, type ModelFamily } from '../models/registry.js';
 import { LowRankLinear } from '../nn/low-rank-linear.js';
 import type { Module } from '../nn/module.js';
-import { FLOAT_DTYPES, loadNewModuleState, StateDictError, stateDict } from '../nn/state-dict.js';
+import { FLOAT_DTYPES, loadNewModuleState, StateDictError } from '../nn/state-dict.js';
 import { CheckpointError, checkpointErrorFrom, fileErrorReason, jsonErrorMessage } from './errors.js';
 import { type OutputDir, withOutputDir } from './output-dir.js';
 import { asStateReader, type TensorReader } from './safetensors.js';
@@ -243,7 +243,7 @@ export async function saveDecoder(
 ): Promise<void> {
   const dtype = options.dtype ?? HF_DTYPE[model.config.dtype];
   const tensors = new Map<string, Tensor>();
-  for (const [name, t] of stateDict(model)) tensors.set(name, t.to(dtype));
+  for (const [name, t] of model.namedCheckpointState()) tensors.set(name, t.to(dtype));
   const config = { ...model.config, dtype: CONFIG_DTYPE[dtype] ?? model.config.dtype, lowRank: lowRankRanks(model) };
   const sparsity = sparsityEntry(model, tensors);
   const configJson = sparsity ? { ...toHfConfig(config), sparsity } : toHfConfig(config);

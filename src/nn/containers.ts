@@ -7,7 +7,7 @@ export type TensorModule = Module & { forward(x: Tensor): Tensor };
 
 /** torch.nn.ModuleList: children named '0', '1', …, so parameter names read `layers.3.mlp.weight`. */
 export class ModuleList<M extends Module = Module> extends Module implements Iterable<M> {
-  private readonly items: M[] = [];
+  private count = 0;
 
   constructor(modules: Iterable<M> = []) {
     super();
@@ -16,23 +16,25 @@ export class ModuleList<M extends Module = Module> extends Module implements Ite
 
   /** Add a module under the next number and return it. */
   append<T extends M>(m: T): T {
-    this.items.push(this.addChild(String(this.items.length), m));
+    this.addChild(String(this.count++), m);
     return m;
   }
 
   get length(): number {
-    return this.items.length;
+    return this.count;
   }
 
-  /** The module at index i (negative counts from the end). */
+  /** The module at index i (negative counts from the end); read through child(), so replaceModule takes effect. */
   at(i: number): M {
-    const m = this.items.at(i);
-    if (!Number.isInteger(i) || !m) throw new ShapeError(`index ${i} is out of range for ${this.items.length} modules`);
-    return m;
+    const index = i < 0 ? i + this.count : i;
+    if (!Number.isInteger(i) || index < 0 || index >= this.count) {
+      throw new ShapeError(`index ${i} is out of range for ${this.count} modules`);
+    }
+    return this.child<M>(String(index));
   }
 
-  [Symbol.iterator](): Iterator<M> {
-    return this.items[Symbol.iterator]();
+  *[Symbol.iterator](): Iterator<M> {
+    for (let i = 0; i < this.count; i++) yield this.child<M>(String(i));
   }
 }
 

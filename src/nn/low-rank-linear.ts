@@ -2,6 +2,7 @@ import type { Rng } from '../engine/rng.js';
 import type { Tensor } from '../engine/tensor.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
+import type { QuantLinear } from './quant-linear.js';
 
 export interface LowRankLinearOptions {
   bias?: boolean;
@@ -43,5 +44,5 @@ export class LowRankLinear extends Module {
   }
 }
 
-/** What a model's projection may be: a dense Linear or a factorised one. */
-export type LinearLayer = Linear | LowRankLinear;
+/** What a model's projection may be: a dense Linear, a factorised one, or one whose weight is quantised. */
+export type LinearLayer = Linear | LowRankLinear | QuantLinear;

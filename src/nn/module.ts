@@ -142,6 +142,26 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * This module's own tensors as a checkpoint stores them, by local name: its parameters and persistent buffers, unless
+   * it holds them in another form (a QuantLinear stores the weight its integer codes stand for).
+   */
+  protected ownCheckpointState(): Map<string, Tensor> {
+    const own = new Map(this.ownParams);
+    for (const [n, b] of this.ownBuffers) if (b.persistent) own.set(n, b.tensor);
+    return own;
+  }
+
+  /** Every tensor a checkpoint stores, depth first, by full dotted name (the state dict, but for such modules). */
+  namedCheckpointState(prefix = ''): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [n, t] of this.ownCheckpointState()) out.set(prefix + n, t);
+    for (const [n, m] of this.children) {
+      for (const [cn, t] of m.namedCheckpointState(`${prefix}${n}.`)) out.set(cn, t);
+    }
+    return out;
+  }
+
   /** Named sub-modules, depth first (this module is ''). */
   namedModules(prefix = ''): Map<string, Module> {
     const out = new Map<string, Module>([[prefix.replace(/\.$/, ''), this]]);

@@ -13,7 +13,10 @@ import type { OptimizerStateDict } from './optim/optimizer.js';
 
 export const TRAINER_STATE_FILE = 'trainer-state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
-/** f32 copies of the weights, written when the HF weights are stored narrower, so that resuming stays exact. */
+/**
+ * The model's exact state dict, written when the HF weights cannot give it back: stored narrower than f32, or held in
+ * another form (a QuantLinear's codes, stored in the HF file as its dequantised weight), so that resuming stays exact.
+ */
 const MASTER_WEIGHTS = 'trainer-weights';
 /** The weights of a checkpoint of a module that is not a decoder: its state dict, as a decoder's are model.safetensors. */
 const STATE_DICT_WEIGHTS = 'model';
@@ -66,7 +69,8 @@ export async function saveTrainingCheckpoint(
   // A decoder is saved as a Hugging Face model directory (in dtype, with f32 copies when narrower); any other module as
   // its state dict in f32 (model.safetensors), which is what resuming reads.
   const isDecoder = model instanceof DecoderForCausalLM;
-  const masterWeights = isDecoder && dtype !== 'f32';
+  const exact = stateDict(model);
+  const masterWeights = isDecoder && (dtype !== 'f32' || !sameNames(exact, model.namedCheckpointState()));
   const state: TrainerStateFile = {
     format: 'lithe-trainer-state',
     version: 1,
@@ -79,7 +83,7 @@ export async function saveTrainingCheckpoint(
     saveSafetensors(join(checkpoint.path, OPTIMIZER_FILE), new Map(Object.entries(buffers)));
     checkpoint.record(OPTIMIZER_FILE);
     if (masterWeights) {
-      saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), stateDict(model));
+      saveSafetensors(join(checkpoint.path, `${MASTER_WEIGHTS}.safetensors`), exact);
       checkpoint.record(`${MASTER_WEIGHTS}.safetensors`);
     }
   };
@@ -87,12 +91,15 @@ export async function saveTrainingCheckpoint(
     isDecoder
       ? saveDecoder(model, tmp, { dtype, extraFiles: trainerFiles })
       : withOutputDir(tmp, { kind: 'checkpoint' }, (checkpoint) => {
-          saveSafetensors(join(checkpoint.path, `${STATE_DICT_WEIGHTS}.safetensors`), stateDict(model));
+          saveSafetensors(join(checkpoint.path, `${STATE_DICT_WEIGHTS}.safetensors`), exact);
           checkpoint.record(`${STATE_DICT_WEIGHTS}.safetensors`);
           trainerFiles(checkpoint);
         }),
   );
 }
+
+const sameNames = (a: Map<string, Tensor>, b: Map<string, Tensor>) =>
+  a.size === b.size && [...a.keys()].every((k) => b.has(k));
 
 /** Whether `dir` holds a training checkpoint (not just an HF model). */
 export function hasTrainingCheckpoint(dir: string): boolean {

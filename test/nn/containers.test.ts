@@ -43,4 +43,15 @@ describe('Sequential', () => {
     assert.deepEqual(seq.forward(tensor([1, 1], [1, 2])).toArray(), [10]);
     assert.equal(new Sequential().forward(first.weight), first.weight);
   });
+
+  it('runs a child that replaceModule put in place, and indexes and iterates it', () => {
+    const seq = new Sequential(new Linear(2, 2, { init: false }), new Linear(2, 1, { init: false }));
+    const swapped = new Linear(2, 1, { init: false });
+    swapped.setParameter('weight', tensor([1, 1], [1, 2]));
+    seq.replaceModule('1', swapped);
+    assert.equal(seq.at(-1), swapped);
+    assert.deepEqual([...seq].at(1), swapped);
+    seq.at(0).setParameter('weight', tensor([1, 0, 0, 1], [2, 2]));
+    assert.deepEqual(seq.forward(tensor([2, 3], [1, 2])).toArray(), [5]);
+  });
 });

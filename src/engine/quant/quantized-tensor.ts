@@ -94,13 +94,35 @@ export function quantize(t: Tensor, format: QuantFormat = 'int8', options: Quant
   if (!traits.perRow && !(Number.isInteger(groupSize) && groupSize >= 1)) {
     throw new ShapeError(`quantize: groupSize must be a positive integer, got ${groupSize}`);
   }
+  const codeBytes = (rows * traits.codeStride(cols) * traits.bits) / 8;
+  const groups = groupsPerRow({ cols, groupSize });
+  const q = new QuantizedTensor({
+    format,
+    rows,
+    cols,
+    groupSize,
+    codes: traits.symmetric ? new Int8Array(codeBytes) : new Uint8Array(codeBytes),
+    scales: new Float32Array(rows * groups),
+    zeros: traits.symmetric ? null : new Uint8Array(rows * groups),
+  });
+  requantize_(q, t, options);
+  return q;
+}
+
+/**
+ * Quantise `t` (f32/f64, q's stored shape [rows, cols]) into q's own codes, scales and zero points, in place: what an
+ * optimiser keeping its weights quantised does after each update (Q-GaLore, with stochastic rounding).
+ */
+export function requantize_(q: QuantizedTensor, t: Tensor, options: Omit<QuantizeOptions, 'groupSize'> = {}): void {
+  if (q.transposed) throw new ShapeError('requantize_ writes a stored [out, in] weight, not a transposed view');
+  if (t.rank !== 2 || t.shape[0] !== q.rows || t.shape[1] !== q.cols) {
+    throw new ShapeError(`requantize_: [${t.shape}] into ${q.format} [${q.rows}, ${q.cols}]`);
+  }
+  const traits = formatTraits(q.format);
+  const { rows, cols, groupSize, codes, scales, zeros } = q;
   const values = isFloatCompute(t.dtype) ? t.floatData() : t.toArray();
   const stride = traits.codeStride(cols);
-  const codeBytes = (rows * stride * traits.bits) / 8;
-  const codes = traits.symmetric ? new Int8Array(codeBytes) : new Uint8Array(codeBytes);
-  const groups = groupsPerRow({ cols, groupSize });
-  const scales = new Float32Array(rows * groups);
-  const zeros = traits.symmetric ? null : new Uint8Array(rows * groups);
+  const groups = groupsPerRow(q);
   const rounding = { mode: options.rounding ?? 'nearest', rng: options.rng ?? globalRng };
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < groups; g++) {
@@ -112,7 +134,6 @@ export function quantize(t: Tensor, format: QuantFormat = 'int8', options: Quant
       if (zeros) zeros[r * groups + g] = zero;
     }
   }
-  return new QuantizedTensor({ format, rows, cols, groupSize, codes, scales, zeros });
 }
 
 /** The f32 tensor the codes stand for, in q's logical shape (a transposed view of [out, in] when q is transposed). */
@@ -122,4 +143,38 @@ export function dequantize(q: QuantizedTensor): Tensor {
   return q.transposed
     ? new Tensor(out, [q.cols, q.rows], 'f32', [1, q.cols])
     : new Tensor(out, [q.rows, q.cols], 'f32');
+}
+
+/** A quantised matrix's arrays as 1-D tensors sharing its memory: what state dicts and optimiser state hold. */
+export interface QuantizedParts {
+  codes: Tensor;
+  scales: Tensor;
+  /** null for a symmetric format. */
+  zeros: Tensor | null;
+}
+
+/** q's codes (u8, or i8 for a symmetric format), scales (f32) and zero points (u8) as tensors over its own arrays. */
+export function quantizedParts(q: QuantizedTensor): QuantizedParts {
+  return {
+    codes: new Tensor(q.codes, [q.codes.length], q.codes instanceof Int8Array ? 'i8' : 'u8'),
+    scales: new Tensor(q.scales, [q.scales.length], 'f32'),
+    zeros: q.zeros ? new Tensor(q.zeros, [q.zeros.length], 'u8') : null,
+  };
+}
+
+/** The QuantizedTensor over the arrays of `parts` (contiguous tensors, no copy): quantizedParts' inverse. */
+export function fromQuantizedParts(
+  parts: QuantizedParts,
+  shape: Pick<QuantWeight, 'format' | 'rows' | 'cols' | 'groupSize'>,
+): QuantizedTensor {
+  const array = (t: Tensor) => {
+    if (!t.isContiguous() || t.offset !== 0) throw new ShapeError('quantised parts must be whole contiguous tensors');
+    return t.dataSync();
+  };
+  return new QuantizedTensor({
+    ...shape,
+    codes: array(parts.codes) as Uint8Array | Int8Array,
+    scales: array(parts.scales) as Float32Array,
+    zeros: parts.zeros ? (array(parts.zeros) as Uint8Array) : null,
+  });
 }

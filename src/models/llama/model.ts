@@ -325,7 +325,7 @@ export class DecoderForCausalLM extends Module implements BlockSequence {
 
   /**
    * The decoder layers as blocks, their Linears grouped by shared input: [q, k, v], [o], [gate, up], [down]. A
-   * factorised projection is a UsageError: the block-wise methods score and update dense weights.
+   * factorised or quantised projection is a UsageError: the block-wise methods score and update dense weights.
    */
   blocks(): SequenceBlock[] {
     const names = new Map<Module, string>();
@@ -337,6 +337,8 @@ export class DecoderForCausalLM extends Module implements BlockSequence {
           `${name} is factorised (rank ${layer.rank}); block-wise methods need dense Linears (merge it first: lithe lowrank --merge)`,
         );
       }
+      if (!(layer instanceof Linear))
+        throw new UsageError(`${name} holds a quantised weight; block-wise methods need dense Linears`);
       return { name, linear: layer };
     };
     return this.model.layers.map((layer) => {

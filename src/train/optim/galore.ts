@@ -1,4 +1,5 @@
 import { zeros } from '../../engine/create.js';
+import { QuantizedTensor } from '../../engine/quant/quantized-tensor.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { type SvdResult, svd } from '../../linalg/index.js';
 import type { Module } from '../../nn/module.js';
@@ -98,6 +99,19 @@ export function canonicalSigns({ u, s, vt }: SvdResult<Tensor>): SvdResult<Tenso
   return { u: mul(u, signs), s, vt: mul(vt, transpose(signs)) };
 }
 
+/** AdamW's checks plus a rank group's: a positive integer rank and gap, a finite scale, a known projType, no amsgrad. */
+export function checkGaLoreHyper(hyper: GaLoreHyper): void {
+  checkAdamHyper(hyper);
+  if (hyper.rank === null) return;
+  if (!(Number.isInteger(hyper.rank) && hyper.rank >= 1)) throw new OptimizerError(`invalid rank ${hyper.rank}`);
+  if (!(Number.isInteger(hyper.updateProjGap) && hyper.updateProjGap >= 1)) {
+    throw new OptimizerError(`invalid updateProjGap ${hyper.updateProjGap}`);
+  }
+  if (!Number.isFinite(hyper.scale)) throw new OptimizerError(`invalid scale ${hyper.scale}`);
+  if (!PROJ_TYPES.includes(hyper.projType)) throw new OptimizerError(`invalid projType '${hyper.projType}'`);
+  if (hyper.amsgrad) throw new OptimizerError('GaLore groups do not take amsgrad');
+}
+
 /**
  * GaLore (Zhao et al. 2024, galore-torch's AdamW): AdamW whose groups with a `rank` keep Adam's moments in a low-rank
  * projection of each 2-D gradient, R = Pᵀ G or G Qᵀ (or Pᵀ G Qᵀ), refreshed from an SVD of the f32 gradient every
@@ -119,15 +133,7 @@ export class GaLoreAdamW extends Optimizer<GaLoreHyper, GaLoreState> {
   }
 
   protected override checkHyper(hyper: GaLoreHyper): void {
-    checkAdamHyper(hyper);
-    if (hyper.rank === null) return;
-    if (!(Number.isInteger(hyper.rank) && hyper.rank >= 1)) throw new OptimizerError(`invalid rank ${hyper.rank}`);
-    if (!(Number.isInteger(hyper.updateProjGap) && hyper.updateProjGap >= 1)) {
-      throw new OptimizerError(`invalid updateProjGap ${hyper.updateProjGap}`);
-    }
-    if (!Number.isFinite(hyper.scale)) throw new OptimizerError(`invalid scale ${hyper.scale}`);
-    if (!PROJ_TYPES.includes(hyper.projType)) throw new OptimizerError(`invalid projType '${hyper.projType}'`);
-    if (hyper.amsgrad) throw new OptimizerError('GaLore groups do not take amsgrad');
+    checkGaLoreHyper(hyper);
   }
 
   protected override initState(param: Tensor, group: ParamGroup<GaLoreHyper>): GaLoreState {
@@ -154,15 +160,7 @@ export class GaLoreAdamW extends Optimizer<GaLoreHyper, GaLoreState> {
       return;
     }
     if (state.step % group.updateProjGap === 0) refreshProjections(grad, state);
-    const low = project(grad, state);
-    const direction = this.scratch.tensor(low.size);
-    const stepSize = adamDirection(low, state, group, direction);
-    // projectBack's product is a fresh tensor: scale it in place rather than allocate two more of the parameter's size.
-    const back = projectBack(reshape(direction, low.shape), state);
-    updateInPlace(back, 'mul', group.scale);
-    updateInPlace(back, 'mul', -stepSize);
-    updateInPlace(param, 'add', back);
-    decoupledDecay(param, group.lr, group.weightDecay);
+    galoreUpdate(param, grad, state, group, this.scratch, state);
   }
 }
 
@@ -173,20 +171,57 @@ function refreshProjections(grad: Tensor, state: GaLoreState): void {
   if (state.right) assign_(state.right, slice(vt, 0, 0, state.right.shape[0]));
 }
 
+/** A group's projections, P: [m, r] and Q: [r, n], as f32 tensors (GaLore) or int4 codes (Q-GaLore); null: that side is not projected. */
+export interface Projections {
+  left: Tensor | QuantizedTensor | null;
+  right: Tensor | QuantizedTensor | null;
+}
+
+const transposed = (x: Tensor | QuantizedTensor) => (x instanceof QuantizedTensor ? x.t() : transpose(x));
+
+/** P · X, as (Xᵀ Pᵀ)ᵀ when P is quantised (matmul takes quantised codes as its right operand only); contiguous. */
+function leftTimes(p: Tensor | QuantizedTensor, x: Tensor): Tensor {
+  return p instanceof QuantizedTensor ? contiguous(transpose(matmul(transpose(x), p.t()))) : matmul(p, x);
+}
+
 /** R = Pᵀ G, G Qᵀ or Pᵀ G Qᵀ, contiguous. */
-function project(grad: Tensor, { left, right }: GaLoreState): Tensor {
+function project(grad: Tensor, { left, right }: Projections): Tensor {
   let low = grad;
-  if (left) low = matmul(transpose(left), low);
-  if (right) low = matmul(low, transpose(right));
+  if (left)
+    low = left instanceof QuantizedTensor ? transpose(matmul(transpose(low), left)) : matmul(transpose(left), low);
+  if (right) low = matmul(low, transposed(right));
   return contiguous(low);
 }
 
-/** P N, N Q or P N Q: a low-rank update back in the parameter's shape. */
-function projectBack(low: Tensor, { left, right }: GaLoreState): Tensor {
+/** P N, N Q or P N Q: a low-rank update back in the parameter's shape (a fresh contiguous tensor). */
+function projectBack(low: Tensor, { left, right }: Projections): Tensor {
   let full = low;
-  if (left) full = matmul(left, full);
+  if (left) full = leftTimes(left, full);
   if (right) full = matmul(full, right);
   return full;
+}
+
+/**
+ * GaLore's update of `target` (a contiguous f32 [m, n], in place) from grad through the projections: Adam on the
+ * projected gradient, W −= lr·√(1−β2ᵗ)/(1−β1ᵗ)·scale·(projected back), then W −= lr·wd·W.
+ */
+export function galoreUpdate(
+  target: Tensor,
+  grad: Tensor,
+  state: AdamState,
+  group: GaLoreHyper,
+  scratch: Scratch,
+  projections: Projections,
+): void {
+  const low = project(grad, projections);
+  const direction = scratch.tensor(low.size);
+  const stepSize = adamDirection(low, state, group, direction);
+  // projectBack's product is a fresh tensor: scale it in place rather than allocate two more of the target's size.
+  const back = projectBack(reshape(direction, low.shape), projections);
+  updateInPlace(back, 'mul', group.scale);
+  updateInPlace(back, 'mul', -stepSize);
+  updateInPlace(target, 'add', back);
+  decoupledDecay(target, group.lr, group.weightDecay);
 }
 
 /** '*' matches any run of characters; several globs are separated by commas. */

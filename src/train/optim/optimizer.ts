@@ -4,6 +4,7 @@ import { DTypeError, LitheError } from '../../engine/errors.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { Tensor } from '../../engine/tensor.js';
 import { type Module, parameterMask } from '../../nn/module.js';
+import { quantizedWeightOf } from '../../nn/quant-linear.js';
 import type { TensorSpec } from '../../nn/state-dict.js';
 import { assign_, maskInPlace_ } from '../../ops/assign.js';
 import { where } from '../../ops/elementwise.js';
@@ -33,7 +34,7 @@ export type ParamGroup<H extends GroupHyper> = H & {
   baseLr: number;
 };
 
-/** One value of a parameter's optimiser state: buffers are flat f32 tensors ([n], updated in place), the rest is JSON. */
+/** One value of a parameter's optimiser state: buffers are flat tensors ([n], f32 or a quantised projection's u8 codes, updated in place), the rest is JSON. */
 export type StateValue = number | boolean | null | Tensor;
 export type ParamState = Record<string, StateValue>;
 
@@ -47,6 +48,8 @@ export interface OptimizerStateDict {
   groups: Record<string, unknown>[];
   state: (Record<string, number | boolean | null> | null)[];
   buffers: Record<string, Tensor>;
+  /** JSON state of the optimiser as a whole (e.g. a random generator's), where it has any. */
+  extra?: Record<string, unknown>;
 }
 
 /** The storage of a contiguous f32 tensor, which it shares: a kernel writing through it updates the tensor in place. */
@@ -112,13 +115,26 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
       for (const p of ps) {
         if (seen.has(p)) throw new OptimizerError('a parameter appears in more than one group');
         seen.add(p);
-        f32Storage(p, 'an optimised parameter');
+        if (!quantizedWeightOf(p)) f32Storage(p, 'an optimised parameter');
+        else if (!this.trainsQuantizedWeights()) {
+          throw new OptimizerError(`${this.constructor.name} cannot train a quantised weight (QGaLoreAdamW can)`);
+        }
       }
       const hyper = withDefaults(defaults, spec);
       this.checkHyper(hyper);
       return { ...hyper, params: ps, names, baseLr: hyper.lr };
     });
     if (seen.size === 0) throw new OptimizerError('the optimiser got no parameters');
+  }
+
+  /** Whether a QuantLinear's weight (its gradient sink, see quantizedWeightOf) may be a parameter; no by default. */
+  protected trainsQuantizedWeights(): boolean {
+    return false;
+  }
+
+  /** A parameter's state, or undefined before its first update. */
+  protected stateOf(param: Tensor): S | undefined {
+    return this.state.get(param);
   }
 
   /** Throw an OptimizerError for out-of-range hyperparameters. */
@@ -202,7 +218,7 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
     params.forEach(([p, group], index) => {
       if (!state[index]) return;
       for (const [key, template] of Object.entries(this.initState(p, group))) {
-        if (template instanceof Tensor) specs.set(`${index}.${key}`, { shape: template.shape, dtype: 'f32' });
+        if (template instanceof Tensor) specs.set(`${index}.${key}`, { shape: template.shape, dtype: template.dtype });
       }
     });
     return specs;
@@ -264,8 +280,8 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
       const where = `state of parameter ${index}, '${key}'`;
       if (template instanceof Tensor) {
         const saved = buffers[`${index}.${key}`];
-        if (!(saved instanceof Tensor) || saved.dtype !== 'f32' || saved.size !== template.size) {
-          throw new OptimizerError(`${where}: expected an f32 buffer of ${template.size} values`);
+        if (!(saved instanceof Tensor) || saved.dtype !== template.dtype || saved.size !== template.size) {
+          throw new OptimizerError(`${where}: expected a ${template.dtype} buffer of ${template.size} values`);
         }
         assign_(template, reshape(saved, template.shape));
       } else {
