@@ -17,6 +17,7 @@ import { CHECKPOINT_DIR, holdsTrainingRun, METRICS_FILE, train } from '../train/
 import { AdamW } from '../train/optim/adamw.js';
 import { DEFAULT_GALORE_TARGETS, GaLoreAdamW, type GaLoreGroupsOptions, galoreGroups } from '../train/optim/galore.js';
 import { decayGroups, OptimizerError } from '../train/optim/optimizer.js';
+import { QGaLoreAdamW, type QGaLoreOptions, qgaloreGroups } from '../train/optim/qgalore.js';
 import { SGD } from '../train/optim/sgd.js';
 import { cosineSchedule } from '../train/schedule.js';
 import { LRC_RECIPE, restrictTraining, type TrainableSet } from '../train/trainable.js';
@@ -115,9 +116,9 @@ export const trainSpec = {
     clip: { kind: 'number', default: 1, min: 0, help: 'clip the global gradient norm to this (0: no clipping)' },
     optimizer: {
       kind: 'choice',
-      choices: ['adamw', 'sgd', 'galore'],
+      choices: ['adamw', 'sgd', 'galore', 'qgalore'],
       default: 'adamw',
-      help: 'AdamW (betas 0.9, 0.95), SGD, or GaLore: AdamW with low-rank projected moments on --galore-targets',
+      help: 'AdamW (betas 0.9, 0.95), SGD, GaLore: AdamW with low-rank projected moments on --galore-targets, or Q-GaLore: GaLore with int8 weights and int4 projections there',
     },
     'galore-rank': { kind: 'int', default: 128, min: 1, max: 1 << 16, help: 'GaLore projection rank' },
     'galore-gap': {
@@ -133,6 +134,33 @@ export const trainSpec = {
       value: 'GLOB',
       default: DEFAULT_GALORE_TARGETS,
       help: "parameters GaLore projects ('*' any characters, comma-separated); the rest use AdamW",
+    },
+    'qgalore-rounding': {
+      kind: 'choice',
+      choices: ['stochastic', 'nearest'],
+      default: 'stochastic',
+      help: 'how Q-GaLore requantises its int8 weights after each update',
+    },
+    'qgalore-group-size': {
+      kind: 'int',
+      default: 256,
+      min: 1,
+      max: 1 << 20,
+      help: 'elements per quantisation group of the int8 weights and int4 projections',
+    },
+    'qgalore-cos-threshold': {
+      kind: 'number',
+      default: 0.4,
+      min: 0,
+      max: 1,
+      help: "Q-GaLore's lazy subspace: double a weight's refresh gap once the mean |cos| of its last refreshes reaches this",
+    },
+    'qgalore-window': {
+      kind: 'int',
+      default: 5,
+      min: 0,
+      max: 1 << 16,
+      help: 'refreshes the lazy subspace averages over (0: refresh every --galore-gap steps, as GaLore)',
     },
     momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
     seed: { kind: 'int', default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the initialisation and the batch order' },
@@ -159,6 +187,7 @@ export const trainSpec = {
     'lithe train --out runs/ft --model models/lithe-tiny --data moby:train --steps 100 --lr 3e-4',
     'lithe train --out runs/lrc --model lowrank --trainable lrc --steps 200',
     'lithe train --out runs/galore --tokenizer models/lithe-tiny --preset small --optimizer galore --galore-rank 128 --lr 1e-2',
+    'lithe train --out runs/qgalore --tokenizer models/lithe-tiny --preset small --optimizer qgalore --galore-rank 128 --lr 1e-2',
   ],
   notes: [
     'Ctrl-C or SIGTERM finishes the current step and writes a checkpoint; a second one quits at once without one.',
@@ -190,6 +219,10 @@ const RESUME_FLAGS = [
   'galore-gap',
   'galore-scale',
   'galore-targets',
+  'qgalore-rounding',
+  'qgalore-group-size',
+  'qgalore-cos-threshold',
+  'qgalore-window',
 ] as const;
 
 /** Refuse --resume when the flags describe a different run than the one in --out, naming the first difference. */
@@ -213,21 +246,35 @@ function checkResumable(outDir: string, run: RunRecord): void {
 }
 
 const GALORE_FLAGS = ['galore-rank', 'galore-gap', 'galore-scale', 'galore-targets'] as const;
+const QGALORE_FLAGS = ['qgalore-rounding', 'qgalore-group-size', 'qgalore-cos-threshold', 'qgalore-window'] as const;
 
 interface OptimizerFlags {
   lr: number;
   weightDecay: number;
   momentum: number;
+  seed: number;
   galore: Required<Pick<GaLoreGroupsOptions, 'targets' | 'rank' | 'updateProjGap' | 'scale'>>;
+  qgalore: Required<Pick<QGaLoreOptions, 'stochasticRounding' | 'groupSize' | 'lazy'>>;
 }
 
-/** The --optimizer over the model's trainable parameters (no decay on norms, biases and embeddings). */
-function makeOptimizer(kind: string, model: DecoderForCausalLM, flags: OptimizerFlags): AdamW | SGD | GaLoreAdamW {
+/**
+ * The --optimizer over the model's trainable parameters (no decay on norms, biases and embeddings). qgalore first
+ * turns the target Linears into QuantLinears (int8 codes), in place.
+ */
+function makeOptimizer(
+  kind: string,
+  model: DecoderForCausalLM,
+  flags: OptimizerFlags,
+): AdamW | SGD | GaLoreAdamW | QGaLoreAdamW {
   const { lr, weightDecay } = flags;
+  const betas: [number, number] = [0.9, 0.95];
   if (kind === 'sgd') return new SGD(decayGroups(model, { weightDecay }), { lr, momentum: flags.momentum });
-  if (kind === 'adamw') return new AdamW(decayGroups(model, { weightDecay }), { lr, betas: [0.9, 0.95] });
+  if (kind === 'adamw') return new AdamW(decayGroups(model, { weightDecay }), { lr, betas });
   try {
-    return new GaLoreAdamW(galoreGroups(model, { ...flags.galore, weightDecay }), { lr, betas: [0.9, 0.95] });
+    if (kind === 'galore') return new GaLoreAdamW(galoreGroups(model, { ...flags.galore, weightDecay }), { lr, betas });
+    const { groupSize, ...qgalore } = flags.qgalore;
+    const groups = qgaloreGroups(model, { ...flags.galore, groupSize, weightDecay });
+    return new QGaLoreAdamW(groups, { lr, betas, ...qgalore, seed: flags.seed });
   } catch (err) {
     if (err instanceof OptimizerError) throw new UsageError(`train: --galore-targets: ${err.message}`);
     throw err;
@@ -312,8 +359,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   };
   if (values.resume) checkResumable(out, run);
   const galoreFlag = GALORE_FLAGS.find((flag) => values.given.has(flag));
-  if (galoreFlag && values.optimizer !== 'galore') {
-    throw new UsageError(`train: --${galoreFlag} needs --optimizer galore`);
+  if (galoreFlag && values.optimizer !== 'galore' && values.optimizer !== 'qgalore') {
+    throw new UsageError(`train: --${galoreFlag} needs --optimizer galore or qgalore`);
+  }
+  const qgaloreFlag = QGALORE_FLAGS.find((flag) => values.given.has(flag));
+  if (qgaloreFlag && values.optimizer !== 'qgalore') {
+    throw new UsageError(`train: --${qgaloreFlag} needs --optimizer qgalore`);
   }
 
   if (!values.resume && !values.overwrite && holdsTrainingRun(out)) {
@@ -351,6 +402,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: hyper.lr,
       weightDecay,
       momentum: values.momentum,
+      seed: values.seed,
+      qgalore: {
+        stochasticRounding: values['qgalore-rounding'] === 'stochastic',
+        groupSize: values['qgalore-group-size'],
+        lazy:
+          values['qgalore-window'] === 0
+            ? null
+            : { cosThreshold: values['qgalore-cos-threshold'], window: values['qgalore-window'] },
+      },
       galore: {
         targets: values['galore-targets'],
         rank: values['galore-rank'],
@@ -401,7 +461,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     );
     outDir.commit();
     failed = false;
-    process.stdout.write(`${JSON.stringify({ ...result, model: join(out, 'model') })}\n`);
+    // Q-GaLore's lazy subspace decides how many SVDs it takes: report them.
+    const svds = optimizer instanceof QGaLoreAdamW ? { svds: optimizer.svdCount } : {};
+    process.stdout.write(`${JSON.stringify({ ...result, ...svds, model: join(out, 'model') })}\n`);
     return result.stopped === 'aborted' ? 130 : 0;
   } finally {
     outDir.close({ failed });

@@ -249,6 +249,45 @@ describe('lithe train', () => {
     assert.match(none.stderr, /no trainable 2-D parameter matches the GaLore targets 'nothing\.\*'/);
   });
 
+  it('--optimizer qgalore: resumes bit for bit; model/ is an ordinary checkpoint; reports its SVDs', async () => {
+    const qgalore = ['--optimizer', 'qgalore', '--galore-rank', '4', '--galore-gap', '1', '--qgalore-group-size', '16'];
+    const lazy = ['--qgalore-window', '2', '--qgalore-cos-threshold', '0'];
+    const constant = ['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'];
+    const args = (out: string) => [
+      '--out',
+      out,
+      '--tokenizer',
+      tokenizer,
+      '--data',
+      text,
+      ...small,
+      ...qgalore,
+      ...lazy,
+      ...constant,
+    ];
+    const straight = join(work, 'qgalore-straight');
+    const whole = run(...args(straight), '--steps', '6');
+    assert.equal(whole.status, 0, whole.stderr);
+    // Gap 1, and a threshold of 0 doubles it from the second |cos| on: refreshes at steps 0, 1, 2 and 4 of 6.
+    const projected = 7; // one layer's q, k, v, o, gate, up and down
+    assert.equal(JSON.parse(whole.stdout).svds, 4 * projected);
+    const resumed = join(work, 'qgalore-resumed');
+    assert.equal(run(...args(resumed), '--steps', '3').status, 0);
+    const state = JSON.parse(readFileSync(join(resumed, 'checkpoint', 'trainer-state.json'), 'utf8'));
+    assert.equal(state.optimizer.kind, 'QGaLoreAdamW');
+    assert.equal(state.masterWeights, true);
+    const r = run(...args(resumed), '--steps', '6', '--resume');
+    assert.equal(r.status, 0, r.stderr);
+    const model = await loadDecoder(join(resumed, 'model'));
+    assert.ok(model.namedParameters().has('model.layers.0.self_attn.q_proj.weight'));
+    const weights = async (dir: string) =>
+      [...(await loadDecoder(join(dir, 'model'))).namedParameters()].map(([name, t]) => [name, t.toArray()]);
+    assert.deepEqual(await weights(resumed), await weights(straight));
+    const flag = run('--out', join(work, 'qgalore-flag'), '--tokenizer', tokenizer, '--data', text, ...small, ...lazy);
+    assert.equal(flag.status, 2);
+    assert.match(flag.stderr, /--qgalore-cos-threshold needs --optimizer qgalore/);
+  });
+
   it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {
     const out = join(work, 'sigterm');
     const { code, stderr } = await interruptWhen(
