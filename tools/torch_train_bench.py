@@ -3,7 +3,9 @@
 
 Same recipe as the lithe side: random init, uniform random tokens, AdamW (decay on matrices only),
 gradient clipping to 1.0, cross entropy over every position; the first --warmup steps are not timed.
-Prints one JSON line: {tokens_per_second, steps, seconds, peak_rss_mb, final_loss}.
+Prints one JSON line: {tokens_per_second, steps, seconds, peak_rss_mb, final_loss} and the bytes held after the last
+step, counted from the live tensors: weights, gradients and optimiser state, in all and on the attention and MLP
+Linears (the parameters GaLore manages: *_bytes and managed_*_bytes).
 """
 import argparse
 import json
@@ -61,7 +63,20 @@ def main():
         if step >= a.warmup:
             timed_tokens += inputs.numel()
     seconds = time.perf_counter() - start
+    nbytes = lambda t: t.numel() * t.element_size()
+    managed = {id(p) for n, p in model.named_parameters() if p.ndim == 2 and (".self_attn." in n or ".mlp." in n)}
+
+    def held(select):
+        params = [p for p in model.parameters() if select(p)]
+        state = [t for p in params for t in opt.state[p].values() if torch.is_tensor(t) and t.ndim > 0]
+        return {"weight_bytes": sum(nbytes(p) for p in params),
+                "grad_bytes": sum(nbytes(p.grad) for p in params if p.grad is not None),
+                "state_bytes": sum(nbytes(t) for t in state)}
+
+    memory = held(lambda p: True)
+    memory.update({f"managed_{k}": v for k, v in held(lambda p: id(p) in managed).items()})
     print(json.dumps({
+        **memory,
         "tokens_per_second": timed_tokens / seconds,
         "steps": a.steps,
         "seconds": seconds,

@@ -1,5 +1,6 @@
 import { type BinaryOp, kernelsFor, type StorageHandle, upload } from '../../backends/kernels.js';
 import { noGrad } from '../../engine/autograd.js';
+import { itemSize } from '../../engine/dtype.js';
 import { DTypeError, LitheError } from '../../engine/errors.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { Tensor } from '../../engine/tensor.js';
@@ -175,6 +176,17 @@ export abstract class Optimizer<H extends GroupHyper, S extends ParamState> {
         }
       }
     });
+  }
+
+  /** Bytes of the state buffers held for the parameters `select` keeps (all by default): the optimiser's memory. */
+  stateBytes(select: (param: Tensor) => boolean = () => true): number {
+    let bytes = 0;
+    for (const [param, state] of this.state) {
+      if (!select(param)) continue;
+      for (const value of Object.values(state))
+        if (value instanceof Tensor) bytes += value.size * itemSize(value.dtype);
+    }
+    return bytes;
   }
 
   /** Drop every parameter's gradient (torch's `zero_grad(set_to_none=True)`). */
