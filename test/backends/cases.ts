@@ -1249,6 +1249,12 @@ export const GRAD_CASES: GradCase[] = [
     inputs: [[3, 5]],
     fn: (x) => ops.quantLinear(x, quantWeight('int4', 4, 5, 3)),
   },
+  {
+    // dX through the recorded op; dW into the sink is checked against the dense Linear in test/nn/quant-linear.test.ts.
+    label: 'quantLinear with a weight-gradient sink (int8 weight, bias)',
+    inputs: [[3, 5], [4]],
+    fn: (x, b) => ops.quantLinear(x, quantWeight('int8', 4, 5, 2), b, ops.gradientSink([4, 5])),
+  },
   { label: 'rmsNorm', inputs: [[3, 6], [6]], fn: (x, w) => ops.rmsNorm(x, w, { eps: 1e-5 }) },
   { label: 'layerNorm', inputs: [[3, 6], [6], [6]], fn: (x, w, b) => ops.layerNorm(x, w, b) },
   { label: 'maxPool1d', inputs: [[1, 2, 7]], fn: (x) => ops.maxPool1d(x, { kernelSize: 3, stride: 2, padding: 1 }) },
