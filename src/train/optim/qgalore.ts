@@ -79,6 +79,9 @@ export const QGALORE_DEFAULTS: Readonly<QGaLoreHyper> = Object.freeze({
   lazy: Object.freeze({ cosThreshold: 0.4, window: 5 }),
 });
 
+/** Mixed into the seed, so that stochastic rounding never replays the stream a model's initialisation drew. */
+const ROUNDING_STREAM = 0x51a7e5d1;
+
 const FORMAT_OF_BITS: Record<number, QuantFormat> = { 8: 'int8', 4: 'int4' };
 
 /**
@@ -116,7 +119,7 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
   constructor(params: ParamsInput | QGaLoreGroupSpec[], options: QGaLoreOptions = {}) {
     const { seed = 0, ...hyper } = options;
     super(params, withDefaults<QGaLoreHyper>(QGALORE_DEFAULTS, hyper));
-    this.rng = new Rng(seed);
+    this.rng = new Rng((seed ^ ROUNDING_STREAM) >>> 0);
     for (const group of this.groups) {
       for (const p of group.params) {
         const q = quantizedWeightOf(p);
