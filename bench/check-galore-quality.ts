@@ -3,7 +3,7 @@
  * ../shared/models/llama-ref) pre-trained from scratch on sotu:train + moby:train with AdamW, GaLore, Q-GaLore and
  * Q-GaLore rounding to nearest: the same data order, seed and token budget (400 steps of 8 × 256 tokens, 819,200
  * tokens), validation perplexity on sotu:val (32 windows of 256) every 25 steps. Each run goes to OUT/NAME (a run
- * that finished there already is reused; a half-done one is resumed); then OUT/report.html holds the curves in one
+ * that finished there already is reused, one with a checkpoint is resumed, any other restarted); then OUT/report.html holds the curves in one
  * chart and a table, which is also printed. Takes about 25 minutes a run on 2 cores (LITHE_THREADS as set).
  *
  *   npm run check:galore -- [--out DIR]   (default: galore-quality)
@@ -68,8 +68,8 @@ interface Metric {
 function runOnce(out: string, name: string): void {
   const dir = join(out, name);
   if (existsSync(join(dir, 'model', 'config.json')) && existsSync(RESULT_FILE(out, name))) return;
-  const resume = existsSync(join(dir, 'checkpoint')) ? ['--resume'] : [];
-  console.log(`training ${name}${resume.length ? ' (resuming)' : ''} ...`);
+  const resume = existsSync(join(dir, 'checkpoint')) ? ['--resume'] : existsSync(dir) ? ['--overwrite'] : [];
+  console.log(`training ${name}${resume[0] === '--resume' ? ' (resuming)' : ''} ...`);
   const args = [LITHE, 'train', '--out', dir, ...COMMON, ...RUNS[name].flags, ...resume];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`lithe train --out ${dir} failed (exit ${r.status})`);

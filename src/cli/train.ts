@@ -366,6 +366,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (qgaloreFlag && values.optimizer !== 'qgalore') {
     throw new UsageError(`train: --${qgaloreFlag} needs --optimizer qgalore`);
   }
+  if (values['qgalore-window'] === 0 && values.given.has('qgalore-cos-threshold')) {
+    throw new UsageError('train: --qgalore-cos-threshold has no effect with --qgalore-window 0 (no lazy subspace)');
+  }
 
   if (!values.resume && !values.overwrite && holdsTrainingRun(out)) {
     throw new UsageError(

@@ -1,3 +1,4 @@
+import { ShapeError } from '../engine/errors.js';
 import type { Rng } from '../engine/rng.js';
 import type { Tensor } from '../engine/tensor.js';
 import { Linear } from './linear.js';
@@ -19,9 +20,6 @@ export interface LowRankLinearOptions {
  * `U.bias`, and everything that trains or saves a Linear handles the factors.
  */
 export class LowRankLinear extends Module {
-  readonly u: Linear;
-  readonly v: Linear;
-
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
@@ -30,17 +28,32 @@ export class LowRankLinear extends Module {
   ) {
     super();
     const { bias, ...init } = options;
-    this.v = this.addChild('V', new Linear(inFeatures, rank, init));
-    this.u = this.addChild('U', new Linear(rank, outFeatures, { ...init, bias }));
+    this.addChild('V', new Linear(inFeatures, rank, init));
+    this.addChild('U', new Linear(rank, outFeatures, { ...init, bias }));
+  }
+
+  /** The dense factors (a ShapeError once one was replaced, e.g. quantised for Q-GaLore: merging needs them dense). */
+  get u(): Linear {
+    return this.denseFactor('U');
+  }
+
+  get v(): Linear {
+    return this.denseFactor('V');
+  }
+
+  private denseFactor(name: 'U' | 'V'): Linear {
+    const factor = this.child<Module>(name);
+    if (!(factor instanceof Linear)) throw new ShapeError(`factor ${name} is no longer a dense Linear`);
+    return factor;
   }
 
   get bias(): Tensor | null {
-    return this.u.bias;
+    return this.child<LinearLayer>('U').bias;
   }
 
-  // x: [..., in] -> [..., out]
+  // x: [..., in] -> [..., out]; the factors are read through child(), so a replaced one is the one that runs.
   forward(x: Tensor): Tensor {
-    return this.u.forward(this.v.forward(x));
+    return this.child<LinearLayer>('U').forward(this.child<LinearLayer>('V').forward(x));
   }
 }
 

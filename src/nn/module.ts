@@ -144,22 +144,28 @@ export abstract class Module {
 
   /**
    * This module's own tensors as a checkpoint stores them, by local name: its parameters and persistent buffers, unless
-   * it holds them in another form (a QuantLinear stores the weight its integer codes stand for).
+   * it holds them in another form (a QuantLinear stores the weight its integer codes stand for, as a parameter).
    */
-  protected ownCheckpointState(): Map<string, Tensor> {
-    const own = new Map(this.ownParams);
-    for (const [n, b] of this.ownBuffers) if (b.persistent) own.set(n, b.tensor);
-    return own;
+  protected ownCheckpointState(): { params: Map<string, Tensor>; buffers: Map<string, Tensor> } {
+    const buffers = new Map<string, Tensor>();
+    for (const [n, b] of this.ownBuffers) if (b.persistent) buffers.set(n, b.tensor);
+    return { params: new Map(this.ownParams), buffers };
   }
 
-  /** Every tensor a checkpoint stores, depth first, by full dotted name (the state dict, but for such modules). */
-  namedCheckpointState(prefix = ''): Map<string, Tensor> {
-    const out = new Map<string, Tensor>();
-    for (const [n, t] of this.ownCheckpointState()) out.set(prefix + n, t);
-    for (const [n, m] of this.children) {
-      for (const [cn, t] of m.namedCheckpointState(`${prefix}${n}.`)) out.set(cn, t);
+  /**
+   * Every tensor a checkpoint stores, by full dotted name, in the state dict's order (parameters depth first, then
+   * persistent buffers): the state dict itself but for modules that hold a tensor in another form.
+   */
+  namedCheckpointState(): Map<string, Tensor> {
+    const params = new Map<string, Tensor>();
+    const buffers = new Map<string, Tensor>();
+    for (const [name, m] of this.namedModules()) {
+      const own = m.ownCheckpointState();
+      const prefix = name === '' ? '' : `${name}.`;
+      for (const [n, t] of own.params) params.set(prefix + n, t);
+      for (const [n, t] of own.buffers) buffers.set(prefix + n, t);
     }
-    return out;
+    return new Map([...params, ...buffers]);
   }
 
   /** Named sub-modules, depth first (this module is ''). */

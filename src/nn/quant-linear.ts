@@ -55,11 +55,17 @@ export class QuantLinear extends Module {
     return this.hasParam('bias') ? this.p('bias') : null;
   }
 
-  /** The weight as a checkpoint stores it: dequantised to f32, beside the bias. */
-  protected override ownCheckpointState(): Map<string, Tensor> {
-    const state = new Map([['weight', dequantize(this.weight)]]);
-    if (this.bias) state.set('bias', this.bias);
-    return state;
+  /** Drops the weight's gradient too (the sink is not a parameter, so Module's zeroGrad alone would miss it). */
+  override zeroGrad(): void {
+    super.zeroGrad();
+    this.weightGrad.grad = null;
+  }
+
+  /** The weight as a checkpoint stores it: dequantised to f32, beside the bias; the codes are not stored. */
+  protected override ownCheckpointState(): { params: Map<string, Tensor>; buffers: Map<string, Tensor> } {
+    const params = new Map([['weight', dequantize(this.weight)]]);
+    if (this.bias) params.set('bias', this.bias);
+    return { params, buffers: new Map() };
   }
 
   // x: [..., in] -> [..., out]

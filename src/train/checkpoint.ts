@@ -8,6 +8,7 @@ import { asStateReader, openSafetensors, saveSafetensors, type TensorReader } fr
 import { openCheckpoint } from '../io/sharded.js';
 import { DecoderForCausalLM } from '../models/llama/model.js';
 import type { Module } from '../nn/module.js';
+import { QuantLinear } from '../nn/quant-linear.js';
 import { readState, stageStateDict, stateDict, type TensorSpec } from '../nn/state-dict.js';
 import type { OptimizerStateDict } from './optim/optimizer.js';
 
@@ -70,7 +71,8 @@ export async function saveTrainingCheckpoint(
   // its state dict in f32 (model.safetensors), which is what resuming reads.
   const isDecoder = model instanceof DecoderForCausalLM;
   const exact = stateDict(model);
-  const masterWeights = isDecoder && (dtype !== 'f32' || !sameNames(exact, model.namedCheckpointState()));
+  const quantised = [...model.namedModules().values()].some((m) => m instanceof QuantLinear);
+  const masterWeights = isDecoder && (dtype !== 'f32' || quantised);
   const state: TrainerStateFile = {
     format: 'lithe-trainer-state',
     version: 1,
@@ -97,9 +99,6 @@ export async function saveTrainingCheckpoint(
         }),
   );
 }
-
-const sameNames = (a: Map<string, Tensor>, b: Map<string, Tensor>) =>
-  a.size === b.size && [...a.keys()].every((k) => b.has(k));
 
 /** Whether `dir` holds a training checkpoint (not just an HF model). */
 export function hasTrainingCheckpoint(dir: string): boolean {

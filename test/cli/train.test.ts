@@ -286,6 +286,11 @@ describe('lithe train', () => {
     const flag = run('--out', join(work, 'qgalore-flag'), '--tokenizer', tokenizer, '--data', text, ...small, ...lazy);
     assert.equal(flag.status, 2);
     assert.match(flag.stderr, /--qgalore-cos-threshold needs --optimizer qgalore/);
+    const idle = run(
+      ...args(join(work, 'qgalore-idle')).map((a, i, all) => (all[i - 1] === '--qgalore-window' ? '0' : a)),
+    );
+    assert.equal(idle.status, 2);
+    assert.match(idle.stderr, /--qgalore-cos-threshold has no effect with --qgalore-window 0/);
   });
 
   it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {

@@ -5,6 +5,7 @@ import { dequantize, quantize } from '../../src/engine/quant/quantized-tensor.js
 import { Rng } from '../../src/engine/rng.js';
 import { Sequential } from '../../src/nn/containers.js';
 import { Linear } from '../../src/nn/linear.js';
+import { LowRankLinear } from '../../src/nn/low-rank-linear.js';
 import { dequantizeLinears, QuantLinear, quantizedWeightOf, quantizeLinears } from '../../src/nn/quant-linear.js';
 import { stateDict } from '../../src/nn/state-dict.js';
 import { mul } from '../../src/ops/elementwise.js';
@@ -70,5 +71,24 @@ describe('QuantLinear', () => {
     let worst = 0;
     for (let i = 0; i < before[0].length; i++) worst = Math.max(worst, Math.abs(after[0][i] - before[0][i]));
     assert.ok(worst > 0 && worst < 0.005, `dequantised weight off by ${worst}`);
+  });
+
+  it("zeroGrad drops the weight's gradient as well as the bias's", () => {
+    const layer = new QuantLinear(quantize(weight, 'int8'), bias.clone().requiresGrad_());
+    sum(layer.forward(randn([2, 40], { rng }))).backward();
+    assert.ok(layer.weightGrad.grad && layer.bias?.grad);
+    layer.zeroGrad();
+    assert.equal(layer.weightGrad.grad, null);
+    assert.equal(layer.bias?.grad, null);
+  });
+
+  it('a quantised factor of a LowRankLinear is the one its forward runs; merging then asks for dense factors', () => {
+    const factorised = new LowRankLinear(40, 24, 6, { rng });
+    const x = randn([3, 40], { rng });
+    quantizeLinears(factorised, { select: (name) => name === 'U' });
+    const u = [...factorised.namedModules()].find(([name]) => name === 'U')?.[1] as QuantLinear;
+    const expected = linear(linear(x, factorised.v.weight), dequantize(u.weight));
+    assertClose(factorised.forward(x).floatData(), expected.floatData(), 1e-5);
+    assert.throws(() => factorised.u, /factor U is no longer a dense Linear/);
   });
 });

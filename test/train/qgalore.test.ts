@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { randn, tensor } from '../../src/engine/create.js';
 import { dequantize, quantize } from '../../src/engine/quant/quantized-tensor.js';
 import { Rng } from '../../src/engine/rng.js';
-import type { Tensor } from '../../src/engine/tensor.js';
+import { Tensor } from '../../src/engine/tensor.js';
 import { withOutputDir } from '../../src/io/output-dir.js';
 import { Sequential } from '../../src/nn/containers.js';
 import { Linear } from '../../src/nn/linear.js';
@@ -118,21 +118,26 @@ describe('QGaLoreAdamW', () => {
     const batches = Array.from({ length: 20 }, regression(4));
     let k = 0;
     const next = () => batches[k++];
-    const straight = prepared(1);
+    // Gap 1 and a window of 2 with threshold 0: the gap doubles at steps 2, 4, 8 and 16, so the checkpoint at step 9
+    // holds a moved gap, a full window and a previous top vector.
+    const lazy = { lazy: { cosThreshold: 0, window: 2 } };
+    const straight = prepared(1, lazy, 4, 1);
     train(straight.m, straight.o, 20, next);
 
     k = 0;
-    const first = prepared(1);
+    const first = prepared(1, lazy, 4, 1);
     train(first.m, first.o, 9, next);
     const out = join(work, 'run');
     await withOutputDir(out, { kind: 'train-run' }, (dir) =>
       saveTrainingCheckpoint(dir, 'checkpoint', first.m, first.o, { step: 9, elapsedSeconds: 0, batcher: null }),
     );
-    const resumed = prepared(7);
+    const resumed = prepared(7, lazy, 4, 1);
     assert.equal(loadTrainingCheckpoint(join(out, 'checkpoint'), resumed.m, resumed.o).step, 9);
     train(resumed.m, resumed.o, 11, next);
     const values = (m: Sequential) => [...stateDict(m).values()].map((t) => t.toArray());
     assert.deepEqual(values(resumed.m), values(straight.m));
+    assert.equal(resumed.o.svdCount, straight.o.svdCount);
+    assert.equal(straight.o.svdCount, 2 * 6);
   });
 
   it('refuses quantised weights in other optimisers and weights of other bits', () => {
@@ -141,6 +146,16 @@ describe('QGaLoreAdamW', () => {
     assert.throws(() => new AdamW(groups[0].params), /cannot train a quantised weight/);
     assert.throws(() => new QGaLoreAdamW([{ ...groups[0], weightBits: 4 }]), /int8 weight in a group of 4-bit weights/);
     assert.throws(() => qgaloreGroups(model(0), { targets: 'nothing' }), OptimizerError);
+    const pruned = model(0);
+    const first = [...pruned.namedModules()][1][1] as Linear;
+    first.setMask(
+      new Tensor(
+        Uint8Array.from({ length: 48 * 32 }, (_, i) => i % 2),
+        [48, 32],
+        'bool',
+      ),
+    );
+    assert.throws(() => qgaloreGroups(pruned, { targets: '*.weight' }), /0 is pruned/);
     assert.throws(() => new QGaLoreAdamW(groups, { lazy: { cosThreshold: 0.4, window: 0 } }), /invalid lazy/);
   });
 });

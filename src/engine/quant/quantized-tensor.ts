@@ -167,14 +167,16 @@ export function fromQuantizedParts(
   parts: QuantizedParts,
   shape: Pick<QuantWeight, 'format' | 'rows' | 'cols' | 'groupSize'>,
 ): QuantizedTensor {
-  const array = (t: Tensor) => {
+  const symmetric = formatTraits(shape.format).symmetric;
+  const array = (t: Tensor, dtype: string, what: string) => {
+    if (t.dtype !== dtype) throw new ShapeError(`${shape.format} ${what} must be ${dtype}, got ${t.dtype}`);
     if (!t.isContiguous() || t.offset !== 0) throw new ShapeError('quantised parts must be whole contiguous tensors');
     return t.dataSync();
   };
   return new QuantizedTensor({
     ...shape,
-    codes: array(parts.codes) as Uint8Array | Int8Array,
-    scales: array(parts.scales) as Float32Array,
-    zeros: parts.zeros ? (array(parts.zeros) as Uint8Array) : null,
+    codes: array(parts.codes, symmetric ? 'i8' : 'u8', 'codes') as Uint8Array | Int8Array,
+    scales: array(parts.scales, 'f32', 'scales') as Float32Array,
+    zeros: parts.zeros ? (array(parts.zeros, 'u8', 'zero points') as Uint8Array) : null,
   });
 }

@@ -265,7 +265,6 @@ export interface DecoderOptions {
  */
 export class DecoderForCausalLM extends Module implements BlockSequence {
   readonly model: DecoderBody;
-  private readonly lmHead: Linear | null;
   /** runBlock's RoPE tables, kept for the last sequence length (a layer-wise pass runs every block at one length). */
   private blockRope: { length: number; rope: Rope } | null = null;
 
@@ -276,17 +275,18 @@ export class DecoderForCausalLM extends Module implements BlockSequence {
     super();
     const init: Init = { rng: new Rng(options.seed ?? 0), init: options.init ?? true };
     this.model = this.addChild('model', new DecoderBody(config, init));
-    this.lmHead = config.tieWordEmbeddings
-      ? null
-      : this.addChild(
-          'lm_head',
-          new Linear(config.hiddenSize, config.vocabSize, { initStd: config.initializerRange, ...init }),
-        );
+    if (!config.tieWordEmbeddings) {
+      const head = new Linear(config.hiddenSize, config.vocabSize, { initStd: config.initializerRange, ...init });
+      this.addChild('lm_head', head);
+    }
   }
 
-  /** The output projection [V, C]: lm_head, or the embedding matrix when tied. */
+  /** The output projection [V, C]: lm_head (read through child(), so a replaced one is seen), or the tied embedding. */
   get headWeight(): Tensor {
-    return this.lmHead ? this.lmHead.weight : this.model.embedTokens.weight;
+    if (this.config.tieWordEmbeddings) return this.model.embedTokens.weight;
+    const head = this.child<Module>('lm_head');
+    if (!(head instanceof Linear)) throw new UsageError('lm_head must stay a dense Linear (it was replaced)');
+    return head.weight;
   }
 
   /** RoPE tables for positions start .. start+length-1. */

@@ -125,11 +125,7 @@ export class GaLoreAdamW extends Optimizer<GaLoreHyper, GaLoreState> {
 
   constructor(params: ParamsInput | GaLoreGroupSpec[], options: GaLoreOptions = {}) {
     super(params, withDefaults<GaLoreHyper>(GALORE_DEFAULTS, options));
-    for (const group of this.groups) {
-      if (group.rank === null) continue;
-      const bad = group.params.find((p) => p.rank !== 2);
-      if (bad) throw new OptimizerError(`GaLore projects 2-D parameters only, got shape [${bad.shape}]`);
-    }
+    checkProjectable(this.groups);
   }
 
   protected override checkHyper(hyper: GaLoreHyper): void {
@@ -166,12 +162,27 @@ export class GaLoreAdamW extends Optimizer<GaLoreHyper, GaLoreState> {
 
 /** New P = U[:, :r] and Q = Vh[:r] from an SVD of grad: [m, n], written into the state's projections. */
 function refreshProjections(grad: Tensor, state: GaLoreState): void {
-  const { u, vt } = canonicalSigns(svd(grad));
-  if (state.left) assign_(state.left, slice(u, 1, 0, state.left.shape[1]));
-  if (state.right) assign_(state.right, slice(vt, 0, 0, state.right.shape[0]));
+  const { p, q } = svdProjections(grad, state.left ? state.left.shape[1] : (state.right as Tensor).shape[0]);
+  if (state.left) assign_(state.left, p);
+  if (state.right) assign_(state.right, q);
 }
 
-/** A group's projections, P: [m, r] and Q: [r, n], as f32 tensors (GaLore) or int4 codes (Q-GaLore); null: that side is not projected. */
+/** P = U[:, :r] and Q = Vh[:r] of grad [m, n], from one SVD with canonical signs: what a refresh may take. */
+export function svdProjections(grad: Tensor, r: number): { p: Tensor; q: Tensor } {
+  const { u, vt } = canonicalSigns(svd(grad));
+  return { p: slice(u, 1, 0, r), q: slice(vt, 0, 0, r) };
+}
+
+/** Refuse a rank group holding a parameter that is not 2-D (GaLore projects matrices only). */
+export function checkProjectable(groups: readonly ParamGroup<GaLoreHyper>[]): void {
+  for (const group of groups) {
+    if (group.rank === null) continue;
+    const bad = group.params.find((p) => p.rank !== 2);
+    if (bad) throw new OptimizerError(`GaLore projects 2-D parameters only, got shape [${bad.shape}]`);
+  }
+}
+
+/** A group's projections, P: [m, r] and Q: [r, n], as f32 tensors (GaLore) or quantised ones (Q-GaLore's int4); null: that side is not projected. */
 export interface Projections {
   left: Tensor | QuantizedTensor | null;
   right: Tensor | QuantizedTensor | null;
@@ -253,7 +264,7 @@ export interface GaLoreGroupsOptions extends DecayGroupsOptions {
  * decayGroups splits them (plain AdamW, decayed and not). Throws when no trainable 2-D parameter matches the targets.
  */
 export function galoreGroups(model: Module, options: GaLoreGroupsOptions = {}): GaLoreGroupSpec[] {
-  const { targets = DEFAULT_GALORE_TARGETS, rank = 128, updateProjGap, scale, projType, ...decay } = options;
+  const { targets = DEFAULT_GALORE_TARGETS } = options;
   const isTarget = globMatcher(targets);
   const projected = new Map<string, Tensor>();
   const rest = new Map<string, Tensor>();
@@ -263,8 +274,14 @@ export function galoreGroups(model: Module, options: GaLoreGroupsOptions = {}): 
   }
   if (projected.size === 0)
     throw new OptimizerError(`no trainable 2-D parameter matches the GaLore targets '${targets}'`);
-  return [
-    { params: projected, rank, updateProjGap, scale, projType, weightDecay: decay.weightDecay ?? 0.01 },
-    ...decayGroups<GaLoreHyper>(rest, decay),
-  ];
+  return [rankGroup<GaLoreHyper>(projected, options), ...decayGroups<GaLoreHyper>(rest, options)];
+}
+
+/** The projected parameters as one group with the rank options (rank 128 by default), decayed (0.01 by default). */
+export function rankGroup<H extends GaLoreHyper>(
+  params: Map<string, Tensor>,
+  options: GaLoreGroupsOptions,
+): ParamGroupSpec<H> {
+  const { rank = 128, updateProjGap, scale, projType, weightDecay = 0.01 } = options;
+  return { params, rank, updateProjGap, scale, projType, weightDecay } as ParamGroupSpec<H>;
 }

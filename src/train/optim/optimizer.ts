@@ -35,7 +35,7 @@ export type ParamGroup<H extends GroupHyper> = H & {
   baseLr: number;
 };
 
-/** One value of a parameter's optimiser state: buffers are flat tensors ([n], f32 or a quantised projection's u8 codes, updated in place), the rest is JSON. */
+/** One value of a parameter's optimiser state: buffers are flat tensors ([n]: f32, or a quantised projection's integer codes and zero points), updated in place; the rest is JSON. */
 export type StateValue = number | boolean | null | Tensor;
 export type ParamState = Record<string, StateValue>;
 

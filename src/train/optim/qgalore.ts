@@ -10,7 +10,6 @@ import {
 } from '../../engine/quant/quantized-tensor.js';
 import { Rng } from '../../engine/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { svd } from '../../linalg/index.js';
 import type { Linear } from '../../nn/linear.js';
 import type { Module } from '../../nn/module.js';
 import { QuantLinear, quantizedWeightOf, quantizeLinears } from '../../nn/quant-linear.js';
@@ -20,8 +19,8 @@ import { sum } from '../../ops/reduce.js';
 import { contiguous, reshape, slice } from '../../ops/views.js';
 import { type AdamState, adamWUpdate, initAdamState, Scratch } from './adamw.js';
 import {
-  canonicalSigns,
   checkGaLoreHyper,
+  checkProjectable,
   DEFAULT_GALORE_TARGETS,
   GALORE_DEFAULTS,
   type GaLoreGroupsOptions,
@@ -30,6 +29,8 @@ import {
   globMatcher,
   type Projections,
   projectedSides,
+  rankGroup,
+  svdProjections,
 } from './galore.js';
 import {
   decayGroups,
@@ -44,7 +45,7 @@ import {
 
 /** Q-GaLore's lazy subspace: at each refresh |cos| of the new and previous top singular vectors joins a window. */
 export interface LazySubspace {
-  /** When the mean of the last `window` values reaches this, the group's refresh gap doubles. */
+  /** When the mean of the last `window` values reaches this, that parameter's refresh gap doubles. */
   cosThreshold: number;
   window: number;
 }
@@ -120,14 +121,12 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
     const { seed = 0, ...hyper } = options;
     super(params, withDefaults<QGaLoreHyper>(QGALORE_DEFAULTS, hyper));
     this.rng = new Rng((seed ^ ROUNDING_STREAM) >>> 0);
+    checkProjectable(this.groups);
     for (const group of this.groups) {
       for (const p of group.params) {
         const q = quantizedWeightOf(p);
         if (q && q.format !== FORMAT_OF_BITS[group.weightBits]) {
           throw new OptimizerError(`a ${q.format} weight in a group of ${group.weightBits}-bit weights`);
-        }
-        if (group.rank !== null && p.rank !== 2) {
-          throw new OptimizerError(`Q-GaLore projects 2-D parameters only, got shape [${p.shape}]`);
         }
       }
     }
@@ -244,18 +243,17 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
 
   /** New projections from an SVD of grad [m, n], quantised into the state; the lazy rule may double the gap. */
   private refresh(grad: Tensor, state: QGaLoreState, group: QGaLoreHyper): void {
-    const { u, vt } = canonicalSigns(svd(grad));
     const [m, n] = grad.shape;
-    const r = Math.min(group.rank as number, m, n);
+    const { p, q } = svdProjections(grad, Math.min(group.rank as number, m, n));
     const store = (values: Tensor, codes: Tensor, scales: Tensor, zeroPoints: Tensor | null) => {
       const parts = quantizedParts(this.projection(contiguous(values), group));
       assign_(codes, parts.codes);
       assign_(scales, parts.scales);
       if (zeroPoints && parts.zeros) assign_(zeroPoints, parts.zeros);
     };
-    if (state.leftCodes) store(slice(u, 1, 0, r), state.leftCodes, state.leftScales as Tensor, state.leftZeros);
-    if (state.rightCodes) store(slice(vt, 0, 0, r), state.rightCodes, state.rightScales as Tensor, state.rightZeros);
-    const top = reshape(contiguous(state.rightCodes ? slice(vt, 0, 0, 1) : slice(u, 1, 0, 1)), [-1]);
+    if (state.leftCodes) store(p, state.leftCodes, state.leftScales as Tensor, state.leftZeros);
+    if (state.rightCodes) store(q, state.rightCodes, state.rightScales as Tensor, state.rightZeros);
+    const top = reshape(contiguous(state.rightCodes ? slice(q, 0, 0, 1) : slice(p, 1, 0, 1)), [-1]);
     const previous = state.topVector as Tensor;
     if (group.lazy && state.svdCount > 0) {
       const { window, cosThreshold } = group.lazy;
@@ -286,12 +284,16 @@ export interface QGaLoreGroupsOptions extends GaLoreGroupsOptions {
  * gradient sinks in one rank group (decayed), everything else trainable as decayGroups splits it (plain AdamW).
  */
 export function qgaloreGroups(model: Module, options: QGaLoreGroupsOptions = {}): QGaLoreGroupSpec[] {
-  const { targets = DEFAULT_GALORE_TARGETS, rank = 128, updateProjGap, scale, projType, ...rest } = options;
-  const { weightBits = 8, groupSize = QGALORE_DEFAULTS.groupSize, ...decay } = rest;
+  const { targets = DEFAULT_GALORE_TARGETS, weightBits = 8, groupSize = QGALORE_DEFAULTS.groupSize } = options;
   const isTarget = globMatcher(targets);
   const modules = model.namedModules();
   const names = quantizeLinears(model, {
-    select: (name) => isTarget(`${name}.weight`) && (modules.get(name) as Linear).weight.requiresGrad,
+    select: (name) => {
+      const linear = modules.get(name) as Linear;
+      if (!isTarget(`${name}.weight`) || !linear.weight.requiresGrad) return false;
+      if (linear.mask) throw new OptimizerError(`${name} is pruned; Q-GaLore's quantised weights keep no mask`);
+      return true;
+    },
     format: FORMAT_OF_BITS[weightBits],
     groupSize,
   });
@@ -303,16 +305,7 @@ export function qgaloreGroups(model: Module, options: QGaLoreGroupsOptions = {})
     if (m instanceof QuantLinear) projected.set(`${name}.weight`, m.weightGrad);
   const others = new Map([...model.namedParameters()].filter(([, p]) => p.requiresGrad));
   return [
-    {
-      params: projected,
-      rank,
-      updateProjGap,
-      scale,
-      projType,
-      weightBits,
-      groupSize,
-      weightDecay: decay.weightDecay ?? 0.01,
-    },
-    ...decayGroups<QGaLoreHyper>(others, decay),
+    { ...rankGroup<QGaLoreHyper>(projected, options), weightBits, groupSize },
+    ...decayGroups<QGaLoreHyper>(others, options),
   ];
 }
