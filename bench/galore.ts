@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import type { Tensor } from '../src/engine/tensor.js';
 import { DecoderForCausalLM } from '../src/models/llama/model.js';
 import { quantizedWeightOf } from '../src/nn/quant-linear.js';
-import { causalLmLoss, causalLmTokens } from '../src/train/causal-lm.js';
-import { train } from '../src/train/loop.js';
+import { causalLmLoss } from '../src/train/causal-lm.js';
 import { AdamW } from '../src/train/optim/adamw.js';
 import { DEFAULT_GALORE_TARGETS, GaLoreAdamW, galoreGroups, globMatcher } from '../src/train/optim/galore.js';
 import { decayGroups } from '../src/train/optim/optimizer.js';
 import { QGaLoreAdamW, qgaloreGroups } from '../src/train/optim/qgalore.js';
 import { findPython, repoRoot } from './python.js';
-import { benchConfig, RandomTokens, runSide, SHAPE } from './train-shape.js';
+import { benchConfig, RandomTokens, runSide, SHAPE, timedTraining } from './train-shape.js';
 
 const STEPS = Number(process.env.STEPS ?? 20);
 const WARMUP = Number(process.env.WARMUP ?? 2);
@@ -53,21 +52,7 @@ async function worker(kind: Kind): Promise<void> {
   const model = new DecoderForCausalLM(benchConfig(), { seed: 0 });
   const optimizer = makeOptimizer(kind, model);
   const batches = new RandomTokens();
-  let timedTokens = 0;
-  let timedSeconds = 0;
-  await train(model, batches, {
-    loss: causalLmLoss,
-    tokens: causalLmTokens,
-    optimizer,
-    steps: WARMUP + STEPS,
-    clipNorm: 1,
-    logEvery: 1,
-    onLog: (r) => {
-      if (r.step <= WARMUP) return;
-      timedTokens += SHAPE.batch * SHAPE.seqlen;
-      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / (r.tokensPerSecond as number);
-    },
-  });
+  const { tokensPerSecond } = await timedTraining(model, optimizer, batches, { steps: STEPS, warmup: WARMUP });
   // One more step by hand, to count the gradients while they are alive and the state as the step leaves it.
   const params = optimizer.groups.flatMap((g) => g.params);
   const names = new Map<Tensor, string>();
@@ -93,7 +78,7 @@ async function worker(kind: Kind): Promise<void> {
   all.state_bytes = optimizer.stateBytes();
   onManaged.state_bytes = optimizer.stateBytes(managed);
   const result: SideResult = {
-    tokens_per_second: timedTokens / timedSeconds,
+    tokens_per_second: tokensPerSecond,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     ...all,
     managed_weight_bytes: onManaged.weight_bytes,

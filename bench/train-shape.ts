@@ -7,7 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { Rng } from '../src/engine/rng.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { type DecoderConfig, parseDecoderConfig } from '../src/models/llama/config.js';
+import type { DecoderForCausalLM } from '../src/models/llama/model.js';
 import type { Batch, Batcher } from '../src/train/batches.js';
+import { causalLmLoss, causalLmTokens } from '../src/train/causal-lm.js';
+import { type TrainOptimizer, train } from '../src/train/loop.js';
 
 export const SHAPE = {
   layers: 8,
@@ -64,4 +67,34 @@ export function runSide<T>(command: string, args: string[], what: string): T {
   const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
+}
+
+/**
+ * `warmup` untimed then `steps` timed steps of train() (clipping to 1.0): the timed steps' tokens/s, from the loop's
+ * own per-step timing, and the last loss.
+ */
+export async function timedTraining(
+  model: DecoderForCausalLM,
+  optimizer: TrainOptimizer,
+  batches: Batcher<Batch, null>,
+  { steps, warmup }: { steps: number; warmup: number },
+): Promise<{ tokensPerSecond: number; loss: number }> {
+  let timedTokens = 0;
+  let timedSeconds = 0;
+  let loss = Number.NaN;
+  await train(model, batches, {
+    loss: causalLmLoss,
+    tokens: causalLmTokens,
+    optimizer,
+    steps: warmup + steps,
+    clipNorm: 1,
+    logEvery: 1,
+    onLog: (r) => {
+      loss = r.loss;
+      if (r.step <= warmup) return;
+      timedTokens += SHAPE.batch * SHAPE.seqlen;
+      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / (r.tokensPerSecond as number);
+    },
+  });
+  return { tokensPerSecond: timedTokens / timedSeconds, loss };
 }

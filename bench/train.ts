@@ -7,12 +7,10 @@
  */
 import { join } from 'node:path';
 import { DecoderForCausalLM } from '../src/models/llama/model.js';
-import { causalLmLoss, causalLmTokens } from '../src/train/causal-lm.js';
-import { train } from '../src/train/loop.js';
 import { AdamW } from '../src/train/optim/adamw.js';
 import { decayGroups } from '../src/train/optim/optimizer.js';
 import { findPython, repoRoot } from './python.js';
-import { benchConfig, RandomTokens, runSide, SHAPE } from './train-shape.js';
+import { benchConfig, RandomTokens, runSide, SHAPE, timedTraining } from './train-shape.js';
 
 const STEPS = Number(process.env.STEPS ?? 6);
 const WARMUP = Number(process.env.WARMUP ?? 2);
@@ -28,25 +26,12 @@ async function worker(): Promise<void> {
   const config = benchConfig();
   const model = new DecoderForCausalLM(config, { seed: 0 });
   const optimizer = new AdamW(decayGroups(model, { weightDecay: 0.1 }), { lr: 1e-3, betas: [0.9, 0.95] });
-  let timedTokens = 0;
-  let timedSeconds = 0;
-  let loss = Number.NaN;
-  await train(model, new RandomTokens(), {
-    loss: causalLmLoss,
-    tokens: causalLmTokens,
-    optimizer,
-    steps: WARMUP + STEPS,
-    clipNorm: 1,
-    logEvery: 1,
-    onLog: (r) => {
-      loss = r.loss;
-      if (r.step <= WARMUP) return;
-      timedTokens += SHAPE.batch * SHAPE.seqlen;
-      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / (r.tokensPerSecond as number);
-    },
+  const { tokensPerSecond, loss } = await timedTraining(model, optimizer, new RandomTokens(), {
+    steps: STEPS,
+    warmup: WARMUP,
   });
   const result: SideResult = {
-    tokens_per_second: timedTokens / timedSeconds,
+    tokens_per_second: tokensPerSecond,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     final_loss: loss,
   };

@@ -36,6 +36,19 @@ const small = [
   '--batch',
   '2',
 ];
+
+/** A small run from the reference tokenizer with a constant LR (so that the schedule does not depend on --steps). */
+const constantLrRun = (out: string, optimizer: string[]) => [
+  '--out',
+  out,
+  '--tokenizer',
+  tokenizer,
+  '--data',
+  text,
+  ...small,
+  ...optimizer,
+  ...['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'],
+];
 const cache = join(work, 'cache');
 const run = (...args: string[]) =>
   spawnSync(process.execPath, [bin, 'train', ...args], {
@@ -186,19 +199,7 @@ describe('lithe train', () => {
 
   it('--optimizer galore: 3 steps + --resume to 6 equals 6 straight, bit for bit, across a refresh (every 2 steps)', async () => {
     const galore = ['--optimizer', 'galore', '--galore-rank', '4', '--galore-gap', '2', '--galore-scale', '0.5'];
-    // A constant LR, so that the schedule does not depend on --steps.
-    const constant = ['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'];
-    const args = (out: string) => [
-      '--out',
-      out,
-      '--tokenizer',
-      tokenizer,
-      '--data',
-      text,
-      ...small,
-      ...galore,
-      ...constant,
-    ];
+    const args = (out: string) => constantLrRun(out, galore);
     const straight = join(work, 'galore-straight');
     assert.equal(run(...args(straight), '--steps', '6').status, 0);
     const resumed = join(work, 'galore-resumed');
@@ -252,19 +253,7 @@ describe('lithe train', () => {
   it('--optimizer qgalore: resumes bit for bit; model/ is an ordinary checkpoint; reports its SVDs', async () => {
     const qgalore = ['--optimizer', 'qgalore', '--galore-rank', '4', '--galore-gap', '1', '--qgalore-group-size', '16'];
     const lazy = ['--qgalore-window', '2', '--qgalore-cos-threshold', '0'];
-    const constant = ['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'];
-    const args = (out: string) => [
-      '--out',
-      out,
-      '--tokenizer',
-      tokenizer,
-      '--data',
-      text,
-      ...small,
-      ...qgalore,
-      ...lazy,
-      ...constant,
-    ];
+    const args = (out: string) => constantLrRun(out, [...qgalore, ...lazy]);
     const straight = join(work, 'qgalore-straight');
     const whole = run(...args(straight), '--steps', '6');
     assert.equal(whole.status, 0, whole.stderr);
