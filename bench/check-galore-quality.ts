@@ -1,7 +1,7 @@
 /**
  * GaLore's and Q-GaLore's quality at lithe's scale: llama-ref's configuration (`--preset small`, its tokenizer from
  * ../shared/models/llama-ref) pre-trained from scratch on sotu:train + moby:train with AdamW, GaLore, Q-GaLore and
- * Q-GaLore rounding to nearest: the same data order, seed and token budget (400 steps of 8 × 256 tokens, 819,200
+ * Q-GaLore rounding to nearest (and AdamW at GaLore's learning rate): the same data order, seed and token budget (400 steps of 8 × 256 tokens, 819,200
  * tokens), validation perplexity on sotu:val (32 windows of 256) every 25 steps. Each run goes to OUT/NAME (a run
  * that finished there already is reused, one with a checkpoint is resumed, any other restarted); then OUT/report.html holds the curves in one
  * chart and a table, which is also printed. Takes about 25 minutes a run on 2 cores (LITHE_THREADS as set).
@@ -45,9 +45,11 @@ const COMMON = [
   '0',
 ];
 const GALORE = ['--lr', '1e-2', '--galore-rank', '128', '--galore-gap', '50', '--galore-scale', '0.25'];
-/** The runs, by directory name: the paper's learning rates (AdamW 1e-3; GaLore and Q-GaLore 1e-2, α 0.25). */
+/** The runs, by directory name: the papers' learning rates (AdamW 1e-3; GaLore and Q-GaLore 1e-2, α 0.25), and a control. */
 const RUNS: Record<string, { label: string; flags: string[] }> = {
   adamw: { label: 'AdamW', flags: ['--optimizer', 'adamw', '--lr', '1e-3'] },
+  // A control: AdamW at GaLore's learning rate, to tell the optimiser apart from the learning rate.
+  'adamw-lr1e-2': { label: 'AdamW at lr 1e-2', flags: ['--optimizer', 'adamw', '--lr', '1e-2'] },
   galore: { label: 'GaLore (rank 128, T 50)', flags: ['--optimizer', 'galore', ...GALORE] },
   qgalore: { label: 'Q-GaLore (int8 weights, int4 projections)', flags: ['--optimizer', 'qgalore', ...GALORE] },
   'qgalore-nearest': {
@@ -119,7 +121,8 @@ function main(): number {
   const ratio = (a: string, b: string) => (finals[a] / finals[b]).toFixed(3);
   const summary =
     `galore vs adamw: ${ratio('galore', 'adamw')}, qgalore vs galore: ${ratio('qgalore', 'galore')}, ` +
-    `qgalore nearest vs stochastic: ${ratio('qgalore-nearest', 'qgalore')} (final validation perplexity ratios)`;
+    `qgalore nearest vs stochastic: ${ratio('qgalore-nearest', 'qgalore')}, galore vs adamw at lr 1e-2: ` +
+    `${ratio('galore', 'adamw-lr1e-2')} (final validation perplexity ratios)`;
   console.log(summary);
   const chart = lineChartSvg({
     title: 'Validation perplexity (sotu:val), llama-ref configuration from scratch',
