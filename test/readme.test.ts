@@ -43,6 +43,23 @@ describe('the README', () => {
     }
   });
 
+  it('runs its memory-efficient training example as written', () => {
+    const [block] = jsBlocks('Memory-efficient training');
+    assert.ok(block, 'the Memory-efficient training section has a js block');
+    const script = join(root, 'dist', `readme-qgalore-${process.pid}.mjs`);
+    writeFileSync(script, block);
+    try {
+      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      // lithe-tiny's 4 layers × 7 Linears, each refreshed once in 4 steps (gap 50).
+      assert.match(r.stdout, /loss \d+\.\d{3} after 4 steps, 28 SVDs/);
+      const config = JSON.parse(readFileSync(join(work, 'lithe-tiny-qgalore', 'config.json'), 'utf8'));
+      assert.equal(config.architectures[0], 'LlamaForCausalLM');
+    } finally {
+      rmSync(script, { force: true });
+    }
+  });
+
   it('runs its low-rank example as written', () => {
     const [block] = jsBlocks('Low-rank compression');
     assert.ok(block, 'the Low-rank compression section has a js block');
@@ -61,9 +78,12 @@ describe('the README', () => {
 
   it('says nothing is built that is only planned', () => {
     const status = readme.slice(readme.indexOf('**Status.**'), readme.indexOf('`lithe demo` prunes'));
-    for (const planned of ['GaLore', 'DPO', 'RigL']) {
+    for (const planned of ['DPO', 'RigL']) {
       assert.match(status, new RegExp(`Planned, not built yet:[^]*${planned}`), planned);
       assert.doesNotMatch(status.slice(0, status.indexOf('Planned')), new RegExp(planned), planned);
+    }
+    for (const built of ['GaLore', 'Q-GaLore']) {
+      assert.doesNotMatch(status.slice(status.indexOf('Planned')), new RegExp(built), built);
     }
   });
 });
