@@ -19,61 +19,51 @@ function jsBlocks(section: string): string[] {
   return [...text.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 }
 
+/**
+ * Run a section's first js block as written, from inside the package (so that `import ... from 'lithe'` resolves to
+ * this checkout, a package self-reference) with the scratch directory as cwd; returns its stdout.
+ */
+function runExample(section: string, name: string): string {
+  const [block] = jsBlocks(section);
+  assert.ok(block, `the ${section} section has a js block`);
+  const script = join(root, 'dist', `readme-${name}-${process.pid}.mjs`);
+  writeFileSync(script, block);
+  try {
+    const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  } finally {
+    rmSync(script, { force: true });
+  }
+}
+
 describe('the README', () => {
   it('opens with the two commands', () => {
     assert.match(readme, /^# lithe\n\n```\nnpm install && npx lithe demo\nnpm test\n```/);
   });
 
   it("runs its library example as written (importing 'lithe' by name)", () => {
-    const [block] = jsBlocks('Library');
-    assert.ok(block, 'the Library section has a js block');
-    // Inside the package, so that `import ... from 'lithe'` resolves to this checkout (package self-reference).
-    const script = join(root, 'dist', `readme-example-${process.pid}.mjs`);
-    writeFileSync(script, block);
-    try {
-      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /sparsity 0\.50\d over 28 Linears/);
-      assert.match(r.stdout, /perplexity \d+\.\d\d on 4096 tokens/);
-      assert.match(r.stdout, /perplexity \d+\.\d\d -> \d+\.\d\d/);
-      assert.ok(existsSync(join(work, 'lithe-tiny-wanda-50', 'model.safetensors')));
-      assert.ok(existsSync(join(work, 'lithe-tiny-sparsegpt-2of4', 'report.html')));
-    } finally {
-      rmSync(script, { force: true });
-    }
+    const stdout = runExample('Library', 'example');
+    assert.match(stdout, /sparsity 0\.50\d over 28 Linears/);
+    assert.match(stdout, /perplexity \d+\.\d\d on 4096 tokens/);
+    assert.match(stdout, /perplexity \d+\.\d\d -> \d+\.\d\d/);
+    assert.ok(existsSync(join(work, 'lithe-tiny-wanda-50', 'model.safetensors')));
+    assert.ok(existsSync(join(work, 'lithe-tiny-sparsegpt-2of4', 'report.html')));
   });
 
   it('runs its memory-efficient training example as written', () => {
-    const [block] = jsBlocks('Memory-efficient training');
-    assert.ok(block, 'the Memory-efficient training section has a js block');
-    const script = join(root, 'dist', `readme-qgalore-${process.pid}.mjs`);
-    writeFileSync(script, block);
-    try {
-      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      // lithe-tiny's 4 layers × 7 Linears, each refreshed once in 4 steps (gap 50).
-      assert.match(r.stdout, /loss \d+\.\d{3} after 4 steps, 28 SVDs/);
-      const config = JSON.parse(readFileSync(join(work, 'lithe-tiny-qgalore', 'config.json'), 'utf8'));
-      assert.equal(config.architectures[0], 'LlamaForCausalLM');
-    } finally {
-      rmSync(script, { force: true });
-    }
+    const stdout = runExample('Memory-efficient training', 'qgalore');
+    // lithe-tiny's 4 layers × 7 Linears, each refreshed once in 4 steps (gap 50).
+    assert.match(stdout, /loss \d+\.\d{3} after 4 steps, 28 SVDs/);
+    const config = JSON.parse(readFileSync(join(work, 'lithe-tiny-qgalore', 'config.json'), 'utf8'));
+    assert.equal(config.architectures[0], 'LlamaForCausalLM');
   });
 
   it('runs its low-rank example as written', () => {
-    const [block] = jsBlocks('Low-rank compression');
-    assert.ok(block, 'the Low-rank compression section has a js block');
-    const script = join(root, 'dist', `readme-lowrank-${process.pid}.mjs`);
-    writeFileSync(script, block);
-    try {
-      const r = spawnSync(process.execPath, [script], { cwd: work, encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /τ 0\.\d{4}: ERR 0\.50\d, parameters 2410176 -> \d+/);
-      assert.match(r.stdout, /merged \d+ modules back to dense/);
-      assert.ok(JSON.parse(readFileSync(join(work, 'lithe-tiny-welore-50', 'config.json'), 'utf8')).low_rank);
-    } finally {
-      rmSync(script, { force: true });
-    }
+    const stdout = runExample('Low-rank compression', 'lowrank');
+    assert.match(stdout, /τ 0\.\d{4}: ERR 0\.50\d, parameters 2410176 -> \d+/);
+    assert.match(stdout, /merged \d+ modules back to dense/);
+    assert.ok(JSON.parse(readFileSync(join(work, 'lithe-tiny-welore-50', 'config.json'), 'utf8')).low_rank);
   });
 
   it('says nothing is built that is only planned', () => {

@@ -37,15 +37,11 @@ const small = [
   '2',
 ];
 
-/** A small run from the reference tokenizer with a constant LR (so that the schedule does not depend on --steps). */
+/** A small run into `out` from the reference tokenizer on the test text. */
+const smallRun = (out: string) => ['--out', out, '--tokenizer', tokenizer, '--data', text, ...small];
+/** smallRun with a constant LR (so that the schedule does not depend on --steps). */
 const constantLrRun = (out: string, optimizer: string[]) => [
-  '--out',
-  out,
-  '--tokenizer',
-  tokenizer,
-  '--data',
-  text,
-  ...small,
+  ...smallRun(out),
   ...optimizer,
   ...['--warmup', '0', '--min-lr-ratio', '1', '--lr', '1e-2'],
 ];
@@ -285,21 +281,7 @@ describe('lithe train', () => {
   it('SIGTERM finishes the step and writes a checkpoint, as Ctrl-C does', async () => {
     const out = join(work, 'sigterm');
     const { code, stderr } = await interruptWhen(
-      [
-        bin,
-        'train',
-        '--out',
-        out,
-        '--tokenizer',
-        tokenizer,
-        '--data',
-        text,
-        ...small,
-        '--steps',
-        '100000',
-        '--log-every',
-        '1',
-      ],
+      [bin, 'train', ...smallRun(out), '--steps', '100000', '--log-every', '1'],
       /step 3\//,
       'SIGTERM',
       { ...process.env, LITHE_CACHE: cache },
