@@ -190,16 +190,15 @@ export interface Projections {
 
 const transposed = (x: Tensor | QuantizedTensor) => (x instanceof QuantizedTensor ? x.t() : transpose(x));
 
-/** P · X, as (Xᵀ Pᵀ)ᵀ when P is quantised (matmul takes quantised codes as its right operand only); contiguous. */
-function leftTimes(p: Tensor | QuantizedTensor, x: Tensor): Tensor {
-  return p instanceof QuantizedTensor ? contiguous(transpose(matmul(transpose(x), p.t()))) : matmul(p, x);
+/** A · X, as (Xᵀ Aᵀ)ᵀ when A is quantised (matmul takes quantised codes as its right operand only). */
+function leftTimes(a: Tensor | QuantizedTensor, x: Tensor): Tensor {
+  return a instanceof QuantizedTensor ? contiguous(transpose(matmul(transpose(x), a.t()))) : matmul(a, x);
 }
 
 /** R = Pᵀ G, G Qᵀ or Pᵀ G Qᵀ, contiguous. */
 function project(grad: Tensor, { left, right }: Projections): Tensor {
   let low = grad;
-  if (left)
-    low = left instanceof QuantizedTensor ? transpose(matmul(transpose(low), left)) : matmul(transpose(left), low);
+  if (left) low = leftTimes(transposed(left), low);
   if (right) low = matmul(low, transposed(right));
   return contiguous(low);
 }

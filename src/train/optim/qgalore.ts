@@ -157,7 +157,10 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
     const [m, n] = param.shape;
     const r = Math.min(group.rank, m, n);
     const sides = projectedSides(param.shape, group.projType);
-    const side = (rows: number, cols: number) => quantizedParts(this.projection(zeros([rows, cols]), group));
+    // Zeros in the projBits format: the buffers every refresh requantises into.
+    const format = FORMAT_OF_BITS[group.projBits];
+    const side = (rows: number, cols: number) =>
+      quantizedParts(quantize(zeros([rows, cols]), format, { groupSize: group.groupSize }));
     const left = sides.left ? side(m, r) : null;
     const right = sides.right ? side(r, n) : null;
     return {
@@ -188,7 +191,7 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
       adamWUpdate(target, grad, state, group, this.scratch.tensor(param.size));
     } else {
       if (state.step % state.gap === 0) this.refresh(grad, state, group);
-      galoreUpdate(target, grad, state, group, this.scratch, this.projections(param, state, group));
+      galoreUpdate(target, grad, state, group, this.scratch, this.projections(param.shape, state, group));
     }
     if (weight) {
       requantize_(weight, target, { rounding: group.stochasticRounding ? 'stochastic' : 'nearest', rng: this.rng });
@@ -215,14 +218,13 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
     this.rng.setState(rng);
   }
 
-  /** The projection a refresh stores: `values` in the group's projBits format. */
-  private projection(values: Tensor, group: QGaLoreHyper): QuantizedTensor {
-    return quantize(values, FORMAT_OF_BITS[group.projBits], { groupSize: group.groupSize });
-  }
-
-  /** The state's projections as quantised matrices over its own buffers. */
-  private projections(param: Tensor, state: QGaLoreState, group: QGaLoreHyper): Projections {
-    const [m, n] = param.shape;
+  /** The state's projections as quantised matrices over its own buffers (writing one writes the state). */
+  private projections(
+    shape: readonly number[],
+    state: QGaLoreState,
+    group: QGaLoreHyper,
+  ): Projections & { left: QuantizedTensor | null; right: QuantizedTensor | null } {
+    const [m, n] = shape;
     const format = FORMAT_OF_BITS[group.projBits];
     const view = (
       codes: Tensor | null,
@@ -245,14 +247,9 @@ export class QGaLoreAdamW extends Optimizer<QGaLoreHyper, QGaLoreState> {
   private refresh(grad: Tensor, state: QGaLoreState, group: QGaLoreHyper): void {
     const [m, n] = grad.shape;
     const { p, q } = svdProjections(grad, Math.min(group.rank as number, m, n));
-    const store = (values: Tensor, codes: Tensor, scales: Tensor, zeroPoints: Tensor | null) => {
-      const parts = quantizedParts(this.projection(contiguous(values), group));
-      assign_(codes, parts.codes);
-      assign_(scales, parts.scales);
-      if (zeroPoints && parts.zeros) assign_(zeroPoints, parts.zeros);
-    };
-    if (state.leftCodes) store(p, state.leftCodes, state.leftScales as Tensor, state.leftZeros);
-    if (state.rightCodes) store(q, state.rightCodes, state.rightScales as Tensor, state.rightZeros);
+    const { left, right } = this.projections(grad.shape, state, group);
+    if (left) requantize_(left, p);
+    if (right) requantize_(right, q);
     const top = reshape(contiguous(state.rightCodes ? slice(q, 0, 0, 1) : slice(p, 1, 0, 1)), [-1]);
     const previous = state.topVector as Tensor;
     if (group.lazy && state.svdCount > 0) {
