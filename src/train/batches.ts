@@ -25,15 +25,70 @@ export interface TokenBatcherOptions {
   seed?: number;
 }
 
-export interface TokenBatcherState {
+/** Where an epoch-shuffled walk over a data set stands; JSON-serialisable. */
+export interface EpochOrderState {
   epoch: number;
-  /** Windows of the current epoch already handed out. */
+  /** Items of the current epoch already handed out. */
   position: number;
   /** The generator as it was just before this epoch's shuffle, so restoring it reproduces the order. */
   rng: ReturnType<Rng['getState']>;
 }
 
-function positiveInteger(value: number, what: string): number {
+export type TokenBatcherState = EpochOrderState;
+
+/**
+ * The items 0..count-1 of a data set, visited in a fresh seeded shuffle each epoch; a walk that runs past the end of
+ * an epoch continues with the next epoch's order. Shared by every batcher, so that each resumes the same way.
+ */
+export class EpochOrder {
+  private readonly rng: Rng;
+  private epoch = 0;
+  private position = 0;
+  private epochStartRng: EpochOrderState['rng'];
+  private order: number[] = [];
+
+  constructor(
+    readonly count: number,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+    this.epochStartRng = this.rng.getState();
+    this.shuffle();
+  }
+
+  /** The next item's index. */
+  next(): number {
+    if (this.position === this.count) {
+      this.epoch += 1;
+      this.position = 0;
+      this.epochStartRng = this.rng.getState();
+      this.shuffle();
+    }
+    return this.order[this.position++];
+  }
+
+  getState(): EpochOrderState {
+    return { epoch: this.epoch, position: this.position, rng: structuredClone(this.epochStartRng) };
+  }
+
+  setState(state: EpochOrderState): void {
+    if (!(Number.isInteger(state.position) && state.position >= 0 && state.position <= this.count)) {
+      throw new TrainError(`batcher position ${state.position} does not fit ${this.count} items`);
+    }
+    this.rng.setState(state.rng);
+    this.epochStartRng = structuredClone(state.rng);
+    this.epoch = state.epoch;
+    this.position = state.position;
+    this.shuffle();
+  }
+
+  /** Draw the current epoch's order from the generator. */
+  private shuffle(): void {
+    this.order = this.rng.shuffle(Array.from({ length: this.count }, (_, i) => i));
+  }
+}
+
+export function positiveInteger(value: number, what: string): number {
   if (!(Number.isInteger(value) && value > 0)) throw new TrainError(`${what} must be a positive integer, got ${value}`);
   return value;
 }
@@ -48,11 +103,7 @@ export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
   readonly seqlen: number;
   /** Number of windows in one epoch. */
   readonly windows: number;
-  private readonly rng: Rng;
-  private epoch = 0;
-  private position = 0;
-  private epochStartRng: TokenBatcherState['rng'];
-  private order: number[] = [];
+  private readonly order: EpochOrder;
 
   constructor(
     private readonly ids: Int32Array,
@@ -65,9 +116,7 @@ export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
     if (this.windows < 1) {
       throw new TrainError(`${ids.length} tokens are too few for one window of seqlen ${this.seqlen} (+1 target)`);
     }
-    this.rng = new Rng(options.seed ?? 0);
-    this.epochStartRng = this.rng.getState();
-    this.shuffle();
+    this.order = new EpochOrder(this.windows, options.seed ?? 0);
   }
 
   /** The next [B, T] inputs and targets. */
@@ -76,13 +125,7 @@ export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
     const inputs = new Int32Array(b * t);
     const targets = new Int32Array(b * t);
     for (let row = 0; row < b; row++) {
-      if (this.position === this.windows) {
-        this.epoch += 1;
-        this.position = 0;
-        this.epochStartRng = this.rng.getState();
-        this.shuffle();
-      }
-      const start = this.order[this.position++] * t;
+      const start = this.order.next() * t;
       inputs.set(this.ids.subarray(start, start + t), row * t);
       targets.set(this.ids.subarray(start + 1, start + t + 1), row * t);
     }
@@ -90,22 +133,10 @@ export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
   }
 
   getState(): TokenBatcherState {
-    return { epoch: this.epoch, position: this.position, rng: structuredClone(this.epochStartRng) };
+    return this.order.getState();
   }
 
   setState(state: TokenBatcherState): void {
-    if (!(Number.isInteger(state.position) && state.position >= 0 && state.position <= this.windows)) {
-      throw new TrainError(`batcher position ${state.position} does not fit ${this.windows} windows`);
-    }
-    this.rng.setState(state.rng);
-    this.epochStartRng = structuredClone(state.rng);
-    this.epoch = state.epoch;
-    this.position = state.position;
-    this.shuffle();
-  }
-
-  /** Draw the current epoch's window order from the generator. */
-  private shuffle(): void {
-    this.order = this.rng.shuffle(Array.from({ length: this.windows }, (_, i) => i));
+    this.order.setState(state);
   }
 }

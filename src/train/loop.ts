@@ -4,7 +4,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { noGrad } from '../engine/autograd.js';
 import { LitheError } from '../engine/errors.js';
 import type { OnProgress } from '../engine/progress.js';
-import type { Tensor } from '../engine/tensor.js';
+import { Tensor } from '../engine/tensor.js';
 import { type OutputDir, withOutputDir } from '../io/output-dir.js';
 import type { Module } from '../nn/module.js';
 import { mul } from '../ops/elementwise.js';
@@ -37,8 +37,17 @@ export interface TrainOptimizer extends CheckpointableOptimizer {
   setLrFactor(factor: number): void;
 }
 
+/**
+ * A loss with the batch's metrics beside it: detached scalars (e.g. DPO's rewards/chosen). A NaN metric (a mean over
+ * no rows, such as the tie loss of a batch without ties) is left out of the logged mean.
+ */
+export interface LossWithMetrics {
+  loss: Tensor;
+  metrics: Record<string, Tensor>;
+}
+
 /** A training objective: the scalar loss of one batch (e.g. causalLmLoss, or a DPO loss over chosen/rejected pairs). */
-export type LossFn<M, B> = (model: M, batch: B) => Tensor;
+export type LossFn<M, B> = (model: M, batch: B) => Tensor | LossWithMetrics;
 
 /** One logged line; also appended to outDir/metrics.jsonl. */
 export interface TrainRecord {
@@ -52,6 +61,8 @@ export interface TrainRecord {
   /** Total gradient norm before clipping (when clipping). */
   gradNorm?: number;
   valPerplexity?: number;
+  /** The loss function's metrics, each the mean over the micro-batches since the previous record. */
+  metrics?: Record<string, number>;
   elapsedSeconds: number;
 }
 
@@ -123,6 +134,8 @@ function checkEvery(value: number | undefined, what: string): void {
 interface StepOutcome {
   /** The micro-batches' losses, detached scalars, still on the backend: read when the step is logged. */
   losses: Tensor[];
+  /** The micro-batches' metrics (LossWithMetrics), also read only when logged. */
+  metrics: Record<string, Tensor>[];
   lr: number;
   tokens: number;
   gradNorm?: number;
@@ -143,10 +156,13 @@ function takeStep<M extends Module, B>(
   const gradAccumulation = options.gradAccumulation ?? 1;
   optimizer.zeroGrad();
   const losses: Tensor[] = [];
+  const metrics: Record<string, Tensor>[] = [];
   let tokens = 0;
   for (let micro = 0; micro < gradAccumulation; micro++) {
     const batch = batcher.next();
-    const microLoss = options.loss(model, batch);
+    const result = options.loss(model, batch);
+    const microLoss = result instanceof Tensor ? result : result.loss;
+    if (!(result instanceof Tensor)) metrics.push(result.metrics);
     if (microLoss.size !== 1) throw new TrainError(`the loss must be a scalar, got shape [${microLoss.shape}]`, step);
     // Scaled so that the accumulated gradient is that of the mean loss over all micro-batches.
     (gradAccumulation === 1 ? microLoss : mul(microLoss, 1 / gradAccumulation)).backward();
@@ -163,7 +179,7 @@ function takeStep<M extends Module, B>(
   optimizer.step();
   // Gradients are not needed past the update; dropping them frees memory for evaluation and checkpoints.
   optimizer.zeroGrad();
-  return { losses, lr, tokens, gradNorm };
+  return { losses, metrics, lr, tokens, gradNorm };
 }
 
 /** A scalar's value on the host: the loop's one read of the loss, made only when a step is logged or checkpointed. */
@@ -182,6 +198,27 @@ function prepareModels(model: Module, options: TrainOptions<never, never>): void
     frozen.eval();
   }
   model.train();
+}
+
+/** Each metric's mean over the micro-batches that have it (NaN values left out); none: undefined. */
+async function meanMetrics(batches: readonly Record<string, Tensor>[]): Promise<Record<string, number> | undefined> {
+  const totals = new Map<string, { sum: number; count: number }>();
+  for (const metrics of batches) {
+    for (const [name, value] of Object.entries(metrics)) {
+      const v = await readScalar(value);
+      const total = totals.get(name) ?? { sum: 0, count: 0 };
+      if (!Number.isNaN(v)) totals.set(name, { sum: total.sum + v, count: total.count + 1 });
+      else totals.set(name, total);
+    }
+  }
+  if (totals.size === 0) return undefined;
+  return Object.fromEntries([...totals].filter(([, t]) => t.count > 0).map(([name, t]) => [name, t.sum / t.count]));
+}
+
+/** A record as metrics.jsonl has it: the loss function's metrics flat beside the loop's own keys, as TRL logs them. */
+function metricsLine(record: TrainRecord): Record<string, unknown> {
+  const { metrics, ...line } = record;
+  return { ...line, ...metrics };
 }
 
 /** The step of a metrics line, or null for a line cut short by a crash. */
@@ -329,12 +366,14 @@ async function runTraining<M extends Module, B>(
   };
   let loss = Number.NaN;
   let tokensSinceLog = 0;
+  let metricsSinceLog: Record<string, Tensor>[] = [];
   let lastLogTime = start;
   while (step < steps && !signal?.aborted) {
     const taken = takeStep(model, batcher, options, schedule, step + 1);
     step += 1;
     unread.push({ step, losses: taken.losses });
     tokensSinceLog += taken.tokens;
+    metricsSinceLog.push(...taken.metrics);
     if (options.onProgress) {
       const seconds = (performance.now() - start) / 1000;
       const rate = seconds > 0 ? (step - startStep) / seconds : undefined;
@@ -356,6 +395,9 @@ async function runTraining<M extends Module, B>(
         elapsedSeconds: elapsed(),
       };
       if (taken.gradNorm !== undefined) record.gradNorm = taken.gradNorm;
+      const metrics = await meanMetrics(metricsSinceLog);
+      if (metrics) record.metrics = metrics;
+      metricsSinceLog = [];
       if (evaluateNow) {
         record.valPerplexity = (await noGrad(evaluate)).perplexity;
         model.train(); // evaluate may have put it in eval mode
@@ -363,7 +405,7 @@ async function runTraining<M extends Module, B>(
       tokensSinceLog = 0;
       lastLogTime = now;
       if (out && metricsFile) {
-        appendFileSync(metricsFile, `${JSON.stringify(record)}\n`);
+        appendFileSync(metricsFile, `${JSON.stringify(metricsLine(record))}\n`);
         if (!metricsRecorded) out.record(METRICS_FILE);
         metricsRecorded = true;
       }
