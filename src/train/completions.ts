@@ -101,7 +101,7 @@ export class CompletionBatcher implements Batcher<Batch, EpochOrderState> {
     this.batchSize = positiveInteger(options.batchSize, 'batchSize');
     this.maxLength = positiveInteger(options.maxLength ?? 512, 'maxLength');
     if (rows.length === 0) throw new TrainError('no rows to train on');
-    rows.forEach((row, i) => keptLength(row, this.maxLength, `row ${i + 1}`));
+    for (const [i, row] of rows.entries()) keptLength(row, this.maxLength, `row ${i + 1}`);
     this.order = new EpochOrder(rows.length, options.seed ?? 0);
   }
 
