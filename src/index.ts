@@ -5,6 +5,7 @@ export * from './compress/lowrank/index.js';
 export * from './compress/prune/index.js';
 export * from './data/arithmetic.js';
 export * from './data/corpora.js';
+export * from './data/preference.js';
 export * from './data/tasks.js';
 export * from './data/text-source.js';
 export * from './data/token-cache.js';

@@ -33,7 +33,14 @@ export type FlagSpec =
       /** The upper bound itself is not allowed. */
       maxExclusive?: boolean;
     }
-  | { kind: 'choice'; choices: readonly string[]; help: string; default?: string; defaultText?: string }
+  | {
+      kind: 'choice';
+      choices: readonly string[];
+      help: string;
+      default?: string;
+      defaultText?: string;
+      required?: boolean;
+    }
   | { kind: 'boolean'; help: string };
 
 export type FlagTable = Record<string, FlagSpec>;
@@ -64,7 +71,7 @@ type ValueOf<F extends FlagSpec> = F extends { kind: 'boolean' }
           ? number
           : number | undefined
         : F extends { kind: 'choice'; choices: readonly (infer C)[] }
-          ? F extends { default: string }
+          ? F extends { default: string } | { required: true }
             ? C
             : C | undefined
           : never;
@@ -218,7 +225,7 @@ export function parseCommand<T extends FlagTable>(
       values[name] = ((raw as string[] | undefined) ?? []).map((v) => convert(spec.name, name, flag, v));
     } else if (raw !== undefined) {
       values[name] = convert(spec.name, name, flag, raw as string);
-    } else if ((flag.kind === 'string' || flag.kind === 'int') && flag.required) {
+    } else if ((flag.kind === 'string' || flag.kind === 'int' || flag.kind === 'choice') && flag.required) {
       throw new UsageError(`${spec.name}: --${name}${placeholder(flag)} is required (see lithe ${spec.name} --help)`);
     } else {
       values[name] = flag.default;
@@ -255,6 +262,7 @@ function defaultNote(flag: FlagSpec): string {
         ? ''
         : ` (default: ${flag.defaultText ?? flag.default})`;
     case 'choice': {
+      if (flag.required) return ' (required)';
       const text = flag.defaultText ?? flag.default;
       return text === undefined ? '' : ` (default: ${text})`;
     }

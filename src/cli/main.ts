@@ -11,7 +11,7 @@ import { TokenizerError } from '../io/tokenizer.js';
 import { ConfigError } from '../models/llama/config.js';
 import { BpeTrainingError } from '../tokenizer/bpe-trainer.js';
 import { litheVersion } from '../version.js';
-import { dataExportCommand, dataExportSpec } from './data.js';
+import { dataArithmeticCommand, dataArithmeticSpec, dataExportCommand, dataExportSpec } from './data.js';
 import { demo, demoSpec } from './demo.js';
 import { doctorCommand, doctorSpec } from './doctor.js';
 import { evalCommand, evalSpec } from './eval.js';
@@ -38,7 +38,10 @@ export const COMMANDS: Record<string, Command | Record<string, Command>> = {
   generate: { spec: generateSpec, run: generateCommand },
   train: { spec: trainSpec, run: trainCommand, handlesSignals: true },
   tokenizer: { train: { spec: tokenizerTrainSpec, run: tokenizerTrainCommand } },
-  data: { export: { spec: dataExportSpec, run: dataExportCommand } },
+  data: {
+    export: { spec: dataExportSpec, run: dataExportCommand },
+    arithmetic: { spec: dataArithmeticSpec, run: dataArithmeticCommand },
+  },
   doctor: { spec: doctorSpec, run: doctorCommand },
 };
 

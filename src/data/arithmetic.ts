@@ -16,12 +16,17 @@ export interface ArithmeticOptions {
  * layout appends ". So the answer is …"), and `answer` is that number in decimal. Deterministic for a seed.
  */
 export function arithmeticProblems(count: number, options: ArithmeticOptions = {}): TaskExample[] {
-  const { seed = 0 } = options;
   if (!Number.isInteger(count) || count < 0) {
     throw new DataError(`arithmeticProblems: count must be a non-negative integer, got ${count}`);
   }
-  const rng = new Rng(seed);
-  return Array.from({ length: count }, () => pick(rng, TEMPLATES)(rng));
+  const problems = arithmeticProblemStream(options);
+  return Array.from({ length: count }, () => problems.next().value);
+}
+
+/** arithmeticProblems without an end, one problem at a time: its first n problems are arithmeticProblems(n). */
+export function* arithmeticProblemStream(options: ArithmeticOptions = {}): Generator<TaskExample, never> {
+  const rng = new Rng(options.seed ?? 0);
+  for (;;) yield pick(rng, TEMPLATES)(rng);
 }
 
 type Op = '+' | '−' | '×' | '÷';

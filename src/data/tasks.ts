@@ -53,6 +53,10 @@ export interface CalibrationExamplesOptions {
 }
 
 const PLACEHOLDERS = ['question', 'answer', 'rationale'] as const;
+const PLAIN_TEMPLATE = 'Question: {question}\nAnswer: {answer}';
+const COT_TEMPLATE = 'Question: {question}\nAnswer: {rationale}. So the answer is {answer}.';
+// A prompt/completion split of a layout ends the prompt with this cue; the completion is the model's answer.
+const ANSWER_CUE = 'Answer:';
 type Placeholder = (typeof PLACEHOLDERS)[number];
 
 // Laid-out examples are joined with a blank line, within an ICL prompt and between concatenated units.
@@ -75,7 +79,15 @@ export function calibrationExamples(source: string, options: CalibrationExamples
  * and the 1-based line number; a file without rows is an error too.
  */
 export function readTaskExamples(file: string): TaskExample[] {
-  const examples: TaskExample[] = [];
+  return readJsonlRows(file, taskExampleFromRow, 'task examples');
+}
+
+/**
+ * The rows of a JSONL file, each parsed and then checked by fromRow (which throws a DataError starting with `where`,
+ * the file and 1-based line); blank lines are skipped. Invalid JSON and a file without rows (`no {what}`) are errors.
+ */
+export function readJsonlRows<T>(file: string, fromRow: (row: unknown, where: string) => T, what: string): T[] {
+  const rows: T[] = [];
   readTextFile(file)
     .split('\n')
     .forEach((line, index) => {
@@ -87,16 +99,21 @@ export function readTaskExamples(file: string): TaskExample[] {
       } catch (err) {
         throw new DataError(`${where}: invalid JSON (${jsonErrorMessage(err)})`);
       }
-      examples.push(taskExampleFromRow(row, where));
+      rows.push(fromRow(row, where));
     });
-  if (examples.length === 0) throw new DataError(`${file}: no task examples`);
-  return examples;
+  if (rows.length === 0) throw new DataError(`${file}: no ${what}`);
+  return rows;
+}
+
+/** A parsed JSONL row as an object, or a DataError at `where` (the file and line). */
+export function jsonlObject(row: unknown, where: string): Record<string, unknown> {
+  if (typeof row !== 'object' || row === null || Array.isArray(row))
+    throw new DataError(`${where}: expected an object`);
+  return row as Record<string, unknown>;
 }
 
 function taskExampleFromRow(row: unknown, where: string): TaskExample {
-  if (typeof row !== 'object' || row === null || Array.isArray(row))
-    throw new DataError(`${where}: expected an object`);
-  const { question, answer, rationale } = row as Record<string, unknown>;
+  const { question, answer, rationale } = jsonlObject(row, where);
   if (typeof question !== 'string') throw new DataError(`${where}: expected a string "question"`);
   if (typeof answer !== 'string' && !(typeof answer === 'number' && Number.isFinite(answer))) {
     throw new DataError(`${where}: expected a string or number "answer"`);
@@ -145,9 +162,20 @@ function exampleTemplate(options: TaskLayoutOptions): string {
     checkTemplate(template, 'task template');
     return template;
   }
-  return format === 'cot' || (format === 'icl' && cot)
-    ? 'Question: {question}\nAnswer: {rationale}. So the answer is {answer}.'
-    : 'Question: {question}\nAnswer: {answer}';
+  return format === 'cot' || (format === 'icl' && cot) ? COT_TEMPLATE : PLAIN_TEMPLATE;
+}
+
+/**
+ * One example in the cot layout, split after its "Answer:" into the prompt `Question: {question}\nAnswer:` and the
+ * completion ` {rationale}. So the answer is {answer}.` (the rows of supervised fine-tuning and preference pairs).
+ * `position` names the example in the error for a missing rationale.
+ */
+export function cotPromptCompletion(example: TaskExample, position = 1): { prompt: string; completion: string } {
+  const cut = COT_TEMPLATE.indexOf(ANSWER_CUE) + ANSWER_CUE.length;
+  return {
+    prompt: fillTemplate(COT_TEMPLATE.slice(0, cut), example, position),
+    completion: fillTemplate(COT_TEMPLATE.slice(cut), example, position),
+  };
 }
 
 /**

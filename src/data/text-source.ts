@@ -31,6 +31,11 @@ export function formatDocuments(documents: readonly string[]): string {
   return documents.map((doc) => (doc.endsWith('\n') ? doc : `${doc}\n`)).join('\n');
 }
 
+/** Rows as JSONL text: each one JSON object on its own line, every line ending in a newline. */
+export function formatJsonl(rows: readonly object[]): string {
+  return rows.map((row) => `${JSON.stringify(row)}\n`).join('');
+}
+
 /** Split a .txt file's text into documents at blank lines (see loadTextSource). */
 export function splitDocuments(text: string): string[] {
   return text
