@@ -1,15 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DataError } from '../data/corpora.js';
+import { readPreferenceRows } from '../data/preference.js';
 import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
+import type { OnProgress } from '../engine/progress.js';
 import { type ChoiceItem, multipleChoice } from '../eval/multiple-choice.js';
 import { perplexity } from '../eval/perplexity.js';
+import { preferenceAccuracy } from '../eval/preference.js';
 import { loadDecoder, readCheckedConfig } from '../io/checkpoint.js';
-import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
+import { checkTokenizerFits, type LitheTokenizer, loadTokenizer } from '../io/tokenizer.js';
 import { forwardBytes, parameterBytes } from '../models/llama/memory.js';
+import { encodePreference } from '../train/preference.js';
 import { evalTokens } from '../workflows/evaluate.js';
 import { plural, resolveModel, warnPastContext } from './common.js';
-import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
+import { type CommandSpec, type FlagValues, MODEL_FLAGS, parseCommand } from './flags.js';
 import { stderrProgress } from './progress-bar.js';
 
 /** Rows {context, choices[], answer} of a multiple-choice task file. */
@@ -47,8 +51,8 @@ export function readChoiceTask(file: string): ChoiceItem[] {
 
 export const evalSpec = {
   name: 'eval',
-  summary: 'perplexity on a text (--data) or multiple-choice accuracy on a task file (--task)',
-  usage: '--model DIR (--data SOURCE | --task FILE.jsonl) [flags]',
+  summary: 'perplexity on a text (--data), multiple-choice accuracy (--task) or preference accuracy (--preference)',
+  usage: '--model DIR (--data SOURCE | --task FILE.jsonl | --preference FILE.jsonl [--ref DIR]) [flags]',
   flags: {
     ...MODEL_FLAGS,
     data: {
@@ -60,6 +64,31 @@ export const evalSpec = {
       kind: 'string',
       value: 'FILE',
       help: 'multiple-choice rows {"context", "choices": [...], "answer": index}',
+    },
+    preference: {
+      kind: 'string',
+      value: 'FILE',
+      help: 'held-out preference rows {"prompt", "chosen", "rejected", "tie"?}: DPO and TODO preference accuracy against --ref',
+    },
+    ref: {
+      kind: 'string',
+      value: 'DIR',
+      defaultText: 'the --model (every margin is then 0)',
+      help: 'with --preference: the reference model the policy was aligned against',
+    },
+    beta: { kind: 'number', min: 0, default: 0.1, help: 'with --preference: β of the margin d = β·Δ' },
+    alpha: {
+      kind: 'number',
+      min: 0,
+      default: 0.5,
+      help: "with --preference: TODO's tie margin α of the three-way outcome",
+    },
+    'max-length': {
+      kind: 'int',
+      default: 512,
+      min: 2,
+      max: 1 << 16,
+      help: 'with --preference: prompt plus answer tokens kept per sequence',
     },
     seqlen: { kind: 'int', default: 256, max: 1 << 20, help: 'window length in tokens (perplexity)' },
     batch: { kind: 'int', default: 4, max: 4096, help: 'windows per forward pass' },
@@ -85,7 +114,11 @@ export const evalSpec = {
 /** `lithe eval`: perplexity or multiple-choice accuracy. */
 export async function evalCommand(argv: string[]): Promise<number> {
   const values = parseCommand(evalSpec, argv);
-  if (!values.data === !values.task) throw new UsageError('eval: give exactly one of --data and --task');
+  const sources = (['data', 'task', 'preference'] as const).filter((flag) => values[flag] !== undefined);
+  if (sources.length !== 1) throw new UsageError('eval: give exactly one of --data, --task and --preference');
+  for (const flag of ['ref', 'beta', 'alpha', 'max-length'] as const) {
+    if (values.given.has(flag) && !values.preference) throw new UsageError(`eval: --${flag} goes with --preference`);
+  }
   if (values['per-item'] && !(values.task && values.json))
     throw new UsageError('eval: --per-item goes with --task and --json');
   const modelDir = resolveModel(values.model, values.revision);
@@ -101,6 +134,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     );
   }
   const onProgress = stderrProgress();
+  if (values.preference) return evalPreference(values, modelDir, tokenizer, onProgress);
   const model = await loadDecoder(modelDir, { onProgress });
   checkTokenizerFits(tokenizer, model.config, modelDir);
   if (task) {
@@ -140,5 +174,44 @@ export async function evalCommand(argv: string[]): Promise<number> {
       `perplexity ${result.perplexity.toFixed(4)}  (${plural(result.windows, 'window')} × ${values.seqlen} = ${result.tokens} tokens, ${result.seconds.toFixed(1)} s, ${(result.tokens / result.seconds).toFixed(0)} tok/s)\n`,
     );
   }
+  return 0;
+}
+
+/** `lithe eval --preference`: DPO's and TODO's preference accuracy of --model against --ref on held-out pairs. */
+async function evalPreference(
+  values: FlagValues<typeof evalSpec.flags>,
+  modelDir: string,
+  tokenizer: LitheTokenizer,
+  onProgress: OnProgress,
+): Promise<number> {
+  const rows = readPreferenceRows(values.preference as string);
+  const refDir = values.ref === undefined ? modelDir : resolveModel(values.ref, values.revision);
+  const model = await loadDecoder(modelDir, { onProgress });
+  checkTokenizerFits(tokenizer, model.config, modelDir);
+  const reference = await loadDecoder(refDir, { onProgress });
+  checkTokenizerFits(tokenizer, reference.config, refDir);
+  const pairs = rows.map((row) => encodePreference(tokenizer, row));
+  const start = performance.now();
+  const result = await preferenceAccuracy(model, reference, pairs, {
+    beta: values.beta,
+    alpha: values.alpha,
+    batchSize: values.batch,
+    maxLength: values['max-length'],
+    onProgress,
+  });
+  const seconds = (performance.now() - start) / 1000;
+  const out = {
+    model: values.model,
+    ref: values.ref ?? values.model,
+    preference: values.preference,
+    ...result,
+    seconds,
+  };
+  const fixed = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(4));
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(out)}\n`
+      : `preference accuracy ${fixed(result.accuracy)}  three-way ${fixed(result.threeWayAccuracy)}  ties ${fixed(result.tieAccuracy)}  margin ${fixed(result.meanRewardMargin)}  (${plural(result.pairs, 'pair')}, ${result.ties} ties, ${seconds.toFixed(1)} s)\n`,
+  );
   return 0;
 }

@@ -11,6 +11,7 @@ import { TokenizerError } from '../io/tokenizer.js';
 import { ConfigError } from '../models/llama/config.js';
 import { BpeTrainingError } from '../tokenizer/bpe-trainer.js';
 import { litheVersion } from '../version.js';
+import { alignCommand, alignSpec } from './align.js';
 import { dataArithmeticCommand, dataArithmeticSpec, dataExportCommand, dataExportSpec } from './data.js';
 import { demo, demoSpec } from './demo.js';
 import { doctorCommand, doctorSpec } from './doctor.js';
@@ -37,6 +38,7 @@ export const COMMANDS: Record<string, Command | Record<string, Command>> = {
   eval: { spec: evalSpec, run: evalCommand },
   generate: { spec: generateSpec, run: generateCommand },
   train: { spec: trainSpec, run: trainCommand, handlesSignals: true },
+  align: { spec: alignSpec, run: alignCommand, handlesSignals: true },
   tokenizer: { train: { spec: tokenizerTrainSpec, run: tokenizerTrainCommand } },
   data: {
     export: { spec: dataExportSpec, run: dataExportCommand },

@@ -1,6 +1,8 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { noGrad } from '../engine/autograd.js';
 import { scalar } from '../engine/create.js';
 import { LitheError } from '../engine/errors.js';
+import { type OnProgress, progressReporter } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
 import type { LitheTokenizer } from '../io/tokenizer.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -19,12 +21,13 @@ export class PreferenceError extends LitheError {}
 /**
  * The preference losses, by name (TRL's loss_type where TRL has one). With d = β·Δ and Δ the policy's log-ratio
  * margin over the reference, [log πθ(y⁺) − log πref(y⁺)] − [log πθ(y⁻) − log πref(y⁻)]:
- * - sigmoid: −(1−ε) log σ(d) − ε log σ(−d) (DPO; ε = labelSmoothing, 0 by default);
- * - cdpo: the same with ε > 0 required (conservative DPO);
+ * - sigmoid: −log σ(d) (DPO);
+ * - cdpo: −(1−ε) log σ(d) − ε log σ(−d) with ε = labelSmoothing in (0, 0.5) (conservative DPO; TRL's sigmoid did
+ *   this before 1.x, and now ignores label_smoothing);
  * - robust: [−(1−ε) log σ(d) + ε log σ(−d)] / (1 − 2ε), ε in (0, 0.5);
  * - hinge: relu(1 − d);
  * - ipo: (Δ − 1/(2β))², on length-averaged log-probabilities (preferenceObjective averages them, as TRL);
- * - todo: TODO's Rao-Kupper model with margin α: a non-tie pair −(1−ε) log σ(d − α) − ε log σ(−d − α), a tie pair
+ * - todo: TODO's Rao-Kupper model with margin α: a non-tie pair −(1−ε) log σ(d − α) − ε log σ(α − d), a tie pair
  *   −log(e^{2α} − 1) + softplus(α − d) + softplus(α + d), i.e. −log P(tie).
  */
 export const PREFERENCE_LOSSES = ['sigmoid', 'cdpo', 'robust', 'hinge', 'ipo', 'todo'] as const;
@@ -35,7 +38,7 @@ export interface PreferenceLossOptions {
   loss?: PreferenceLossType;
   /** β, the strength of the KL anchor to the reference (default 0.1, TRL's; TODO's is 0.01). */
   beta?: number;
-  /** ε: the assumed share of flipped labels (sigmoid, cdpo, robust, todo); default 0. */
+  /** ε: the assumed share of flipped labels (cdpo, robust, todo); default 0. */
   labelSmoothing?: number;
   /** TODO's tie margin α > 0 (its code stores θ = −α); default 0.5. */
   alpha?: number;
@@ -71,21 +74,22 @@ interface LossContext {
   tie: Tensor | undefined;
 }
 
-/** −(1−ε) log σ(x) − ε log σ(y): the smoothed binary term the sigmoid, cdpo and todo losses share. */
+/** −(1−ε) log σ(x) − ε log σ(y): the smoothed binary term cdpo and todo share. */
 function smoothedLogistic(x: Tensor, y: Tensor, epsilon: number): Tensor {
   const term = neg(logSigmoid(x));
   return epsilon === 0 ? term : sub(mul(term, 1 - epsilon), mul(logSigmoid(y), epsilon));
 }
 
 const LOSS_TERMS: Record<PreferenceLossType, (c: LossContext) => Tensor> = {
-  sigmoid: ({ d, epsilon }) => smoothedLogistic(d, neg(d), epsilon),
+  sigmoid: ({ d }) => neg(logSigmoid(d)),
   cdpo: ({ d, epsilon }) => smoothedLogistic(d, neg(d), epsilon),
   robust: ({ d, epsilon }) =>
     div(add(mul(neg(logSigmoid(d)), 1 - epsilon), mul(logSigmoid(neg(d)), epsilon)), 1 - 2 * epsilon),
   hinge: ({ d }) => relu(sub(1, d)),
   ipo: ({ margin, beta }) => pow(sub(margin, 1 / (2 * beta)), 2),
   todo: ({ d, epsilon, alpha, tie }) => {
-    const preferred = smoothedLogistic(sub(d, alpha), sub(neg(d), alpha), epsilon);
+    // XXares/TODO smooths with the flipped preference logit α − d.
+    const preferred = smoothedLogistic(sub(d, alpha), sub(alpha, d), epsilon);
     if (!tie) return preferred;
     const tied = add(add(softplus(sub(alpha, d)), softplus(add(d, alpha))), -Math.log(Math.expm1(2 * alpha)));
     return where(tie, tied, preferred);
@@ -105,8 +109,10 @@ export function preferenceDefaults(options: PreferenceLossOptions = {}): Require
   if ((loss === 'cdpo' || loss === 'robust') && labelSmoothing === 0) {
     throw new PreferenceError(`the ${loss} loss needs labelSmoothing in (0, 0.5); with 0 it is the sigmoid loss`);
   }
-  if (labelSmoothing > 0 && (loss === 'hinge' || loss === 'ipo')) {
-    throw new PreferenceError(`the ${loss} loss takes no labelSmoothing`);
+  if (labelSmoothing > 0 && (loss === 'sigmoid' || loss === 'hinge' || loss === 'ipo')) {
+    throw new PreferenceError(
+      `the ${loss} loss takes no labelSmoothing${loss === 'sigmoid' ? ' (cdpo is sigmoid with it)' : ''}`,
+    );
   }
   if (!(alpha > 0 && Number.isFinite(alpha)))
     throw new PreferenceError(`alpha must be a positive number, got ${alpha}`);
@@ -252,10 +258,44 @@ export class PreferenceBatcher implements Batcher<PreferenceBatch, EpochOrderSta
   }
 }
 
-/** Reference log-probabilities computed once for every pair of a data set (sums over completion tokens). */
-export interface PrecomputedReference {
+/** Sequence log-probabilities of every pair of a data set, by pair index (sums over completion tokens). */
+export interface PairLogProbTable {
   chosen: Float64Array;
   rejected: Float64Array;
+}
+
+export interface PairLogProbsOptions extends PreferenceLayout {
+  /** Pairs per forward pass (default 8). */
+  batchSize?: number;
+  onProgress?: OnProgress;
+}
+
+/**
+ * The log-probabilities of every pair's two answers under `model`, without gradients. As the reference of
+ * preferenceObjective it is TRL's precompute_ref_log_probs: computed once, so the reference model need not stay in
+ * memory while training.
+ */
+export async function pairLogProbs(
+  model: CausalLM,
+  pairs: readonly PreferenceIds[],
+  options: PairLogProbsOptions = {},
+): Promise<PairLogProbTable> {
+  const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
+  const chosen = new Float64Array(pairs.length);
+  const rejected = new Float64Array(pairs.length);
+  const report = progressReporter(options.onProgress, 'score', pairs.length, 'pair');
+  for (let start = 0; start < pairs.length; start += batchSize) {
+    const rows = Array.from({ length: Math.min(batchSize, pairs.length - start) }, (_, i) => start + i);
+    const values = noGrad(() => sequenceLogProbs(model, preferenceBatch(pairs, rows, options).sequences)).toArray();
+    for (const [i, row] of rows.entries()) {
+      chosen[row] = values[i];
+      rejected[row] = values[rows.length + i];
+    }
+    report(start + rows.length);
+    // Let Ctrl-C and progress output through between batches.
+    await yieldToEventLoop();
+  }
+  return { chosen, rejected };
 }
 
 /** The chosen and rejected halves of a [2B] vector. */
@@ -272,7 +312,7 @@ export async function precomputeReference(
   reference: CausalLM,
   pairs: readonly PreferenceIds[],
   options: PreferenceLayout & { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<PrecomputedReference> {
+): Promise<PairLogProbTable> {
   const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
   const chosen = new Float64Array(pairs.length);
   const rejected = new Float64Array(pairs.length);
@@ -291,7 +331,7 @@ export async function precomputeReference(
 }
 
 /** The reference's log-probabilities of a batch, [2B]: looked up when precomputed, else a forward without gradients. */
-export function referenceLogProbs(reference: CausalLM | PrecomputedReference, batch: PreferenceBatch): Tensor {
+export function referenceLogProbs(reference: CausalLM | PairLogProbTable, batch: PreferenceBatch): Tensor {
   if ('chosen' in reference) {
     const values = [...batch.rows.map((r) => reference.chosen[r]), ...batch.rows.map((r) => reference.rejected[r])];
     return new Tensor(Float32Array.from(values), [values.length], 'f32');
@@ -314,12 +354,13 @@ function maskedMean(x: Tensor, mask: readonly boolean[]): Tensor {
 /**
  * train()'s loss for preference alignment: one forward of the policy over the batch's 2B sequences, the reference's
  * log-probabilities (a frozen model, or precomputed), and the mean preferenceLoss. For ipo the log-probabilities are
- * averaged over completion tokens, as TRL does. Its metrics are TRL's (means over the batch): rewards/chosen,
+ * averaged over completion tokens, as TRL does. Only todo has a tie term; the other losses train a tie pair as an
+ * ordinary pair, its `chosen` answer preferred (as DPO baselines on data with ties do). Its metrics are TRL's (means over the batch): rewards/chosen,
  * rewards/rejected, rewards/margins, rewards/accuracies (chosen reward above rejected, over non-tie pairs), logps/chosen,
  * logps/rejected, plus ties/share and ties/loss (the mean loss over tie pairs).
  */
 export function preferenceObjective(
-  reference: CausalLM | PrecomputedReference,
+  reference: CausalLM | PairLogProbTable,
   options: PreferenceLossOptions = {},
 ): LossFn<CausalLM, PreferenceBatch> {
   const resolved = preferenceDefaults(options);
@@ -333,8 +374,9 @@ export function preferenceObjective(
     }
     const [policyChosen, policyRejected] = halves(policy);
     const [referenceChosen, referenceRejected] = halves(ref);
-    const anyTie = batch.ties.some(Boolean);
-    const tie = anyTie ? new Tensor(Float32Array.from(batch.ties, Number), [batch.ties.length], 'f32') : undefined;
+    // The DPO family has no tie term: it trains a tie pair as an ordinary one, its first answer preferred.
+    const tieTerm = resolved.loss === 'todo' && batch.ties.some(Boolean);
+    const tie = tieTerm ? new Tensor(Float32Array.from(batch.ties, Number), [batch.ties.length], 'f32') : undefined;
     const result = preferenceLoss({ policyChosen, policyRejected, referenceChosen, referenceRejected, tie }, resolved);
     const nonTie = batch.ties.map((t) => !t);
     return {

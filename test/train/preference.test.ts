@@ -15,7 +15,7 @@ import {
   PreferenceBatcher,
   PreferenceError,
   type PreferenceIds,
-  precomputeReference,
+  pairLogProbs,
   preferenceBatch,
   preferenceLoss,
   preferenceObjective,
@@ -26,6 +26,12 @@ import {
 
 const vec = (values: readonly number[]) => new Tensor(Float32Array.from(values), [values.length], 'f32');
 const ids = (values: readonly number[]) => Int32Array.from(values);
+
+/** Each got[i] within tol of want[i]. */
+function assertClose(got: readonly number[], want: readonly number[], tol: number, what: string): void {
+  assert.equal(got.length, want.length, what);
+  for (const [i, v] of got.entries()) assert.ok(Math.abs(v - want[i]) < tol, `${what}[${i}]: ${v} vs ${want[i]}`);
+}
 
 /** Pairs with d = β·Δ equal to `ds`: the policy's chosen log-prob is d/β, everything else 0. */
 function atMargins(ds: readonly number[], beta: number, tie?: readonly number[]) {
@@ -59,8 +65,8 @@ describe('preferenceLoss', () => {
     // The paper's table, to six places (0.693147 is ln 2).
     const expectNonTie = [0.974077, Math.LN2, 0.474077, 0.201413];
     const expectTie = [1.406829, 1.465084, 1.634165, 2.238978];
-    nonTie.forEach((v, i) => assert.ok(Math.abs(v - expectNonTie[i]) < 1e-6, `non-tie d=${ds[i]}: ${v}`));
-    tie.losses.toArray().forEach((v, i) => assert.ok(Math.abs(v - expectTie[i]) < 1e-6, `tie d=${ds[i]}: ${v}`));
+    assertClose(nonTie, expectNonTie, 1e-6, 'non-tie');
+    assertClose(tie.losses.toArray(), expectTie, 1e-6, 'tie');
   });
 
   it('mixes tie and non-tie pairs in one batch', () => {
@@ -110,6 +116,7 @@ describe('preferenceLoss', () => {
     assert.throws(() => preferenceLoss(atMargins([1], 0.1, [1])), PreferenceError);
     assert.throws(() => preferenceLoss(atMargins([1], 0.1), { loss: 'cdpo' }), /labelSmoothing in \(0, 0.5\)/);
     assert.throws(() => preferenceLoss(atMargins([1], 0.1), { loss: 'hinge', labelSmoothing: 0.1 }), PreferenceError);
+    assert.throws(() => preferenceLoss(atMargins([1], 0.1), { labelSmoothing: 0.1 }), /cdpo is sigmoid with it/);
     assert.throws(() => preferenceLoss(atMargins([1], 0.1), { beta: 0 }), /beta/);
     assert.throws(() => preferenceLoss(atMargins([1], 0.1), { loss: 'todo', alpha: -1 }), /alpha/);
     assert.throws(() => preferenceLoss({ ...atMargins([1, 2], 0.1), policyRejected: vec([0]) }), /policyRejected/);
@@ -212,11 +219,11 @@ describe('sequenceLogProbs and preference batches', () => {
   it('precomputes the reference log-probabilities that a live reference gives', async () => {
     const reference = new DecoderForCausalLM(config, { seed: 3 });
     const pairs = toyPairs(5);
-    const precomputed = await precomputeReference(reference, pairs, { batchSize: 2 });
+    const precomputed = await pairLogProbs(reference, pairs, { batchSize: 2 });
     const batch = preferenceBatch(pairs, [4, 1, 3]);
     const live = referenceLogProbs(reference, batch).toArray();
     const looked = referenceLogProbs(precomputed, batch).toArray();
-    live.forEach((v, i) => assert.ok(Math.abs(v - looked[i]) < 1e-5, `${v} vs ${looked[i]}`));
+    assertClose(looked, live, 1e-5, 'precomputed');
   });
 });
 
