@@ -248,14 +248,14 @@ function wrongOperations(step: Step): Step[] {
     .filter((wrong) => isCount(wrong.result));
 }
 
-/** Wrong values a slip makes of a number: ±1, ±10, and two adjacent digits swapped (no leading zero), all >= 0. */
+/** Wrong values a slip makes of a number: ±1, ±10, and two adjacent digits swapped (no leading zero), all > 0. */
 function slips(value: number): number[] {
   const digits = String(value);
   const swaps = [...digits.slice(1)].map(
     (_, i) => digits.slice(0, i) + digits[i + 1] + digits[i] + digits.slice(i + 2),
   );
   const swapped = swaps.filter((text) => !text.startsWith('0')).map(Number);
-  return [...new Set([value + 1, value - 1, value + 10, value - 10, ...swapped])].filter((v) => v >= 0 && v !== value);
+  return [...new Set([value + 1, value - 1, value + 10, value - 10, ...swapped])].filter((v) => v > 0 && v !== value);
 }
 
 /**
