@@ -20,6 +20,7 @@ export * from './engine/quant/quantized-tensor.js';
 export * from './engine/rng.js';
 export * from './engine/shape.js';
 export * from './engine/tensor.js';
+export * from './eval/answer-accuracy.js';
 export * from './eval/multiple-choice.js';
 export * from './eval/perplexity.js';
 export * from './io/checkpoint.js';

@@ -76,6 +76,20 @@ export function arithmeticSft(count: number, options: ArithmeticSftOptions = {})
   return splitProblems('arithmeticSft', count, options).map((problem) => cotPromptCompletion(problem));
 }
 
+/** A problem to answer: the prompt a model continues, and the true final answer. */
+export interface AnswerProblem {
+  prompt: string;
+  answer: string;
+}
+
+/** Problems of one split as prompts and true answers, for answer accuracy: the prompts of arithmeticSft's rows. */
+export function arithmeticAnswerProblems(count: number, options: ArithmeticSftOptions = {}): AnswerProblem[] {
+  return splitProblems('arithmeticAnswerProblems', count, options).map((problem) => ({
+    prompt: cotPromptCompletion(problem).prompt,
+    answer: problem.answer,
+  }));
+}
+
 // The share of tie pairs that are two correct solutions; the rest are two equally bad ones.
 const CORRECT_TIE_SHARE = 0.7;
 // Pair choices draw from their own generator, so the problems of a seed are the same whatever the ties.
@@ -234,14 +248,14 @@ function wrongOperations(step: Step): Step[] {
     .filter((wrong) => isCount(wrong.result));
 }
 
-/** Wrong values a slip makes of a number: ±1, ±10, and two adjacent digits swapped (no leading zero), all >= 0. */
+/** Wrong values a slip makes of a number: ±1, ±10, and two adjacent digits swapped (no leading zero), all > 0. */
 function slips(value: number): number[] {
   const digits = String(value);
   const swaps = [...digits.slice(1)].map(
     (_, i) => digits.slice(0, i) + digits[i + 1] + digits[i] + digits.slice(i + 2),
   );
   const swapped = swaps.filter((text) => !text.startsWith('0')).map(Number);
-  return [...new Set([value + 1, value - 1, value + 10, value - 10, ...swapped])].filter((v) => v >= 0 && v !== value);
+  return [...new Set([value + 1, value - 1, value + 10, value - 10, ...swapped])].filter((v) => v > 0 && v !== value);
 }
 
 /**

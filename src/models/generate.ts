@@ -28,6 +28,8 @@ export interface GenerateOptions {
   stopTokenIds?: number[];
   /** Called with each new token id as it is produced. */
   onToken?: (id: number) => void;
+  /** Stop once this is true of the new ids so far (asked after each token; e.g. a complete answer was written). */
+  stopWhen?: (newIds: readonly number[]) => boolean;
 }
 
 /** Generation options or a prompt generate cannot use; names the option and what it accepts. */
@@ -86,7 +88,7 @@ export function generate(model: IncrementalLM, promptIds: Int32Array, options: G
       const next = sampleToken(reshape(slice(logits, 1, t - 1, t), [v]), options, rng);
       out.push(next);
       options.onToken?.(next);
-      if (stop.has(next)) break;
+      if (stop.has(next) || options.stopWhen?.(out)) break;
       input = new Tensor(Int32Array.of(next), [1, 1], 'i32');
     }
   });
