@@ -26,7 +26,7 @@ export class PreferenceError extends LitheError {}
  *   this before 1.x, and now ignores label_smoothing);
  * - robust: [−(1−ε) log σ(d) + ε log σ(−d)] / (1 − 2ε), ε in (0, 0.5);
  * - hinge: relu(1 − d);
- * - ipo: (Δ − 1/(2β))², on length-averaged log-probabilities (preferenceObjective averages them, as TRL);
+ * - ipo: (Δ̄ − 1/(2β))², where Δ̄ takes each log-ratio per completion token (the rewards stay on the sums, as TRL's);
  * - todo: TODO's Rao-Kupper model with margin α: a non-tie pair −(1−ε) log σ(d − α) − ε log σ(α − d), a tie pair
  *   −log(e^{2α} − 1) + softplus(α − d) + softplus(α + d), i.e. −log P(tie).
  */
@@ -44,12 +44,15 @@ export interface PreferenceLossOptions {
   alpha?: number;
 }
 
-/** Sequence log-probabilities of a batch of pairs, each [B]: sums over completion tokens (averages for ipo). */
+/** Sequence log-probabilities of a batch of pairs, each [B]: sums over completion tokens. */
 export interface PairLogProbs {
   policyChosen: Tensor;
   policyRejected: Tensor;
   referenceChosen: Tensor;
   referenceRejected: Tensor;
+  /** Completion tokens of each answer, [B]; ipo only, which averages the log-ratios over them. */
+  chosenTokens?: Tensor;
+  rejectedTokens?: Tensor;
   /** [B], non-zero for a tie pair; todo only (the other losses have no tie term). */
   tie?: Tensor;
 }
@@ -66,6 +69,11 @@ export interface PreferenceLossResult {
 interface LossContext {
   /** Δ, [B] */
   margin: Tensor;
+  /** The log-ratios of each side, [B] (ipo averages them per token). */
+  chosenRatio: Tensor;
+  rejectedRatio: Tensor;
+  chosenTokens: Tensor | undefined;
+  rejectedTokens: Tensor | undefined;
   /** d = β·Δ, [B] */
   d: Tensor;
   beta: number;
@@ -86,7 +94,12 @@ const LOSS_TERMS: Record<PreferenceLossType, (c: LossContext) => Tensor> = {
   robust: ({ d, epsilon }) =>
     div(add(mul(neg(logSigmoid(d)), 1 - epsilon), mul(logSigmoid(neg(d)), epsilon)), 1 - 2 * epsilon),
   hinge: ({ d }) => relu(sub(1, d)),
-  ipo: ({ margin, beta }) => pow(sub(margin, 1 / (2 * beta)), 2),
+  ipo: ({ chosenRatio, rejectedRatio, chosenTokens, rejectedTokens, beta }) => {
+    if (!chosenTokens || !rejectedTokens)
+      throw new PreferenceError('the ipo loss needs chosenTokens and rejectedTokens');
+    const averaged = sub(div(chosenRatio, chosenTokens), div(rejectedRatio, rejectedTokens));
+    return pow(sub(averaged, 1 / (2 * beta)), 2);
+  },
   todo: ({ d, epsilon, alpha, tie }) => {
     // XXares/TODO smooths with the flipped preference logit α − d.
     const preferred = smoothedLogistic(sub(d, alpha), sub(alpha, d), epsilon);
@@ -126,9 +139,14 @@ export function preferenceDefaults(options: PreferenceLossOptions = {}): Require
  */
 export function preferenceLoss(logps: PairLogProbs, options: PreferenceLossOptions = {}): PreferenceLossResult {
   const { loss, beta, labelSmoothing, alpha } = preferenceDefaults(options);
-  const { policyChosen, policyRejected, referenceChosen, referenceRejected, tie } = logps;
+  const { policyChosen, policyRejected, referenceChosen, referenceRejected, tie, chosenTokens, rejectedTokens } = logps;
   const b = policyChosen.size;
-  for (const [name, t] of Object.entries({ policyRejected, referenceChosen, referenceRejected, ...(tie && { tie }) })) {
+  const optional = {
+    ...(tie && { tie }),
+    ...(chosenTokens && { chosenTokens }),
+    ...(rejectedTokens && { rejectedTokens }),
+  };
+  for (const [name, t] of Object.entries({ policyRejected, referenceChosen, referenceRejected, ...optional })) {
     if (t.rank !== 1 || t.size !== b) throw new PreferenceError(`${name} has shape [${t.shape}], expected [${b}]`);
   }
   if (tie && loss !== 'todo' && tie.toArray().some((v) => v !== 0)) {
@@ -138,7 +156,8 @@ export function preferenceLoss(logps: PairLogProbs, options: PreferenceLossOptio
   const rejectedRatio = sub(policyRejected, referenceRejected);
   const margin = sub(chosenRatio, rejectedRatio);
   const d = mul(margin, beta);
-  const losses = LOSS_TERMS[loss]({ margin, d, beta, epsilon: labelSmoothing, alpha, tie });
+  const context = { margin, chosenRatio, rejectedRatio, chosenTokens, rejectedTokens, d, beta, alpha, tie };
+  const losses = LOSS_TERMS[loss]({ ...context, epsilon: labelSmoothing });
   return {
     losses,
     chosenRewards: mul(chosenRatio, beta).detach(),
@@ -353,10 +372,9 @@ function maskedMean(x: Tensor, mask: readonly boolean[]): Tensor {
 
 /**
  * train()'s loss for preference alignment: one forward of the policy over the batch's 2B sequences, the reference's
- * log-probabilities (a frozen model, or precomputed), and the mean preferenceLoss. For ipo the log-probabilities are
- * averaged over completion tokens, as TRL does. Only todo has a tie term; the other losses train a tie pair as an
+ * log-probabilities (a frozen model, or precomputed), and the mean preferenceLoss. Only todo has a tie term; the other losses train a tie pair as an
  * ordinary pair, its `chosen` answer preferred (as DPO baselines on data with ties do). Its metrics are TRL's (means over the batch): rewards/chosen,
- * rewards/rejected, rewards/margins, rewards/accuracies (chosen reward above rejected, over non-tie pairs), logps/chosen,
+ * rewards/rejected, rewards/margins, rewards/accuracies (chosen reward above rejected; todo leaves its ties out), logps/chosen,
  * logps/rejected, plus ties/share and ties/loss (the mean loss over tie pairs).
  */
 export function preferenceObjective(
@@ -365,27 +383,25 @@ export function preferenceObjective(
 ): LossFn<CausalLM, PreferenceBatch> {
   const resolved = preferenceDefaults(options);
   return (model: CausalLM, batch: PreferenceBatch): LossWithMetrics => {
-    let policy = sequenceLogProbs(model, batch.sequences);
-    let ref = referenceLogProbs(reference, batch);
-    if (resolved.loss === 'ipo') {
-      const tokens = new Tensor(batch.tokens, [batch.tokens.length], 'f32');
-      policy = div(policy, tokens);
-      ref = div(ref, tokens);
-    }
+    const policy = sequenceLogProbs(model, batch.sequences);
+    const ref = referenceLogProbs(reference, batch);
+    const [chosenTokens, rejectedTokens] = halves(new Tensor(batch.tokens, [batch.tokens.length], 'f32'));
     const [policyChosen, policyRejected] = halves(policy);
     const [referenceChosen, referenceRejected] = halves(ref);
     // The DPO family has no tie term: it trains a tie pair as an ordinary one, its first answer preferred.
     const tieTerm = resolved.loss === 'todo' && batch.ties.some(Boolean);
     const tie = tieTerm ? new Tensor(Float32Array.from(batch.ties, Number), [batch.ties.length], 'f32') : undefined;
-    const result = preferenceLoss({ policyChosen, policyRejected, referenceChosen, referenceRejected, tie }, resolved);
-    const nonTie = batch.ties.map((t) => !t);
+    const logps = { policyChosen, policyRejected, referenceChosen, referenceRejected, chosenTokens, rejectedTokens };
+    const result = preferenceLoss({ ...logps, tie }, resolved);
+    // The pairs the loss treats as preferences: all of them, except todo's ties (as in TRL, which has no ties).
+    const preferred = batch.ties.map((t) => !(tieTerm && t));
     return {
       loss: mean(result.losses),
       metrics: {
         'rewards/chosen': mean(result.chosenRewards),
         'rewards/rejected': mean(result.rejectedRewards),
         'rewards/margins': mean(sub(result.chosenRewards, result.rejectedRewards)),
-        'rewards/accuracies': maskedMean(gt(result.chosenRewards, result.rejectedRewards).to('f32'), nonTie),
+        'rewards/accuracies': maskedMean(gt(result.chosenRewards, result.rejectedRewards).to('f32'), preferred),
         'logps/chosen': mean(policyChosen.detach()),
         'logps/rejected': mean(policyRejected.detach()),
         'ties/share': scalar(batch.ties.filter(Boolean).length / batch.ties.length),

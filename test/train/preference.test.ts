@@ -89,7 +89,9 @@ describe('preferenceLoss', () => {
     };
     for (const loss of PREFERENCE_LOSSES) {
       const labelSmoothing = loss === 'cdpo' || loss === 'robust' ? eps : 0;
-      const got = preferenceLoss(atMargins(ds, beta), { loss, beta, labelSmoothing }).losses.toArray();
+      const ones = vec(ds.map(() => 1));
+      const logps = { ...atMargins(ds, beta), chosenTokens: ones, rejectedTokens: ones };
+      const got = preferenceLoss(logps, { loss, beta, labelSmoothing }).losses.toArray();
       got.forEach((v, i) => {
         const want = expected[loss](ds[i]);
         assert.ok(Math.abs(v - want) < 1e-5 * Math.max(1, Math.abs(want)), `${loss} d=${ds[i]}: ${v} vs ${want}`);
