@@ -10,13 +10,12 @@
  *
  * Exits 0 with a note when ../shared is missing; 1 when a run fails.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { htmlPage, htmlSection, htmlTable, lineChartSvg } from '../src/report/html.js';
 import { MODEL_DIR } from './prune-data.js';
-import { LITHE, median } from './python.js';
+import { median, runResumable } from './python.js';
 
 const COMMON = [
   '--tokenizer',
@@ -67,17 +66,6 @@ interface Metric {
   valPerplexity?: number;
 }
 
-function runOnce(out: string, name: string): void {
-  const dir = join(out, name);
-  if (existsSync(join(dir, 'model', 'config.json')) && existsSync(RESULT_FILE(out, name))) return;
-  const resume = existsSync(join(dir, 'checkpoint')) ? ['--resume'] : existsSync(dir) ? ['--overwrite'] : [];
-  console.log(`training ${name}${resume[0] === '--resume' ? ' (resuming)' : ''} ...`);
-  const args = [LITHE, 'train', '--out', dir, ...COMMON, ...RUNS[name].flags, ...resume];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`lithe train --out ${dir} failed (exit ${r.status})`);
-  writeFileAtomic(RESULT_FILE(out, name), r.stdout);
-}
-
 function metrics(out: string, name: string): Metric[] {
   const text = readFileSync(join(out, name, 'metrics.jsonl'), 'utf8');
   return text
@@ -94,7 +82,9 @@ function main(): number {
   const outFlag = process.argv.indexOf('--out');
   const out = outFlag >= 0 ? process.argv[outFlag + 1] : 'galore-quality';
   mkdirSync(out, { recursive: true });
-  for (const name of Object.keys(RUNS)) runOnce(out, name);
+  for (const name of Object.keys(RUNS)) {
+    runResumable(join(out, name), ['train', ...COMMON, ...RUNS[name].flags], RESULT_FILE(out, name));
+  }
 
   const rows: (string | number)[][] = [];
   const series = [];

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../src/io/atomic.js';
 
 /** The repository root (benchmarks run from dist/bench/). */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,4 +51,21 @@ export function referencePython(modelDir: string): string | null {
   const { python, reason } = findPython(['torch', 'transformers', 'safetensors']);
   if (!python) console.log(`skipped: ${reason}`);
   return python;
+}
+
+/**
+ * Run a lithe training command (`lithe train|align ... --out dir`) unless it already finished there (model/ and
+ * resultFile exist): resumed when dir holds a checkpoint, started over when it holds anything else. Its stdout (the
+ * result line) goes to resultFile.
+ */
+export function runResumable(dir: string, args: readonly string[], resultFile: string): void {
+  if (existsSync(join(dir, 'model', 'config.json')) && existsSync(resultFile)) return;
+  const resume = existsSync(join(dir, 'checkpoint')) ? ['--resume'] : existsSync(dir) ? ['--overwrite'] : [];
+  console.log(`${args[0]} ${dir}${resume[0] === '--resume' ? ' (resuming)' : ''} ...`);
+  const run = spawnSync(process.execPath, [LITHE, ...args, '--out', dir, ...resume], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (run.status !== 0) throw new Error(`lithe ${args[0]} --out ${dir} failed (exit ${run.status})`);
+  writeFileAtomic(resultFile, run.stdout);
 }

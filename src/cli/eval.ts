@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DataError } from '../data/corpora.js';
-import { readPreferenceRows } from '../data/preference.js';
+import { extractAnswer, readPreferenceRows, readSftRows } from '../data/preference.js';
 import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
 import type { OnProgress } from '../engine/progress.js';
+import { answerAccuracy } from '../eval/answer-accuracy.js';
 import { type ChoiceItem, multipleChoice } from '../eval/multiple-choice.js';
 import { perplexity } from '../eval/perplexity.js';
 import { preferenceAccuracy } from '../eval/preference.js';
@@ -51,8 +52,9 @@ export function readChoiceTask(file: string): ChoiceItem[] {
 
 export const evalSpec = {
   name: 'eval',
-  summary: 'perplexity on a text (--data), multiple-choice accuracy (--task) or preference accuracy (--preference)',
-  usage: '--model DIR (--data SOURCE | --task FILE.jsonl | --preference FILE.jsonl [--ref DIR]) [flags]',
+  summary:
+    'perplexity (--data), multiple-choice accuracy (--task), preference accuracy (--preference) or answer accuracy (--answers)',
+  usage: '--model DIR (--data SOURCE | --task FILE | --preference FILE [--ref DIR] | --answers FILE) [flags]',
   flags: {
     ...MODEL_FLAGS,
     data: {
@@ -70,6 +72,19 @@ export const evalSpec = {
       value: 'FILE',
       help: 'held-out preference rows {"prompt", "chosen", "rejected", "tie"?}: DPO and TODO preference accuracy against --ref',
     },
+    answers: {
+      kind: 'string',
+      value: 'FILE',
+      help: 'held-out {"prompt", "completion"} rows (lithe data arithmetic --format sft): greedy answers checked against the final answer of each completion',
+    },
+    'max-new-tokens': {
+      kind: 'int',
+      default: 96,
+      min: 1,
+      max: 1 << 16,
+      help: 'with --answers: tokens generated per problem',
+    },
+    'max-problems': { kind: 'int', min: 1, defaultText: 'all', help: 'with --answers: answer only the first N rows' },
     ref: {
       kind: 'string',
       value: 'DIR',
@@ -97,7 +112,10 @@ export const evalSpec = {
       kind: 'boolean',
       help: 'encode each document on its own followed by EOS, instead of the whole text at once',
     },
-    'per-item': { kind: 'boolean', help: "with --task --json: include each item's log-likelihoods and prediction" },
+    'per-item': {
+      kind: 'boolean',
+      help: "with --json: include each --task item's log-likelihoods and prediction, or each --answers output",
+    },
     json: { kind: 'boolean', help: 'print the result as one JSON object' },
   },
   examples: [
@@ -114,13 +132,17 @@ export const evalSpec = {
 /** `lithe eval`: perplexity or multiple-choice accuracy. */
 export async function evalCommand(argv: string[]): Promise<number> {
   const values = parseCommand(evalSpec, argv);
-  const sources = (['data', 'task', 'preference'] as const).filter((flag) => values[flag] !== undefined);
-  if (sources.length !== 1) throw new UsageError('eval: give exactly one of --data, --task and --preference');
+  const sources = (['data', 'task', 'preference', 'answers'] as const).filter((flag) => values[flag] !== undefined);
+  if (sources.length !== 1)
+    throw new UsageError('eval: give exactly one of --data, --task, --preference and --answers');
   for (const flag of ['ref', 'beta', 'alpha', 'max-length'] as const) {
     if (values.given.has(flag) && !values.preference) throw new UsageError(`eval: --${flag} goes with --preference`);
   }
-  if (values['per-item'] && !(values.task && values.json))
-    throw new UsageError('eval: --per-item goes with --task and --json');
+  for (const flag of ['max-new-tokens', 'max-problems'] as const) {
+    if (values.given.has(flag) && !values.answers) throw new UsageError(`eval: --${flag} goes with --answers`);
+  }
+  if (values['per-item'] && !((values.task || values.answers) && values.json))
+    throw new UsageError('eval: --per-item goes with --task or --answers, and --json');
   const modelDir = resolveModel(values.model, values.revision);
   const config = readCheckedConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
@@ -135,6 +157,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const onProgress = stderrProgress();
   if (values.preference) return evalPreference(values, modelDir, tokenizer, onProgress);
+  if (values.answers) return evalAnswers(values, modelDir, tokenizer, onProgress);
   const model = await loadDecoder(modelDir, { onProgress });
   checkTokenizerFits(tokenizer, model.config, modelDir);
   if (task) {
@@ -212,6 +235,39 @@ async function evalPreference(
     values.json
       ? `${JSON.stringify(out)}\n`
       : `preference accuracy ${fixed(result.accuracy)}  three-way ${fixed(result.threeWayAccuracy)}  ties ${fixed(result.tieAccuracy)}  margin ${fixed(result.meanRewardMargin)}  (${plural(result.pairs, 'pair')}, ${result.ties} ties, ${seconds.toFixed(1)} s)\n`,
+  );
+  return 0;
+}
+
+/** `lithe eval --answers`: greedy answers to held-out problems, checked against each completion's final answer. */
+async function evalAnswers(
+  values: FlagValues<typeof evalSpec.flags>,
+  modelDir: string,
+  tokenizer: LitheTokenizer,
+  onProgress: OnProgress,
+): Promise<number> {
+  const file = values.answers as string;
+  const rows = readSftRows(file).slice(0, values['max-problems']);
+  const problems = rows.map((row, i) => {
+    const answer = extractAnswer(row.completion);
+    if (answer === null)
+      throw new DataError(`${file}:${i + 1}: the completion states no final answer ("So the answer is N.")`);
+    return { prompt: row.prompt, answer };
+  });
+  const model = await loadDecoder(modelDir, { onProgress });
+  checkTokenizerFits(tokenizer, model.config, modelDir);
+  const start = performance.now();
+  const result = await answerAccuracy(model, tokenizer, problems, {
+    maxNewTokens: values['max-new-tokens'],
+    onProgress,
+  });
+  const seconds = (performance.now() - start) / 1000;
+  const { samples, ...counts } = result;
+  const out = { model: values.model, answers: file, ...counts, seconds, ...(values['per-item'] && { samples }) };
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(out)}\n`
+      : `answer accuracy ${result.accuracy.toFixed(4)}  (${result.correct} of ${plural(result.total, 'problem')}, ${seconds.toFixed(1)} s)\n`,
   );
   return 0;
 }
