@@ -2,26 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { arithmeticProblems } from '../../src/data/arithmetic.js';
 import { DataError } from '../../src/data/corpora.js';
+import { evaluate } from '../helpers/arithmetic.js';
 
 // A statement: whole numbers joined by + − × ÷, then `= result`.
 const STATEMENT = /(\d+(?: [+−×÷] \d+)+) = (\d+)/g;
-
-/** The value of `a op b op …` with the usual precedence (× and ÷ before + and −, each left to right). */
-function evaluate(expression: string): number {
-  const [first, ...rest] = expression.split(' ');
-  const terms: number[] = [Number(first)];
-  const signs: string[] = [];
-  for (let i = 0; i < rest.length; i += 2) {
-    const [op, value] = [rest[i], Number(rest[i + 1])];
-    if (op === '×') terms[terms.length - 1] *= value;
-    else if (op === '÷') terms[terms.length - 1] /= value;
-    else {
-      signs.push(op);
-      terms.push(value);
-    }
-  }
-  return terms.slice(1).reduce((sum, term, i) => (signs[i] === '+' ? sum + term : sum - term), terms[0]);
-}
 
 describe('arithmeticProblems', () => {
   const problems = [0, 1, 2].flatMap((seed) => arithmeticProblems(400, { seed }));

@@ -21,6 +21,7 @@ import {
   SPLITS,
 } from '../../src/data/preference.js';
 import { formatJsonl } from '../../src/data/text-source.js';
+import { evaluate } from '../helpers/arithmetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lithe-preference-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,23 +35,6 @@ function writeTemp(name: string, text: string): string {
 // A step: whole numbers joined by + − × ÷, then `= result`; a completion: ` {rationale}. So the answer is {n}.`
 const STEP = /(\d+(?: [+−×÷] \d+)+) = (\d+)/g;
 const COMPLETION = /^ (.+)\. So the answer is (\d+)\.$/s;
-
-/** The value of `a op b op …`, × and ÷ before + and − (as test/data/arithmetic.test.ts). */
-function evaluate(expression: string): number {
-  const [first, ...rest] = expression.split(' ');
-  const terms: number[] = [Number(first)];
-  const signs: string[] = [];
-  for (let i = 0; i < rest.length; i += 2) {
-    const [op, value] = [rest[i], Number(rest[i + 1])];
-    if (op === '×') terms[terms.length - 1] *= value;
-    else if (op === '÷') terms[terms.length - 1] /= value;
-    else {
-      signs.push(op);
-      terms.push(value);
-    }
-  }
-  return terms.slice(1).reduce((sum, term, i) => (signs[i] === '+' ? sum + term : sum - term), terms[0]);
-}
 
 interface Parsed {
   rationale: string;
