@@ -20,7 +20,7 @@ import { LITHE, runJson, runResumable } from './python.js';
 
 const TIE_SHARES = [0, 0.1, 0.2, 0.3];
 const LOSSES = { sigmoid: 'DPO (sigmoid)', todo: 'TODO' } as const;
-/** The shared alignment recipe: β and α as the TODO paper's config, a learning rate that moves lithe-tiny in 150 steps. */
+/** One recipe for both losses: TRL's β 0.1 (TODO's paper uses 0.01), a learning rate that moves lithe-tiny in 150 steps. */
 const ALIGN = ['--steps', '150', '--batch', '8', '--lr', '5e-5', '--beta', '0.1', '--max-length', '192'];
 const RUN = ['--seed', '0', '--log-every', '10', '--checkpoint-every', '50'];
 /** Three-way outcomes are scored at the β and α the runs trained with. */

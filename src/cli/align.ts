@@ -16,14 +16,19 @@ import {
   preferenceDefaults,
   preferenceObjective,
   preferenceTokens,
+  TODO_BETA,
 } from '../train/preference.js';
 import { plural, resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
 import { saveDtypeOf } from './train.js';
-import { OPTIMIZATION_FLAGS, OPTIMIZATION_RESUME_FLAGS, type RunRecord, runTrainingJob } from './training-job.js';
-
-/** TODO's β, where the DPO family takes TRL's 0.1. */
-const TODO_BETA = 0.01;
+import {
+  checkOptimizationFlags,
+  checkRunDir,
+  OPTIMIZATION_FLAGS,
+  OPTIMIZATION_RESUME_FLAGS,
+  type RunRecord,
+  runTrainingJob,
+} from './training-job.js';
 
 export const alignSpec = {
   name: 'align',
@@ -118,13 +123,14 @@ const RESUME_FLAGS = [
 /** `lithe align`: train a policy on preference pairs against a frozen (or precomputed) reference. */
 export async function alignCommand(argv: string[]): Promise<number> {
   const values = parseCommand(alignSpec, argv);
+  checkOptimizationFlags('align', values);
   const modelDir = resolveModel(values.model, values.revision);
   const refDir = values.ref === undefined ? modelDir : resolveModel(values.ref, values.revision);
   let lossOptions: Required<PreferenceLossOptions>;
   try {
     lossOptions = preferenceDefaults({
       loss: values.loss,
-      beta: values.beta ?? (values.loss === 'todo' ? TODO_BETA : 0.1),
+      beta: values.beta,
       alpha: values.alpha,
       labelSmoothing: values['label-smoothing'],
     });
@@ -149,14 +155,6 @@ export async function alignCommand(argv: string[]): Promise<number> {
     parameterBytes(config) + referenceBytes + trainStepBytes(config, 2 * values.batch, maxLength),
     `align: one step at --batch ${values.batch} pairs × ${maxLength} tokens`,
   );
-  // Read (and so checked) before --out is locked, so that a bad --data costs nothing.
-  const rows = readPreferenceRows(values.data);
-  const ties = rows.filter((r) => r.tie).length;
-  if (ties > 0 && values.loss !== 'todo') {
-    process.stderr.write(
-      `lithe: ${plural(ties, 'tie pair')} of ${rows.length} trained as ordinary pairs: the ${values.loss} loss has no tie term (--loss todo has)\n`,
-    );
-  }
   const run: RunRecord = {
     format: 'lithe-train-run',
     config: toHfConfig(config),
@@ -166,6 +164,16 @@ export async function alignCommand(argv: string[]): Promise<number> {
       beta: lossOptions.beta,
     },
   };
+  checkRunDir('align', values, run);
+  // Read (and so checked) before --out is locked, so that a bad --data costs nothing.
+  const rows = readPreferenceRows(values.data);
+
+  const ties = rows.filter((r) => r.tie).length;
+  if (ties > 0 && values.loss !== 'todo') {
+    process.stderr.write(
+      `lithe: ${plural(ties, 'tie pair')} of ${rows.length} trained as ordinary pairs: the ${values.loss} loss has no tie term (--loss todo has)\n`,
+    );
+  }
   return runTrainingJob<PreferenceBatch>({
     command: 'align',
     values,

@@ -156,7 +156,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
     );
   }
   const onProgress = stderrProgress();
-  if (values.preference) return evalPreference(values, modelDir, tokenizer, onProgress);
+  if (values.preference) {
+    // The policy and the reference, and one forward pass over a batch of pairs.
+    ensureFits(
+      2 * parameterBytes(config) + forwardBytes(config, 2 * values.batch, values['max-length']),
+      `eval: --batch ${values.batch} pairs × --max-length ${values['max-length']} with two models`,
+    );
+    return evalPreference(values, modelDir, tokenizer, onProgress);
+  }
   if (values.answers) return evalAnswers(values, modelDir, tokenizer, onProgress);
   const model = await loadDecoder(modelDir, { onProgress });
   checkTokenizerFits(tokenizer, model.config, modelDir);

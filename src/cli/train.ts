@@ -16,7 +16,14 @@ import { CompletionBatcher, encodeCompletion } from '../train/completions.js';
 import { LRC_RECIPE, restrictTraining, type TrainableSet } from '../train/trainable.js';
 import { resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, type FlagValues, parseCommand } from './flags.js';
-import { OPTIMIZATION_FLAGS, OPTIMIZATION_RESUME_FLAGS, type RunRecord, runTrainingJob } from './training-job.js';
+import {
+  checkOptimizationFlags,
+  checkRunDir,
+  OPTIMIZATION_FLAGS,
+  OPTIMIZATION_RESUME_FLAGS,
+  type RunRecord,
+  runTrainingJob,
+} from './training-job.js';
 
 /**
  * LLaMA-style presets. `tiny` (2.4M parameters with a 4,096-token vocabulary, tied embeddings) is the
@@ -161,7 +168,7 @@ function presetConfig(values: FlagValues<typeof trainSpec.flags>, tokenizer: Lit
     num_attention_heads: heads,
     num_key_value_heads: values['kv-heads'] ?? p.kvHeads,
     head_dim: hidden / heads,
-    max_position_embeddings: Math.max(1024, values.seqlen),
+    max_position_embeddings: Math.max(1024, values.task === 'sft' ? values['max-length'] : values.seqlen),
     rms_norm_eps: 1e-5,
     rope_parameters: { rope_type: 'default', rope_theta: 10000 },
     tie_word_embeddings: p.tieEmbeddings,
@@ -200,6 +207,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const lengthFlag = sft ? 'seqlen' : 'max-length';
   if (values.given.has(lengthFlag)) throw new UsageError(`train: --${lengthFlag} is for --task ${sft ? 'lm' : 'sft'}`);
   const data = values.data ?? 'sotu:train';
+  checkOptimizationFlags('train', values);
 
   const tokenizer = loadTokenizer(tokenizerPath);
   const config = modelDir ? readCheckedConfig(modelDir) : presetConfig(values, tokenizer);
@@ -208,7 +216,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   warnPastContext(config, sft ? '--max-length' : '--seqlen', rowLength);
   ensureFits(
     parameterBytes(config) + trainStepBytes(config, values.batch, rowLength),
-    `train: one step at --batch ${values.batch} × ${rowLength} tokens`,
+    `train: one step at --batch ${values.batch} × --${sft ? 'max-length' : 'seqlen'} ${rowLength}`,
   );
   const lrc = values.trainable === 'lrc';
   if (lrc && !modelDir) throw new UsageError('train: --trainable lrc needs --model DIR (a lithe lowrank checkpoint)');
@@ -228,6 +236,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'weight-decay': hyper.weightDecay,
     },
   };
+  checkRunDir('train', values, run);
   // Read (and so checked) before --out is locked, so that a bad --data costs nothing.
   const corpus = sft ? null : loadTextSource(data);
   const sftRows = sft ? readSftRows(data) : null;

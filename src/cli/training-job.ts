@@ -123,7 +123,7 @@ export const OPTIMIZATION_RESUME_FLAGS = [
 const GALORE_FLAGS = ['galore-rank', 'galore-gap', 'galore-scale', 'galore-targets'] as const;
 const QGALORE_FLAGS = ['qgalore-rounding', 'qgalore-group-size', 'qgalore-cos-threshold', 'qgalore-window'] as const;
 
-/** The warmup steps of the run, after refusing optimisation flags that contradict each other. */
+/** The warmup steps of the run, after refusing optimisation flags that contradict each other (before any work). */
 export function checkOptimizationFlags(command: string, values: OptimizationValues): number {
   const { steps } = values;
   if (steps < 2 && values.given.has('warmup') && values.warmup !== 0) {
@@ -217,6 +217,19 @@ function checkResumable(command: string, outDir: string, run: RunRecord): void {
   }
 }
 
+/**
+ * Refuse an --out that cannot take this run: --resume of a run with other flags or another architecture, or a new
+ * run over one already there without --overwrite. Commands call it before reading their data, so a bad --out is cheap.
+ */
+export function checkRunDir(command: string, values: OptimizationValues, run: RunRecord): void {
+  if (values.resume) checkResumable(command, values.out, run);
+  if (!values.resume && !values.overwrite && holdsTrainingRun(values.out)) {
+    throw new UsageError(
+      `${command}: ${values.out} already holds a training run; pass --resume to continue it or --overwrite to start over`,
+    );
+  }
+}
+
 /** What a command sets up inside the locked --out: the model, its data and its objective. */
 export interface TrainingSetup<B> {
   model: DecoderForCausalLM;
@@ -256,12 +269,7 @@ export async function runTrainingJob<B>(job: TrainingJob<B>): Promise<number> {
   const { command, values, run } = job;
   const { out, steps } = values;
   const warmup = checkOptimizationFlags(command, values);
-  if (values.resume) checkResumable(command, out, run);
-  if (!values.resume && !values.overwrite && holdsTrainingRun(out)) {
-    throw new UsageError(
-      `${command}: ${out} already holds a training run; pass --resume to continue it or --overwrite to start over`,
-    );
-  }
+  checkRunDir(command, values, run);
   // Checked and locked before the data is tokenised, so that a bad --out costs nothing.
   const outDir = openOutputDir(out, {
     inputs: [...job.inputs],

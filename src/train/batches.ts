@@ -50,6 +50,8 @@ export class EpochOrder {
   constructor(
     readonly count: number,
     seed: number,
+    /** What the items are, for messages ('windows', 'rows', 'pairs'). */
+    private readonly items = 'items',
   ) {
     this.rng = new Rng(seed);
     this.epochStartRng = this.rng.getState();
@@ -73,7 +75,7 @@ export class EpochOrder {
 
   setState(state: EpochOrderState): void {
     if (!(Number.isInteger(state.position) && state.position >= 0 && state.position <= this.count)) {
-      throw new TrainError(`batcher position ${state.position} does not fit ${this.count} items`);
+      throw new TrainError(`batcher position ${state.position} does not fit ${this.count} ${this.items}`);
     }
     this.rng.setState(state.rng);
     this.epochStartRng = structuredClone(state.rng);
@@ -116,7 +118,7 @@ export class TokenBatcher implements Batcher<Batch, TokenBatcherState> {
     if (this.windows < 1) {
       throw new TrainError(`${ids.length} tokens are too few for one window of seqlen ${this.seqlen} (+1 target)`);
     }
-    this.order = new EpochOrder(this.windows, options.seed ?? 0);
+    this.order = new EpochOrder(this.windows, options.seed ?? 0, 'windows');
   }
 
   /** The next [B, T] inputs and targets. */

@@ -3,7 +3,7 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Batch } from './batches.js';
 
-/** train()'s loss for causal LM training: next-token cross entropy, averaged over every position. */
+/** train()'s loss for causal LM training: next-token cross entropy, averaged over the scored positions (SFT masks prompts). */
 export function causalLmLoss(model: CausalLM, batch: Batch): Tensor {
   return crossEntropy(model.forward(batch.inputs), batch.targets);
 }

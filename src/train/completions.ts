@@ -25,7 +25,7 @@ export function encodeCompletion(tokenizer: LitheTokenizer, prompt: string, comp
 }
 
 /** Tokens a row keeps once cut to maxLength: the prompt whole and at least one completion token, else an error. */
-function keptLength(row: CompletionIds, maxLength: number, what: string): number {
+export function keptLength(row: CompletionIds, maxLength: number, what: string): number {
   if (row.completion.length === 0) throw new TrainError(`${what} has an empty completion`);
   if (row.prompt.length === 0) throw new TrainError(`${what} has an empty prompt (the first token is never scored)`);
   if (row.prompt.length >= maxLength) {
@@ -102,7 +102,7 @@ export class CompletionBatcher implements Batcher<Batch, EpochOrderState> {
     this.maxLength = positiveInteger(options.maxLength ?? 512, 'maxLength');
     if (rows.length === 0) throw new TrainError('no rows to train on');
     for (const [i, row] of rows.entries()) keptLength(row, this.maxLength, `row ${i + 1}`);
-    this.order = new EpochOrder(rows.length, options.seed ?? 0);
+    this.order = new EpochOrder(rows.length, options.seed ?? 0, 'rows');
   }
 
   next(): Batch {

@@ -12,7 +12,7 @@ import { crossEntropy } from '../ops/loss.js';
 import { mean, sum } from '../ops/reduce.js';
 import { slice } from '../ops/views.js';
 import { type Batch, type Batcher, EpochOrder, type EpochOrderState, positiveInteger } from './batches.js';
-import { completionBatch, encodeCompletion } from './completions.js';
+import { completionBatch, encodeCompletion, keptLength } from './completions.js';
 import type { LossFn, LossWithMetrics } from './loop.js';
 
 /** Preference options outside their range, or log-probabilities that do not fit together. */
@@ -36,7 +36,7 @@ export type PreferenceLossType = (typeof PREFERENCE_LOSSES)[number];
 export interface PreferenceLossOptions {
   /** Default 'sigmoid'. */
   loss?: PreferenceLossType;
-  /** β, the strength of the KL anchor to the reference (default 0.1, TRL's; TODO's is 0.01). */
+  /** β, the strength of the KL anchor to the reference (default 0.1, TRL's; for todo 0.01, TODO's). */
   beta?: number;
   /** ε: the assumed share of flipped labels (cdpo, robust, todo); default 0. */
   labelSmoothing?: number;
@@ -109,9 +109,13 @@ const LOSS_TERMS: Record<PreferenceLossType, (c: LossContext) => Tensor> = {
   },
 };
 
+/** TODO's β (its paper's config); the DPO family takes TRL's 0.1. */
+export const TODO_BETA = 0.01;
+
 /** The options with their defaults, checked. */
 export function preferenceDefaults(options: PreferenceLossOptions = {}): Required<PreferenceLossOptions> {
-  const { loss = 'sigmoid', beta = 0.1, labelSmoothing = 0, alpha = 0.5 } = options;
+  const { loss = 'sigmoid', labelSmoothing = 0, alpha = 0.5 } = options;
+  const beta = options.beta ?? (loss === 'todo' ? TODO_BETA : 0.1);
   if (!PREFERENCE_LOSSES.includes(loss)) {
     throw new PreferenceError(`unknown preference loss '${loss}'; expected one of ${PREFERENCE_LOSSES.join(', ')}`);
   }
@@ -227,6 +231,16 @@ export interface PreferenceLayout {
   padTokenId?: number;
 }
 
+/** Every pair fits the layout (a prompt that leaves room for an answer, no empty answer), checked up front. */
+function checkPairs(pairs: readonly PreferenceIds[], layout: PreferenceLayout): void {
+  const maxLength = layout.maxLength ?? 512;
+  for (const [i, pair] of pairs.entries()) {
+    for (const side of ['chosen', 'rejected'] as const) {
+      keptLength({ prompt: pair.prompt, completion: pair[side] }, maxLength, `pair ${i + 1} (${side})`);
+    }
+  }
+}
+
 /** The pairs `rows` of `pairs` as one PreferenceBatch. */
 export function preferenceBatch(
   pairs: readonly PreferenceIds[],
@@ -260,7 +274,8 @@ export class PreferenceBatcher implements Batcher<PreferenceBatch, EpochOrderSta
   ) {
     this.batchSize = positiveInteger(options.batchSize, 'batchSize');
     if (pairs.length === 0) throw new PreferenceError('no preference pairs to train on');
-    this.order = new EpochOrder(pairs.length, options.seed ?? 0);
+    checkPairs(pairs, options);
+    this.order = new EpochOrder(pairs.length, options.seed ?? 0, 'pairs');
   }
 
   next(): PreferenceBatch {
@@ -300,6 +315,7 @@ export async function pairLogProbs(
   options: PairLogProbsOptions = {},
 ): Promise<PairLogProbTable> {
   const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
+  checkPairs(pairs, options);
   const chosen = new Float64Array(pairs.length);
   const rejected = new Float64Array(pairs.length);
   const report = progressReporter(options.onProgress, 'score', pairs.length, 'pair');
@@ -321,32 +337,6 @@ export async function pairLogProbs(
 function halves(x: Tensor): [Tensor, Tensor] {
   const b = x.size / 2;
   return [slice(x, 0, 0, b), slice(x, 0, b, 2 * b)];
-}
-
-/**
- * The reference log-probabilities of every pair, computed once without gradients (TRL's precompute_ref_log_probs),
- * so that the reference model need not stay in memory while training.
- */
-export async function precomputeReference(
-  reference: CausalLM,
-  pairs: readonly PreferenceIds[],
-  options: PreferenceLayout & { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<PairLogProbTable> {
-  const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
-  const chosen = new Float64Array(pairs.length);
-  const rejected = new Float64Array(pairs.length);
-  for (let start = 0; start < pairs.length; start += batchSize) {
-    const rows = Array.from({ length: Math.min(batchSize, pairs.length - start) }, (_, i) => start + i);
-    const values = noGrad(() => sequenceLogProbs(reference, preferenceBatch(pairs, rows, options).sequences)).toArray();
-    rows.forEach((row, i) => {
-      chosen[row] = values[i];
-      rejected[row] = values[rows.length + i];
-    });
-    options.onProgress?.(start + rows.length, pairs.length);
-    // Let Ctrl-C and progress output through between batches.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  return { chosen, rejected };
 }
 
 /** The reference's log-probabilities of a batch, [2B]: looked up when precomputed, else a forward without gradients. */
