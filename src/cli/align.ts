@@ -1,6 +1,7 @@
 import { readPreferenceRows } from '../data/preference.js';
 import { UsageError } from '../engine/errors.js';
 import { ensureFits } from '../engine/memory.js';
+import { pairLogProbs } from '../eval/preference.js';
 import { loadDecoder, readCheckedConfig } from '../io/checkpoint.js';
 import { checkTokenizerFits, loadTokenizer } from '../io/tokenizer.js';
 import { toHfConfig } from '../models/llama/config.js';
@@ -12,7 +13,6 @@ import {
   PreferenceBatcher,
   PreferenceError,
   type PreferenceLossOptions,
-  pairLogProbs,
   preferenceDefaults,
   preferenceObjective,
   preferenceTokens,

@@ -1,13 +1,53 @@
-import type { OnProgress } from '../engine/progress.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { noGrad } from '../engine/autograd.js';
+import { type OnProgress, progressReporter } from '../engine/progress.js';
 import type { CausalLM } from '../models/causal-lm.js';
+import { positiveInteger } from '../train/batches.js';
 import {
+  checkPairs,
   outcomeProbabilities,
   type PairLogProbTable,
   type PreferenceIds,
   type PreferenceLayout,
-  pairLogProbs,
+  preferenceBatch,
   preferenceDefaults,
+  sequenceLogProbs,
 } from '../train/preference.js';
+
+export interface PairLogProbsOptions extends PreferenceLayout {
+  /** Pairs per forward pass (default 8). */
+  batchSize?: number;
+  onProgress?: OnProgress;
+}
+
+/**
+ * The log-probabilities of every pair's two answers under `model`, without gradients. As the reference of
+ * preferenceObjective it is TRL's precompute_ref_log_probs: computed once, so the reference model need not stay in
+ * memory while training.
+ */
+export async function pairLogProbs(
+  model: CausalLM,
+  pairs: readonly PreferenceIds[],
+  options: PairLogProbsOptions = {},
+): Promise<PairLogProbTable> {
+  const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
+  checkPairs(pairs, options);
+  const chosen = new Float64Array(pairs.length);
+  const rejected = new Float64Array(pairs.length);
+  const report = progressReporter(options.onProgress, 'score', pairs.length, 'pair');
+  for (let start = 0; start < pairs.length; start += batchSize) {
+    const rows = Array.from({ length: Math.min(batchSize, pairs.length - start) }, (_, i) => start + i);
+    const values = noGrad(() => sequenceLogProbs(model, preferenceBatch(pairs, rows, options).sequences)).toArray();
+    for (const [i, row] of rows.entries()) {
+      chosen[row] = values[i];
+      rejected[row] = values[rows.length + i];
+    }
+    report(start + rows.length);
+    // Let Ctrl-C and progress output through between batches.
+    await yieldToEventLoop();
+  }
+  return { chosen, rejected };
+}
 
 export interface PreferenceEvalOptions extends PreferenceLayout {
   /** β of d = β·Δ, for the three-way outcome and the reward margin (default 0.1). */

@@ -1,15 +1,13 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { noGrad } from '../engine/autograd.js';
 import { scalar } from '../engine/create.js';
 import { LitheError } from '../engine/errors.js';
-import { type OnProgress, progressReporter } from '../engine/progress.js';
 import { Tensor } from '../engine/tensor.js';
 import type { LitheTokenizer } from '../io/tokenizer.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { logSigmoid, relu, softplus } from '../ops/activations.js';
 import { add, div, gt, mul, neg, pow, sub, where } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
-import { mean, sum } from '../ops/reduce.js';
+import { countZeros, mean, sum } from '../ops/reduce.js';
 import { slice } from '../ops/views.js';
 import { type Batch, type Batcher, EpochOrder, type EpochOrderState, positiveInteger } from './batches.js';
 import { completionBatch, encodeCompletion, keptLength } from './completions.js';
@@ -153,7 +151,7 @@ export function preferenceLoss(logps: PairLogProbs, options: PreferenceLossOptio
   for (const [name, t] of Object.entries({ policyRejected, referenceChosen, referenceRejected, ...optional })) {
     if (t.rank !== 1 || t.size !== b) throw new PreferenceError(`${name} has shape [${t.shape}], expected [${b}]`);
   }
-  if (tie && loss !== 'todo' && tie.toArray().some((v) => v !== 0)) {
+  if (tie && loss !== 'todo' && countZeros(tie) !== tie.size) {
     throw new PreferenceError(`the ${loss} loss has no tie term: tie pairs need the todo loss`);
   }
   const chosenRatio = sub(policyChosen, referenceChosen);
@@ -232,7 +230,7 @@ export interface PreferenceLayout {
 }
 
 /** Every pair fits the layout (a prompt that leaves room for an answer, no empty answer), checked up front. */
-function checkPairs(pairs: readonly PreferenceIds[], layout: PreferenceLayout): void {
+export function checkPairs(pairs: readonly PreferenceIds[], layout: PreferenceLayout): void {
   const maxLength = layout.maxLength ?? 512;
   for (const [i, pair] of pairs.entries()) {
     for (const side of ['chosen', 'rejected'] as const) {
@@ -296,41 +294,6 @@ export class PreferenceBatcher implements Batcher<PreferenceBatch, EpochOrderSta
 export interface PairLogProbTable {
   chosen: Float64Array;
   rejected: Float64Array;
-}
-
-export interface PairLogProbsOptions extends PreferenceLayout {
-  /** Pairs per forward pass (default 8). */
-  batchSize?: number;
-  onProgress?: OnProgress;
-}
-
-/**
- * The log-probabilities of every pair's two answers under `model`, without gradients. As the reference of
- * preferenceObjective it is TRL's precompute_ref_log_probs: computed once, so the reference model need not stay in
- * memory while training.
- */
-export async function pairLogProbs(
-  model: CausalLM,
-  pairs: readonly PreferenceIds[],
-  options: PairLogProbsOptions = {},
-): Promise<PairLogProbTable> {
-  const batchSize = positiveInteger(options.batchSize ?? 8, 'batchSize');
-  checkPairs(pairs, options);
-  const chosen = new Float64Array(pairs.length);
-  const rejected = new Float64Array(pairs.length);
-  const report = progressReporter(options.onProgress, 'score', pairs.length, 'pair');
-  for (let start = 0; start < pairs.length; start += batchSize) {
-    const rows = Array.from({ length: Math.min(batchSize, pairs.length - start) }, (_, i) => start + i);
-    const values = noGrad(() => sequenceLogProbs(model, preferenceBatch(pairs, rows, options).sequences)).toArray();
-    for (const [i, row] of rows.entries()) {
-      chosen[row] = values[i];
-      rejected[row] = values[rows.length + i];
-    }
-    report(start + rows.length);
-    // Let Ctrl-C and progress output through between batches.
-    await yieldToEventLoop();
-  }
-  return { chosen, rejected };
 }
 
 /** The chosen and rejected halves of a [2B] vector. */

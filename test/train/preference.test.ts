@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Tensor } from '../../src/engine/tensor.js';
+import { pairLogProbs } from '../../src/eval/preference.js';
 import { parseDecoderConfig } from '../../src/models/llama/config.js';
 import { DecoderForCausalLM } from '../../src/models/llama/model.js';
 import { crossEntropy } from '../../src/ops/loss.js';
@@ -15,7 +16,6 @@ import {
   PreferenceBatcher,
   PreferenceError,
   type PreferenceIds,
-  pairLogProbs,
   preferenceBatch,
   preferenceLoss,
   preferenceObjective,
