@@ -8,9 +8,10 @@ import { Rng } from '../src/engine/rng.js';
 import { Tensor } from '../src/engine/tensor.js';
 import { type DecoderConfig, parseDecoderConfig } from '../src/models/llama/config.js';
 import type { DecoderForCausalLM } from '../src/models/llama/model.js';
+import type { Module } from '../src/nn/module.js';
 import type { Batch, Batcher } from '../src/train/batches.js';
 import { causalLmLoss, causalLmTokens } from '../src/train/causal-lm.js';
-import { type TrainOptimizer, train } from '../src/train/loop.js';
+import { type LossFn, type TrainOptimizer, train } from '../src/train/loop.js';
 
 export const SHAPE = {
   layers: 8,
@@ -69,22 +70,55 @@ export function runSide<T>(command: string, args: string[], what: string): T {
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T;
 }
 
+/** What timedTraining trains on: train()'s loss, its token count of a batch, and the models it reads but does not train. */
+export interface TimedObjective<B> {
+  loss: LossFn<DecoderForCausalLM, B>;
+  tokens: (batch: B) => number;
+  frozen?: readonly Module[];
+}
+
+const causalLm: TimedObjective<Batch> = { loss: causalLmLoss, tokens: causalLmTokens };
+
+interface TimedResult {
+  tokensPerSecond: number;
+  loss: number;
+}
+
 /**
- * `warmup` untimed then `steps` timed steps of train() (clipping to 1.0): the timed steps' tokens/s, from the loop's
- * own per-step timing, and the last loss.
+ * `warmup` untimed then `steps` timed steps of train() (clipping to 1.0) on `objective` (default: next-token cross
+ * entropy): the timed steps' tokens/s, from the loop's own per-step timing, and the last loss.
  */
 export async function timedTraining(
   model: DecoderForCausalLM,
   optimizer: TrainOptimizer,
-  batches: Batcher<Batch, null>,
-  { steps, warmup }: { steps: number; warmup: number },
-): Promise<{ tokensPerSecond: number; loss: number }> {
+  batches: Batcher<Batch, unknown>,
+  run: { steps: number; warmup: number },
+): Promise<TimedResult>;
+export async function timedTraining<B>(
+  model: DecoderForCausalLM,
+  optimizer: TrainOptimizer,
+  batches: Batcher<B, unknown>,
+  run: { steps: number; warmup: number; objective: TimedObjective<B> },
+): Promise<TimedResult>;
+export async function timedTraining<B>(
+  model: DecoderForCausalLM,
+  optimizer: TrainOptimizer,
+  batches: Batcher<B, unknown>,
+  { steps, warmup, objective }: { steps: number; warmup: number; objective?: TimedObjective<B> },
+): Promise<TimedResult> {
+  // The first overload: without an objective the batches are next-token batches.
+  const { loss: lossFn, tokens, frozen } = objective ?? (causalLm as unknown as TimedObjective<B>);
+  let stepTokens = 0;
   let timedTokens = 0;
   let timedSeconds = 0;
   let loss = Number.NaN;
   await train(model, batches, {
-    loss: causalLmLoss,
-    tokens: causalLmTokens,
+    loss: lossFn,
+    tokens: (batch) => {
+      stepTokens = tokens(batch);
+      return stepTokens;
+    },
+    ...(frozen && { frozen }),
     optimizer,
     steps: warmup + steps,
     clipNorm: 1,
@@ -92,8 +126,8 @@ export async function timedTraining(
     onLog: (r) => {
       loss = r.loss;
       if (r.step <= warmup) return;
-      timedTokens += SHAPE.batch * SHAPE.seqlen;
-      timedSeconds += (SHAPE.batch * SHAPE.seqlen) / (r.tokensPerSecond as number);
+      timedTokens += stepTokens;
+      timedSeconds += stepTokens / (r.tokensPerSecond as number);
     },
   });
   return { tokensPerSecond: timedTokens / timedSeconds, loss };

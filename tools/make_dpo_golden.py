@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import transformers
 import trl
 from datasets import Dataset
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from trl import DPOConfig, DPOTrainer
 
@@ -86,11 +86,17 @@ def make_rows(seed: int = ROWS_SEED) -> list[dict]:
             for (p, c, r), t in zip(lengths, ties, strict=True)]
 
 
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {f"t{i}": i for i in range(VOCAB)}
+def tiny_tokenizer(size: int = VOCAB) -> PreTrainedTokenizerFast:
+    """Word-level ids as text: token i is the word "t{i}"; t0 pads, t1 ends a completion (EOS), t2 is unknown."""
+    vocab = {f"t{i}": i for i in range(size)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="t2"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="t0", eos_token="t1", unk_token="t2")
+
+    def special(word: str) -> AddedToken:  # whole words only, so that "t10" is not read as t1 then "0"
+        return AddedToken(word, single_word=True, special=True)
+
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=special("t0"), eos_token=special("t1"),
+                                   unk_token=special("t2"))
 
 
 def make_trainer(policy, reference) -> DPOTrainer:
