@@ -6,7 +6,10 @@
  * on lithe-tiny, unless --sft DIR names one), one align run per cell, results.json and report.html (a chart and the
  * table, also printed). A finished run is reused, one with a checkpoint resumed. About 50 minutes on 2 cores.
  *
- *   npm run check:align -- [--out DIR] [--sft DIR]   (default: align-ties)
+ *   npm run check:align -- [--out DIR] [--sft DIR] [--seed S]   (default: align-ties, seed 0)
+ *
+ * --seed S > 0 repeats the alignment runs with another batch order (the data, SFT model and test sets stay) into
+ * OUT/seedS, with its own results.json and report.html.
  *
  * Exits 1 when a run fails.
  */
@@ -22,7 +25,7 @@ const TIE_SHARES = [0, 0.1, 0.2, 0.3];
 const LOSSES = { sigmoid: 'DPO (sigmoid)', todo: 'TODO' } as const;
 /** One recipe for both losses: TRL's β 0.1 (TODO's paper uses 0.01), a learning rate that moves lithe-tiny in 150 steps. */
 const ALIGN = ['--steps', '150', '--batch', '8', '--lr', '5e-5', '--beta', '0.1', '--max-length', '192'];
-const RUN = ['--seed', '0', '--log-every', '10', '--checkpoint-every', '50'];
+const LOGGING = ['--log-every', '10', '--checkpoint-every', '50'];
 /** Three-way outcomes are scored at the β and α the runs trained with. */
 const EVAL = ['--beta', '0.1', '--alpha', '0.5', '--max-length', '192'];
 
@@ -86,12 +89,17 @@ function main(): number {
     const i = process.argv.indexOf(name);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const out = flag('--out') ?? 'align-ties';
+  const base = flag('--out') ?? 'align-ties';
+  const seed = Number(flag('--seed') ?? 0);
+  if (!(Number.isInteger(seed) && seed >= 0)) throw new Error(`--seed must be an integer >= 0, got ${flag('--seed')}`);
+  const run = ['--seed', String(seed), ...LOGGING];
+  // The data, the SFT model and the test sets are shared; the runs of another seed go to their own directory.
+  const out = seed === 0 ? base : join(base, `seed${seed}`);
   mkdirSync(out, { recursive: true });
-  const sftTrain = data(out, 'sft-train.jsonl', ['--format', 'sft', '--n', '20000', '--seed', '1']);
+  const sftTrain = data(base, 'sft-train.jsonl', ['--format', 'sft', '--n', '20000', '--seed', '1']);
   const tests = {
-    answers: data(out, 'answers-test.jsonl', ['--format', 'sft', '--split', 'test', '--n', '200', '--seed', '7']),
-    pref: data(out, 'pref-test.jsonl', [
+    answers: data(base, 'answers-test.jsonl', ['--format', 'sft', '--split', 'test', '--n', '200', '--seed', '7']),
+    pref: data(base, 'pref-test.jsonl', [
       '--format',
       'preference',
       '--split',
@@ -106,7 +114,7 @@ function main(): number {
   };
   let sft = flag('--sft');
   if (!sft) {
-    const dir = join(out, 'sft');
+    const dir = join(base, 'sft');
     runResumable(
       dir,
       [
@@ -125,17 +133,19 @@ function main(): number {
         '192',
         '--lr',
         '1e-3',
-        ...RUN,
+        '--seed',
+        '0',
+        ...LOGGING,
       ],
-      join(out, 'sft.result.json'),
+      join(base, 'sft.result.json'),
     );
     sft = join(dir, 'model');
   }
-  const sftAnswers = score(out, 'sft', sft, sft, tests).answers;
+  const sftAnswers = score(base, 'sft', sft, sft, tests).answers;
 
   const results: { ties: number; loss: string; scores: Scores }[] = [];
   for (const ties of TIE_SHARES) {
-    const train = data(out, `pref-train-ties${ties * 100}.jsonl`, [
+    const train = data(base, `pref-train-ties${ties * 100}.jsonl`, [
       '--format',
       'preference',
       '--n',
@@ -148,7 +158,7 @@ function main(): number {
     for (const loss of Object.keys(LOSSES)) {
       const name = `${loss}-ties${ties * 100}`;
       const alpha = loss === 'todo' ? ['--alpha', '0.5'] : [];
-      const args = ['align', '--model', sft, '--data', train, '--loss', loss, ...alpha, ...ALIGN, ...RUN];
+      const args = ['align', '--model', sft, '--data', train, '--loss', loss, ...alpha, ...ALIGN, ...run];
       runResumable(join(out, name), args, join(out, `${name}.result.json`));
       results.push({ ties, loss, scores: score(out, name, join(out, name, 'model'), sft, tests) });
     }
@@ -186,7 +196,7 @@ function main(): number {
     yLabel: 'accuracy (%)',
     series,
   });
-  const note = `<p>Starting point: the SFT model answers ${percent(sftAnswers)} of the held-out problems. Each run: ${[...ALIGN, ...RUN].join(' ')}; TODO with α 0.5. Held-out pairs: 400, 20% ties; problems: 200.</p>`;
+  const note = `<p>Starting point: the SFT model answers ${percent(sftAnswers)} of the held-out problems. Each run: ${[...ALIGN, ...run].join(' ')}; TODO with α 0.5. Held-out pairs: 400, 20% ties; problems: 200.</p>`;
   const body = htmlSection('Accuracy', chart) + htmlSection('Table', htmlTable(headers, rows)) + note;
   writeFileAtomic(join(out, 'results.json'), `${JSON.stringify({ sftAnswers, results }, null, 2)}\n`);
   writeFileAtomic(join(out, 'report.html'), htmlPage('lithe: DPO and TODO with ties', body));
