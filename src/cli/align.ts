@@ -135,7 +135,15 @@ export async function alignCommand(argv: string[]): Promise<number> {
       labelSmoothing: values['label-smoothing'],
     });
   } catch (err) {
-    if (err instanceof PreferenceError) throw new UsageError(`align: ${err.message}`);
+    if (err instanceof PreferenceError) {
+      // The library's option names, as the flags that set them.
+      const flags = { labelSmoothing: '--label-smoothing', beta: '--beta', alpha: '--alpha' };
+      const message = err.message.replace(
+        /\b(labelSmoothing|beta|alpha)\b/g,
+        (name) => flags[name as keyof typeof flags],
+      );
+      throw new UsageError(`align: ${message}`);
+    }
     throw err;
   }
   if (values.given.has('alpha') && values.loss !== 'todo') throw new UsageError('align: --alpha goes with --loss todo');

@@ -61,7 +61,10 @@ export interface TrainRecord {
   /** Total gradient norm before clipping (when clipping). */
   gradNorm?: number;
   valPerplexity?: number;
-  /** The loss function's metrics, each the mean over the micro-batches since the previous record. */
+  /**
+   * The loss function's metrics, each the mean over the micro-batches since the previous record (the first record
+   * after a resume averages only the steps taken since the resume).
+   */
   metrics?: Record<string, number>;
   elapsedSeconds: number;
 }

@@ -147,6 +147,7 @@ describe('lithe align', () => {
       const r = lithe(...alignRun(join(work, 'bad'), ...extra));
       assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /labelSmoothing/, 'messages name the flags');
     }
     const missing = lithe('align', '--model', model, '--data', join(work, 'none.jsonl'), '--out', join(work, 'bad'));
     assert.equal(missing.status, 2);
