@@ -18,6 +18,16 @@ namespace {
 constexpr int64_t kGrain = 1 << 15;
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+inline Vec8 sigmoid8(Vec8 x) { return 1.0f / (1.0f + fast_exp8(-x)); }
+
+// out[i] = lanes(x, ...) eight at a time and one(x, ...) for the tail: fast_exp's selects keep GCC from vectorising
+// the scalar form outside the AVX-512 clone, so the exp-based row ops go through Vec8 on every target.
+template <typename Lanes, typename One>
+inline void map8(int64_t n, Lanes lanes, One one) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) lanes(i);
+  for (; i < n; ++i) one(i);
+}
 
 // Without -ffast-math, GCC keeps a float reduction in order and so will not vectorise it; these
 // keep 16 independent partial results instead, which it turns into one vector register.
@@ -54,12 +64,11 @@ LITHE_CLONES double lane_sum(const float* x, int64_t n) {
   return total;
 }
 
-// out[0:n) = fast_exp(x − shift). Eight lanes at a time through fast_exp8: GCC vectorises the scalar loop only in the
-// AVX-512 clone (fast_exp's selects are control flow to it elsewhere), and the lanes give the same values.
+// out[0:n) = fast_exp(x − shift), through fast_exp8 (see map8); the lanes give the scalar form's values.
 LITHE_CLONES void exp_shifted(const float* x, float* out, int64_t n, float shift) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) store8(out + i, fast_exp8(load8(x + i) - shift));
-  for (; i < n; ++i) out[i] = fast_exp(x[i] - shift);
+  map8(
+      n, [&](int64_t i) { store8(out + i, fast_exp8(load8(x + i) - shift)); },
+      [&](int64_t i) { out[i] = fast_exp(x[i] - shift); });
 }
 
 // Σ exp(x[i] − shift): exponentials of a chunk into a stack buffer, then a vectorised sum.
@@ -102,7 +111,8 @@ LITHE_CLONES void unary_range(UnaryOp op, const float* x, float* out, int64_t n)
       for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
       return;
     case UnaryOp::kSigmoid:
-      for (int64_t i = 0; i < n; ++i) out[i] = sigmoid(x[i]);
+      map8(
+          n, [&](int64_t i) { store8(out + i, sigmoid8(load8(x + i))); }, [&](int64_t i) { out[i] = sigmoid(x[i]); });
       return;
     case UnaryOp::kTanh:
       // tanh(x) = 1 − 2/(e^{2x} + 1), saturating cleanly at ±1.
@@ -112,7 +122,13 @@ LITHE_CLONES void unary_range(UnaryOp op, const float* x, float* out, int64_t n)
       }
       return;
     case UnaryOp::kSilu:
-      for (int64_t i = 0; i < n; ++i) out[i] = x[i] * sigmoid(x[i]);
+      map8(
+          n,
+          [&](int64_t i) {
+            const Vec8 v = load8(x + i);
+            store8(out + i, v * sigmoid8(v));
+          },
+          [&](int64_t i) { out[i] = x[i] * sigmoid(x[i]); });
       return;
     case UnaryOp::kGeluTanh:
       for (int64_t i = 0; i < n; ++i) {
@@ -140,10 +156,17 @@ LITHE_CLONES bool unary_grad_range(UnaryOp op, const float* x, const float* g, f
       for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
       return true;
     case UnaryOp::kSilu:
-      for (int64_t i = 0; i < n; ++i) {
-        const float s = sigmoid(x[i]);
-        out[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
-      }
+      map8(
+          n,
+          [&](int64_t i) {
+            const Vec8 v = load8(x + i);
+            const Vec8 s = sigmoid8(v);
+            store8(out + i, load8(g + i) * s * (1.0f + v * (1.0f - s)));
+          },
+          [&](int64_t i) {
+            const float s = sigmoid(x[i]);
+            out[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
+          });
       return true;
     case UnaryOp::kGeluTanh:
       for (int64_t i = 0; i < n; ++i) {
