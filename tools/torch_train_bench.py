@@ -16,14 +16,19 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 
-def main():
-    p = argparse.ArgumentParser()
+def add_model_args(p):
+    """The model-shape flags of the torch benches (llama-ref's configuration by default)."""
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--hidden", type=int, default=384)
     p.add_argument("--heads", type=int, default=6)
     p.add_argument("--kv-heads", type=int, default=2)
     p.add_argument("--intermediate", type=int, default=1024)
     p.add_argument("--vocab", type=int, default=8192)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    add_model_args(p)
     p.add_argument("--seqlen", type=int, default=256)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=6)

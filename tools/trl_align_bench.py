@@ -30,6 +30,7 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_dpo_golden import EOS_ID, tiny_tokenizer  # noqa: E402
+from torch_train_bench import add_model_args  # noqa: E402
 
 FIRST_ID = 2  # ids 0 (pad) and 1 (EOS) only where TRL puts them
 
@@ -80,12 +81,7 @@ def random_pairs(count: int, prompt: int, completion: int, vocab: int, seed: int
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--hidden", type=int, default=384)
-    p.add_argument("--heads", type=int, default=6)
-    p.add_argument("--kv-heads", type=int, default=2)
-    p.add_argument("--intermediate", type=int, default=1024)
-    p.add_argument("--vocab", type=int, default=8192)
+    add_model_args(p)
     p.add_argument("--pairs", type=int, default=8, help="pairs per batch")
     p.add_argument("--prompt", type=int, default=64)
     p.add_argument("--completion", type=int, default=192)

@@ -20,7 +20,6 @@ import {
 } from '../train/preference.js';
 import { plural, resolveModel, warnPastContext } from './common.js';
 import { type CommandSpec, MODEL_FLAGS, parseCommand } from './flags.js';
-import { saveDtypeOf } from './train.js';
 import {
   checkOptimizationFlags,
   checkRunDir,
@@ -28,6 +27,7 @@ import {
   OPTIMIZATION_RESUME_FLAGS,
   type RunRecord,
   runTrainingJob,
+  saveDtypeOf,
 } from './training-job.js';
 
 export const alignSpec = {
@@ -123,7 +123,7 @@ const RESUME_FLAGS = [
 /** `lithe align`: train a policy on preference pairs against a frozen (or precomputed) reference. */
 export async function alignCommand(argv: string[]): Promise<number> {
   const values = parseCommand(alignSpec, argv);
-  checkOptimizationFlags('align', values);
+  const warmup = checkOptimizationFlags('align', values);
   const modelDir = resolveModel(values.model, values.revision);
   const refDir = values.ref === undefined ? modelDir : resolveModel(values.ref, values.revision);
   let lossOptions: Required<PreferenceLossOptions>;
@@ -188,6 +188,7 @@ export async function alignCommand(argv: string[]): Promise<number> {
     run,
     inputs: [modelDir, refDir],
     hyper: { lr: values.lr, weightDecay: values['weight-decay'] },
+    warmup,
     tokenizer,
     saveDtype: saveDtypeOf(values['save-dtype'], config),
     setup: async (onProgress) => {

@@ -218,7 +218,7 @@ async function evalPreference(
   const refDir = values.ref === undefined ? modelDir : resolveModel(values.ref, values.revision);
   const model = await loadDecoder(modelDir, { onProgress });
   checkTokenizerFits(tokenizer, model.config, modelDir);
-  const reference = await loadDecoder(refDir, { onProgress });
+  const reference = refDir === modelDir ? model : await loadDecoder(refDir, { onProgress });
   checkTokenizerFits(tokenizer, reference.config, refDir);
   const pairs = rows.map((row) => encodePreference(tokenizer, row));
   const start = performance.now();

@@ -23,6 +23,7 @@ import {
   OPTIMIZATION_RESUME_FLAGS,
   type RunRecord,
   runTrainingJob,
+  saveDtypeOf,
 } from './training-job.js';
 
 /**
@@ -143,16 +144,6 @@ const RESUME_FLAGS = [
   ...OPTIMIZATION_RESUME_FLAGS,
 ] as const;
 
-const SAVE_DTYPES: Record<string, 'f32' | 'bf16' | 'f16'> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
-
-/** The storage dtype of model/ and checkpoint/: --save-dtype, else the starting checkpoint's, else f32. */
-export function saveDtypeOf(
-  given: 'f32' | 'bf16' | 'f16' | undefined,
-  config: DecoderConfig | null,
-): 'f32' | 'bf16' | 'f16' {
-  return given ?? (config ? (SAVE_DTYPES[config.dtype] ?? 'f32') : 'f32');
-}
-
 /** A new model's config from --preset and the architecture flags, sized to the tokenizer. */
 function presetConfig(values: FlagValues<typeof trainSpec.flags>, tokenizer: LitheTokenizer): DecoderConfig {
   const p = PRESETS[(values.preset ?? 'tiny') as keyof typeof PRESETS];
@@ -207,7 +198,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const lengthFlag = sft ? 'seqlen' : 'max-length';
   if (values.given.has(lengthFlag)) throw new UsageError(`train: --${lengthFlag} is for --task ${sft ? 'lm' : 'sft'}`);
   const data = values.data ?? 'sotu:train';
-  checkOptimizationFlags('train', values);
+  const warmup = checkOptimizationFlags('train', values);
 
   const tokenizer = loadTokenizer(tokenizerPath);
   const config = modelDir ? readCheckedConfig(modelDir) : presetConfig(values, tokenizer);
@@ -248,6 +239,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     run,
     inputs,
     hyper,
+    warmup,
     tokenizer,
     saveDtype: saveDtypeOf(values['save-dtype'], modelDir ? config : null),
     setup: async (onProgress) => {

@@ -5,6 +5,7 @@ import type { OnProgress } from '../engine/progress.js';
 import { saveDecoder } from '../io/checkpoint.js';
 import { type OutputDir, openOutputDir } from '../io/output-dir.js';
 import type { LitheTokenizer } from '../io/tokenizer.js';
+import type { DecoderConfig } from '../models/llama/config.js';
 import type { DecoderForCausalLM } from '../models/llama/model.js';
 import type { Module } from '../nn/module.js';
 import type { Batcher } from '../train/batches.js';
@@ -188,6 +189,16 @@ function makeOptimizer(
   }
 }
 
+const SAVE_DTYPES: Record<string, 'f32' | 'bf16' | 'f16'> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
+
+/** The storage dtype of model/ and checkpoint/: --save-dtype, else the starting checkpoint's, else f32. */
+export function saveDtypeOf(
+  given: 'f32' | 'bf16' | 'f16' | undefined,
+  config: DecoderConfig | null,
+): 'f32' | 'bf16' | 'f16' {
+  return given ?? (config ? (SAVE_DTYPES[config.dtype] ?? 'f32') : 'f32');
+}
+
 /** What must match for --resume to continue a run exactly; written to DIR/run.json. */
 export interface RunRecord {
   format: 'lithe-train-run';
@@ -255,6 +266,8 @@ export interface TrainingJob<B> {
   inputs: readonly string[];
   /** The effective learning rate and weight decay (a command may change the flags' defaults). */
   hyper: { lr: number; weightDecay: number };
+  /** Warmup steps, from checkOptimizationFlags (which, with checkRunDir, the command runs before reading its data). */
+  warmup: number;
   tokenizer: LitheTokenizer;
   saveDtype: 'f32' | 'bf16' | 'f16';
   /** Load the data and the model once --out is locked; `out` is where temporary files may go. */
@@ -266,10 +279,8 @@ export interface TrainingJob<B> {
  * checkpoints, Ctrl-C and --resume, then save model/ (an HF checkpoint with the tokenizer) and print the result line.
  */
 export async function runTrainingJob<B>(job: TrainingJob<B>): Promise<number> {
-  const { command, values, run } = job;
+  const { command, values, run, warmup } = job;
   const { out, steps } = values;
-  const warmup = checkOptimizationFlags(command, values);
-  checkRunDir(command, values, run);
   // Checked and locked before the data is tokenised, so that a bad --out costs nothing.
   const outDir = openOutputDir(out, {
     inputs: [...job.inputs],

@@ -92,7 +92,9 @@ export async function preferenceAccuracy(
 ): Promise<PreferenceEvalResult> {
   const { beta, alpha } = preferenceDefaults({ beta: options.beta, alpha: options.alpha });
   const scored = await pairLogProbs(policy, pairs, options);
-  const ref = 'chosen' in reference ? reference : await pairLogProbs(reference, pairs, options);
+  // A policy scored against itself (no separate reference) is scored once.
+  const ref =
+    'chosen' in reference ? reference : reference === policy ? scored : await pairLogProbs(reference, pairs, options);
   let nonTie = 0;
   let right = 0;
   let threeWayRight = 0;
